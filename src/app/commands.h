@@ -1,0 +1,22 @@
+#pragma once
+// The dxhub verbs. Each returns the process exit code.
+
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace dxhub::app {
+
+int RunServe(const Config& config);
+
+struct ImportOptions {
+  std::vector<std::string> paths;
+  int threads = 0;  // 0: one per core
+  bool progress = true;
+};
+int RunImport(const Config& config, const ImportOptions& options);
+
+int RunVerify(const Config& config, bool deep);
+
+}  // namespace dxhub::app

@@ -1,0 +1,100 @@
+// dxhub: the executable. CLI verbs and wiring; the work lives in the layers below.
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "app/commands.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dxhub: regional medical-imaging archive and AI diagnosis platform"};
+  app.require_subcommand(1);
+
+  std::string config_file;
+  std::string data_dir, bind, aet, index, duplicates, log_level;
+  int http_port = 0, dicom_port = 0, max_assoc = 0, http_threads = 0, dimse_timeout = 0;
+  std::vector<std::string> allowed_aets, allowed_hosts;
+
+  // Options shared by every verb that opens the archive.
+  auto add_common = [&](CLI::App* cmd) {
+    cmd->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+    cmd->add_option("--data", data_dir, "data directory (default ./var)");
+    cmd->add_option("--index", index, "index backend: sqlite (default)");
+    cmd->add_option("--log-level", log_level, "trace|debug|info|warn|error");
+    cmd->add_option("--duplicates", duplicates,
+                    "rule for an already archived SOP Instance UID: keep-first|replace");
+  };
+
+  auto* serve = app.add_subcommand("serve", "run the DICOM SCP and the web server");
+  add_common(serve);
+  serve->add_option("--bind", bind, "HTTP bind address (default 127.0.0.1)");
+  serve->add_option("--http-port", http_port, "HTTP port (default 8080; 0 = any free port)");
+  serve->add_option("--dicom-port", dicom_port, "DICOM port (default 11112)");
+  serve->add_option("--aet", aet, "AE title (default DXHUB)");
+  serve->add_option("--max-associations", max_assoc, "concurrent DICOM associations");
+  serve->add_option("--allowed-aets", allowed_aets, "calling AE titles allowed (default any)");
+  serve->add_option("--allowed-hosts", allowed_hosts, "peer IPs allowed (default any)");
+  serve->add_option("--http-threads", http_threads, "HTTP worker threads");
+  serve->add_option("--dimse-timeout", dimse_timeout, "DIMSE timeout in seconds");
+
+  dxhub::app::ImportOptions import_options;
+  auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");
+  add_common(import);
+  import->add_option("paths", import_options.paths, "files or folders")->required();
+  import->add_option("--threads", import_options.threads, "parallel workers (default: cores)");
+  import->add_flag("!--no-progress", import_options.progress, "no progress bar");
+
+  bool deep = false;
+  auto* verify = app.add_subcommand("verify", "check every indexed instance has its blob and "
+                                              "every blob is indexed");
+  add_common(verify);
+  verify->add_flag("--deep", deep, "also re-hash every blob against its recorded SHA-256");
+
+  CLI11_PARSE(app, argc, argv);
+
+  // Defaults, then the config file, then flags given on the command line.
+  dxhub::Config config;
+  if (!config_file.empty()) {
+    auto loaded = dxhub::LoadConfigFile(config_file, config);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "dxhub: %s\n", loaded.error().ToString().c_str());
+      return 2;
+    }
+    config = loaded.value();
+  }
+  auto given = [&](const char* name) {
+    for (auto* cmd : app.get_subcommands()) {
+      if (auto* opt = cmd->get_option_no_throw(name); opt != nullptr && opt->count() > 0) {
+        return true;
+      }
+    }
+    return false;
+  };
+  if (given("--data")) config.data_dir = data_dir;
+  if (given("--index")) config.index = index;
+  if (given("--log-level")) config.log_level = log_level;
+  if (given("--bind")) config.bind = bind;
+  if (given("--http-port")) config.http_port = http_port;
+  if (given("--dicom-port")) config.dicom_port = dicom_port;
+  if (given("--aet")) config.aet = aet;
+  if (given("--max-associations")) config.max_associations = max_assoc;
+  if (given("--allowed-aets")) config.allowed_aets = allowed_aets;
+  if (given("--allowed-hosts")) config.allowed_hosts = allowed_hosts;
+  if (given("--http-threads")) config.http_threads = http_threads;
+  if (given("--dimse-timeout")) config.dimse_timeout_s = dimse_timeout;
+  if (given("--duplicates")) {
+    auto policy = dxhub::ParseDuplicatePolicy(duplicates);
+    if (!policy.ok()) {
+      std::fprintf(stderr, "dxhub: %s\n", policy.error().message.c_str());
+      return 2;
+    }
+    config.duplicates = *policy;
+  }
+
+  dxhub::InitLogging(config.log_level);
+  if (serve->parsed()) return dxhub::app::RunServe(config);
+  if (import->parsed()) return dxhub::app::RunImport(config, import_options);
+  if (verify->parsed()) return dxhub::app::RunVerify(config, deep);
+  return 2;
+}

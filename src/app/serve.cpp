@@ -1,0 +1,87 @@
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include "app/commands.h"
+#include "core/clock.h"
+#include "dicom/store_scp.h"
+#include "store/archive.h"
+#include "web/http_server.h"
+
+namespace dxhub::app {
+namespace {
+
+// Connects the DIMSE SCP to the archive's ingest path.
+class ScpIngest final : public dicom::StoreHandler {
+ public:
+  explicit ScpIngest(store::Archive& archive) : archive_(archive) {}
+  std::string NewTempPath() override { return archive_.NewTempPath(); }
+  Status Store(const dicom::StoreRequest& request, const std::string& temp_path) override {
+    auto outcome = archive_.Ingest(
+        temp_path, store::IngestContext{request.calling_aet, request.sop_instance_uid,
+                                        request.sop_class_uid});
+    if (!outcome.ok()) return outcome.error();
+    if (outcome->kind == store::IngestKind::kDuplicate) {
+      spdlog::debug("dicom: duplicate {} from '{}' kept as first received",
+                    request.sop_instance_uid, request.calling_aet);
+    }
+    return Ok();
+  }
+
+ private:
+  store::Archive& archive_;
+};
+
+}  // namespace
+
+int RunServe(const Config& config) {
+  // Block the termination signals before any thread starts so only sigwait() below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemClock clock;
+  auto archive = store::Archive::Open(config, clock);
+  if (!archive.ok()) {
+    spdlog::error("cannot open archive in {}: {}", config.data_dir, archive.error().ToString());
+    return 1;
+  }
+  auto counts = (*archive)->index().Counts();
+  if (counts.ok()) {
+    spdlog::info("archive {}: {} studies, {} instances", config.data_dir, counts->studies,
+                 counts->instances);
+  }
+
+  ScpIngest ingest(**archive);
+  dicom::ScpOptions scp;
+  scp.aet = config.aet;
+  scp.port = config.dicom_port;
+  scp.max_associations = config.max_associations;
+  scp.allowed_aets = config.allowed_aets;
+  scp.allowed_hosts = config.allowed_hosts;
+  scp.dimse_timeout_s = config.dimse_timeout_s;
+  auto dicom_server = dicom::StartDicomServer(scp, ingest);
+  if (!dicom_server.ok()) {
+    spdlog::error("{}", dicom_server.error().ToString());
+    return 1;
+  }
+  auto http = web::StartHttpServer(
+      web::HttpOptions{config.bind, config.http_port, config.http_threads}, **archive);
+  if (!http.ok()) {
+    spdlog::error("{}", http.error().ToString());
+    return 1;
+  }
+  spdlog::info("dxhub ready: DICOM {}@{}:{}  web http://{}:{}/", config.aet, config.bind,
+               config.dicom_port, config.bind, (*http)->port());
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {} received, shutting down", sig);
+  (*http)->Stop();
+  (*dicom_server)->Stop();
+  return 0;
+}
+
+}  // namespace dxhub::app

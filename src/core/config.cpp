@@ -1,0 +1,67 @@
+#include "core/config.h"
+
+#include <set>
+#include <toml++/toml.h>
+
+namespace dxhub {
+
+Result<DuplicatePolicy> ParseDuplicatePolicy(const std::string& text) {
+  if (text == "keep-first") return DuplicatePolicy::kKeepFirst;
+  if (text == "replace") return DuplicatePolicy::kReplace;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "duplicates must be 'keep-first' or 'replace', not '" + text + "'");
+}
+
+Result<Config> LoadConfigFile(const std::string& path, Config base) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "config " + path + ": " + std::string(e.description()));
+  }
+  static const std::set<std::string> kKnown = {
+      "data",         "bind",          "http-port",  "dicom-port",      "aet",
+      "index",        "max-associations", "allowed-aets", "allowed-hosts", "duplicates",
+      "http-threads", "dimse-timeout", "log-level"};
+  for (const auto& [key, value] : table) {
+    if (!kKnown.count(std::string(key.str()))) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "config " + path + ": unknown key '" + std::string(key.str()) + "'");
+    }
+  }
+  auto str = [&](const char* key, std::string& out) {
+    if (auto v = table[key].value<std::string>()) out = *v;
+  };
+  auto num = [&](const char* key, int& out) {
+    if (auto v = table[key].value<int64_t>()) out = static_cast<int>(*v);
+  };
+  auto list = [&](const char* key, std::vector<std::string>& out) {
+    if (auto* arr = table[key].as_array()) {
+      out.clear();
+      for (auto& item : *arr) {
+        if (auto s = item.value<std::string>()) out.push_back(*s);
+      }
+    }
+  };
+  str("data", base.data_dir);
+  str("bind", base.bind);
+  num("http-port", base.http_port);
+  num("dicom-port", base.dicom_port);
+  str("aet", base.aet);
+  str("index", base.index);
+  num("max-associations", base.max_associations);
+  list("allowed-aets", base.allowed_aets);
+  list("allowed-hosts", base.allowed_hosts);
+  num("http-threads", base.http_threads);
+  num("dimse-timeout", base.dimse_timeout_s);
+  str("log-level", base.log_level);
+  if (auto v = table["duplicates"].value<std::string>()) {
+    auto policy = ParseDuplicatePolicy(*v);
+    if (!policy.ok()) return policy.error();
+    base.duplicates = *policy;
+  }
+  return base;
+}
+
+}  // namespace dxhub

@@ -1,0 +1,48 @@
+#pragma once
+// dxhub's runtime configuration. Every `dxhub serve` flag is also a key of the TOML file given by
+// `--config`; flags given on the command line win over the file.
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace dxhub {
+
+/// What to do when an instance arrives whose SOPInstanceUID is already archived.
+enum class DuplicatePolicy {
+  kKeepFirst,  // keep the archived copy, answer success (Orthanc's default); the sender is done
+  kReplace,    // replace the archived copy with the new bytes (for corrected re-sends)
+};
+
+struct Config {
+  std::string data_dir = "./var";
+  std::string bind = "127.0.0.1";
+  int http_port = 8080;
+  int dicom_port = 11112;
+  std::string aet = "DXHUB";
+  /// Empty: SQLite at DATA/index.sqlite. Later: "postgresql://..."
+  std::string index;
+  /// Concurrent DICOM associations; more are rejected with "local limit exceeded".
+  int max_associations = 32;
+  /// Calling AE titles allowed to associate; empty allows any.
+  std::vector<std::string> allowed_aets;
+  /// Peer IP addresses allowed to associate; empty allows any.
+  std::vector<std::string> allowed_hosts;
+  DuplicatePolicy duplicates = DuplicatePolicy::kKeepFirst;
+  int http_threads = 8;
+  /// Seconds of DIMSE inactivity after which an association is aborted.
+  int dimse_timeout_s = 60;
+  std::string log_level = "info";
+
+  std::string IndexPath() const { return data_dir + "/index.sqlite"; }
+  std::string BlobDir() const { return data_dir + "/blobs"; }
+};
+
+/// Overlays the keys present in the TOML file at `path` onto `base`. Unknown keys are an error so
+/// a typo in a hospital's config does not silently fall back to a default.
+Result<Config> LoadConfigFile(const std::string& path, Config base);
+
+Result<DuplicatePolicy> ParseDuplicatePolicy(const std::string& text);
+
+}  // namespace dxhub

@@ -1,0 +1,43 @@
+#pragma once
+// Durable file primitives. Everything the archive acknowledges goes through these, so the
+// fsync/rename discipline lives in one place.
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "core/result.h"
+
+namespace dxhub::fs {
+
+/// Creates `dir` and its parents (mode 0750). When a directory is created its parent is fsync'd
+/// so the new entry survives a crash.
+Status MakeDirs(const std::string& dir);
+
+/// fsync()s an open-able file or directory.
+Status SyncPath(const std::string& path);
+
+/// Writes `data` to `path` (creating/truncating, mode 0640) and fsyncs it. Not atomic by itself.
+Status WriteFileSynced(const std::string& path, std::span<const uint8_t> data);
+
+/// Copies `from` to `to` (truncating) and fsyncs `to`.
+Status CopyFileSynced(const std::string& from, const std::string& to);
+
+/// rename(2) then fsync of the destination directory: after it returns the new name is durable.
+Status RenameDurable(const std::string& from, const std::string& to);
+
+/// Removes a file; a missing file is not an error.
+void RemoveQuiet(const std::string& path);
+
+/// Reads a whole file into memory.
+Result<std::string> ReadFile(const std::string& path);
+
+/// Size of a regular file.
+Result<uint64_t> FileSize(const std::string& path);
+
+bool Exists(const std::string& path);
+
+/// Maps an errno from a write path onto the error table (ENOSPC/EDQUOT -> kDiskFull).
+Error ErrnoError(int err, const std::string& what);
+
+}  // namespace dxhub::fs

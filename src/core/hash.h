@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace dxhub {
+
+/// Incremental SHA-256 (OpenSSL EVP). Used for blob keys and content checksums.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void Update(std::span<const uint8_t> data);
+  void Update(std::string_view data);
+  /// Lower-case hex digest; the object must not be updated afterwards.
+  std::string HexDigest();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;  // pimpl keeps OpenSSL out of every includer
+};
+
+std::string Sha256Hex(std::string_view data);
+
+/// SHA-256 of a whole file, read in chunks.
+Result<std::string> Sha256File(const std::string& path);
+
+}  // namespace dxhub

@@ -1,0 +1,226 @@
+#include "dicom/instance.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <fstream>
+#include <cstring>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/uid.h"
+
+namespace dxhub::dicom {
+namespace {
+
+// Elements larger than this stay on disk while parsing: we only need the header attributes, but
+// DCMTK still walks past the large values, so a truncated file is still detected.
+constexpr Uint32 kMaxReadLength = 4096;
+
+std::string GetString(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  if (item.findAndGetOFStringArray(tag, value).good()) {
+    // DCMTK keeps trailing padding of some VRs; the index wants clean values.
+    std::string s(value.c_str(), value.length());
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+    size_t start = 0;
+    while (start < s.size() && s[start] == ' ') ++start;
+    return s.substr(start);
+  }
+  return {};
+}
+
+int GetInt(DcmItem& item, const DcmTagKey& tag) {
+  std::string s = GetString(item, tag);
+  if (s.empty()) return 0;
+  char* end = nullptr;
+  long v = std::strtol(s.c_str(), &end, 10);
+  if (end == s.c_str() || v < INT32_MIN || v > INT32_MAX) return 0;
+  return static_cast<int>(v);
+}
+
+int GetUs(DcmItem& item, const DcmTagKey& tag) {
+  Uint16 v = 0;
+  if (item.findAndGetUint16(tag, v).good()) return v;
+  return 0;
+}
+
+// "2.25." followed by the decimal value of the first 128 bits of SHA-256(text): a UUID-derived UID
+// (PS3.5 §B.2) that is stable for the same input.
+std::string DerivedUid(const std::string& text) {
+  std::string hex = Sha256Hex(text).substr(0, 32);
+  std::array<uint8_t, 16> n{};
+  for (size_t i = 0; i < 16; ++i) {
+    n[i] = static_cast<uint8_t>(std::stoul(hex.substr(i * 2, 2), nullptr, 16));
+  }
+  std::string digits;
+  bool zero = false;
+  while (!zero) {  // repeated division by 10 of a 128-bit big-endian number
+    unsigned rem = 0;
+    zero = true;
+    for (auto& byte : n) {
+      unsigned cur = rem * 256 + byte;
+      byte = static_cast<uint8_t>(cur / 10);
+      rem = cur % 10;
+      if (byte != 0) zero = false;
+    }
+    digits.push_back(static_cast<char>('0' + rem));
+  }
+  std::reverse(digits.begin(), digits.end());
+  return "2.25." + digits;
+}
+
+bool HasPart10Preamble(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::array<char, 132> head{};
+  return in.read(head.data(), head.size()) && std::memcmp(head.data() + 128, "DICM", 4) == 0;
+}
+
+}  // namespace
+
+Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
+  DcmFileFormat file;
+  OFCondition cond;
+  try {
+    cond = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
+  } catch (const std::exception& e) {  // DCMTK mostly reports by status; be safe at the edge
+    return MakeError(ErrorCode::kMalformedDicom, std::string("parse failed: ") + e.what());
+  }
+  if (cond.bad()) {
+    return MakeError(ErrorCode::kMalformedDicom, std::string("not a readable DICOM dataset: ") +
+                                                     cond.text());
+  }
+  DcmDataset* ds = file.getDataset();
+  if (ds == nullptr || ds->card() == 0) {
+    return MakeError(ErrorCode::kMalformedDicom, "empty dataset");
+  }
+
+  InstanceInfo info;
+  info.specific_character_set = GetString(*ds, DCM_SpecificCharacterSet);
+  if (!info.specific_character_set.empty()) {
+    // Convert in memory only: the stored file keeps the sender's bytes. The conversion aborts on
+    // illegal sequences (DCMTK is built with AbortTranscodingOnIllegalSequence).
+    OFCondition conv = ds->convertToUTF8();
+    if (conv.bad()) {
+      return MakeError(ErrorCode::kMalformedDicom,
+                       "text cannot be decoded with SpecificCharacterSet '" +
+                           info.specific_character_set + "': " + conv.text());
+    }
+  }
+
+  info.sop_class_uid = GetString(*ds, DCM_SOPClassUID);
+  info.sop_uid = GetString(*ds, DCM_SOPInstanceUID);
+  info.study_uid = GetString(*ds, DCM_StudyInstanceUID);
+  info.series_uid = GetString(*ds, DCM_SeriesInstanceUID);
+  if (DcmMetaInfo* meta = file.getMetaInfo()) {
+    if (info.sop_class_uid.empty()) {
+      info.sop_class_uid = GetString(*meta, DCM_MediaStorageSOPClassUID);
+      if (!info.sop_class_uid.empty()) info.coerced.emplace_back("SOPClassUID");
+    }
+    if (info.sop_uid.empty()) {
+      info.sop_uid = GetString(*meta, DCM_MediaStorageSOPInstanceUID);
+      if (!info.sop_uid.empty()) info.coerced.emplace_back("SOPInstanceUID");
+    }
+  }
+  if (info.study_uid.empty()) {
+    info.study_uid = DerivedUid("study|" + GetString(*ds, DCM_PatientID) + "|" +
+                                GetString(*ds, DCM_IssuerOfPatientID) + "|" +
+                                GetString(*ds, DCM_PatientName) + "|" +
+                                GetString(*ds, DCM_StudyDate) + "|" +
+                                GetString(*ds, DCM_StudyTime) + "|" +
+                                GetString(*ds, DCM_AccessionNumber) + "|" +
+                                GetString(*ds, DCM_StudyID));
+    info.coerced.emplace_back("StudyInstanceUID");
+  }
+  if (info.series_uid.empty()) {
+    info.series_uid = DerivedUid("series|" + info.study_uid + "|" + GetString(*ds, DCM_Modality) +
+                                 "|" + GetString(*ds, DCM_SeriesNumber) + "|" +
+                                 GetString(*ds, DCM_SeriesDate) + "|" +
+                                 GetString(*ds, DCM_SeriesTime) + "|" +
+                                 GetString(*ds, DCM_SeriesDescription) + "|" +
+                                 GetString(*ds, DCM_FrameOfReferenceUID));
+    info.coerced.emplace_back("SeriesInstanceUID");
+  }
+  DXHUB_TRY(ValidateUid(info.sop_class_uid, "SOPClassUID"));
+  DXHUB_TRY(ValidateUid(info.sop_uid, "SOPInstanceUID"));
+  DXHUB_TRY(ValidateUid(info.study_uid, "StudyInstanceUID"));
+  DXHUB_TRY(ValidateUid(info.series_uid, "SeriesInstanceUID"));
+
+  info.patient_id = GetString(*ds, DCM_PatientID);
+  info.patient_name = GetString(*ds, DCM_PatientName);
+  info.patient_birth_date = GetString(*ds, DCM_PatientBirthDate);
+  info.patient_sex = GetString(*ds, DCM_PatientSex);
+  info.study_date = GetString(*ds, DCM_StudyDate);
+  info.study_time = GetString(*ds, DCM_StudyTime);
+  info.accession_number = GetString(*ds, DCM_AccessionNumber);
+  info.study_description = GetString(*ds, DCM_StudyDescription);
+  info.study_id = GetString(*ds, DCM_StudyID);
+  info.referring_physician = GetString(*ds, DCM_ReferringPhysicianName);
+  info.modality = GetString(*ds, DCM_Modality);
+  info.series_description = GetString(*ds, DCM_SeriesDescription);
+  info.body_part = GetString(*ds, DCM_BodyPartExamined);
+  info.series_number = GetInt(*ds, DCM_SeriesNumber);
+  info.instance_number = GetInt(*ds, DCM_InstanceNumber);
+  info.rows = GetUs(*ds, DCM_Rows);
+  info.columns = GetUs(*ds, DCM_Columns);
+  if (ds->tagExists(DCM_PixelData)) {
+    int frames = GetInt(*ds, DCM_NumberOfFrames);
+    info.frames = frames > 0 ? frames : 1;
+  }
+  DcmXfer xfer(ds->getOriginalXfer());
+  info.transfer_syntax_uid = xfer.getXferID();
+  if (DcmMetaInfo* meta = file.getMetaInfo()) {
+    std::string meta_ts = GetString(*meta, DCM_TransferSyntaxUID);
+    if (!meta_ts.empty()) info.transfer_syntax_uid = meta_ts;
+  }
+  return info;
+}
+
+Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std::string& dst) {
+  DcmFileFormat file;
+  OFCondition cond =
+      file.loadFile(src.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+  if (cond.bad()) {
+    return MakeError(ErrorCode::kMalformedDicom, std::string("cannot reload: ") + cond.text());
+  }
+  DcmDataset* ds = file.getDataset();
+  ds->putAndInsertString(DCM_SOPClassUID, info.sop_class_uid.c_str());
+  ds->putAndInsertString(DCM_SOPInstanceUID, info.sop_uid.c_str());
+  ds->putAndInsertString(DCM_StudyInstanceUID, info.study_uid.c_str());
+  ds->putAndInsertString(DCM_SeriesInstanceUID, info.series_uid.c_str());
+  // Keep the received encoding; the meta header is refreshed from the dataset.
+  E_TransferSyntax xfer = ds->getOriginalXfer();
+  cond = file.saveFile(dst.c_str(), xfer, EET_ExplicitLength, EGL_recalcGL, EPD_noChange, 0, 0,
+                       EWM_updateMeta);
+  if (cond.bad()) {
+    fs::RemoveQuiet(dst);
+    return MakeError(ErrorCode::kIo, std::string("cannot write coerced copy: ") + cond.text());
+  }
+  return fs::SyncPath(dst);
+}
+
+Status CopyAsPart10(const std::string& src, const std::string& dst) {
+  if (HasPart10Preamble(src)) return fs::CopyFileSynced(src, dst);
+  DcmFileFormat file;
+  OFCondition cond =
+      file.loadFile(src.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_dataset);
+  if (cond.bad()) {
+    return MakeError(ErrorCode::kMalformedDicom,
+                     std::string("not a readable DICOM dataset: ") + cond.text());
+  }
+  cond = file.saveFile(dst.c_str(), EXS_Unknown, EET_ExplicitLength, EGL_recalcGL, EPD_noChange,
+                       0, 0, EWM_createNewMeta);
+  if (cond.bad()) {
+    fs::RemoveQuiet(dst);
+    return MakeError(ErrorCode::kIo, std::string("cannot write Part-10 copy: ") + cond.text());
+  }
+  return fs::SyncPath(dst);
+}
+
+}  // namespace dxhub::dicom

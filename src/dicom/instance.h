@@ -1,0 +1,69 @@
+#pragma once
+// dxhub's own view of a DICOM instance: the attributes the index needs, already converted to
+// UTF-8 and validated. DCMTK types never leave this layer.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace dxhub::dicom {
+
+struct InstanceInfo {
+  // Patient level
+  std::string patient_id;
+  std::string patient_name;  // UTF-8, DICOM PN form ("Family^Given")
+  std::string patient_birth_date;
+  std::string patient_sex;
+  // Study level
+  std::string study_uid;
+  std::string study_date;  // YYYYMMDD as stored
+  std::string study_time;
+  std::string accession_number;
+  std::string study_description;
+  std::string study_id;
+  std::string referring_physician;
+  // Series level
+  std::string series_uid;
+  std::string modality;
+  std::string series_description;
+  std::string body_part;
+  int series_number = 0;
+  // Instance level
+  std::string sop_uid;
+  std::string sop_class_uid;
+  std::string transfer_syntax_uid;
+  int instance_number = 0;
+  int rows = 0;
+  int columns = 0;
+  int frames = 0;  // 0 when the instance has no pixel data
+  std::string specific_character_set;  // as received, for the record
+  /// Attributes that were empty in the dataset and were filled in by dxhub (see
+  /// ReadInstanceFile). Non-empty means the stored copy must be rewritten with WriteCoerced().
+  std::vector<std::string> coerced;
+};
+
+/// Reads and validates a DICOM Part-10 file (or a raw dataset): the file must parse to its end
+/// (a truncated file is kMalformedDicom), carry valid Study/Series/SOP Instance UIDs and an SOP
+/// Class UID, and have text convertible to UTF-8 from its SpecificCharacterSet.
+///
+/// UIDs that are *empty* (some anonymisers blank them) are coerced rather than refused, so that
+/// such research and teaching data can still be archived: SOP Class/Instance UID come from the
+/// File Meta Information when it has them; a missing Study or Series Instance UID is derived
+/// deterministically ("2.25." + 128 bits of SHA-256) from the attributes that identify the study
+/// (patient, issuer, date/time, accession, study ID) or series (study, modality, number,
+/// date/time, description, frame of reference), so all slices of one series land together and
+/// re-sending the same files gives the same UIDs. A UID that is present but invalid (e.g.
+/// "../../etc") is always refused. Thread-safe; holds no state.
+Result<InstanceInfo> ReadInstanceFile(const std::string& path);
+
+/// Writes `dst` as `src` with the coerced UIDs of `info` put into the dataset and the meta header,
+/// keeping the transfer syntax (compressed pixel data is copied, not re-encoded). `dst` is fsync'd.
+Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std::string& dst);
+
+/// Makes `dst` a Part-10 copy of `src`: byte-for-byte when `src` already has a "DICM" preamble,
+/// otherwise the dataset is re-encoded with a fresh File Meta Information header. `dst` is fsync'd.
+Status CopyAsPart10(const std::string& src, const std::string& dst);
+
+}  // namespace dxhub::dicom

@@ -1,0 +1,349 @@
+// DIMSE SCP on DCMTK's association (ASC) and message (DIMSE) layers.
+//
+// Why not DcmSCP/DcmSCPPool: their presentation-context profile holds at most 128 abstract
+// syntaxes, fewer than the ~170 storage SOP classes an archive must accept. The lower layer lets
+// us accept every storage SOP class, as storescp and Orthanc do, and own the worker pool:
+// a fixed number of association workers; an association arriving when all are busy is rejected
+// at once ("local limit exceeded") instead of waiting in a queue forever.
+
+#include "dicom/store_scp.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcostrmf.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/assoc.h>
+#include <dcmtk/dcmnet/dimse.h>
+#include <dcmtk/dcmnet/diutil.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "core/fs.h"
+
+namespace dxhub::dicom {
+namespace {
+
+// Preference order: the encodings modalities send compressed first, so that when an SCU offers
+// both its compressed form and an uncompressed fallback the archive keeps what the modality made.
+const std::vector<std::string> kTransferSyntaxes = {
+    UID_JPEG2000LosslessOnlyTransferSyntax,
+    UID_JPEG2000TransferSyntax,
+    UID_JPEGLSLosslessTransferSyntax,
+    UID_JPEGLSLossyTransferSyntax,
+    UID_JPEGProcess14SV1TransferSyntax,
+    UID_JPEGProcess14TransferSyntax,
+    UID_JPEGProcess1TransferSyntax,
+    UID_JPEGProcess2_4TransferSyntax,
+    UID_RLELosslessTransferSyntax,
+    UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+    UID_MPEG2MainProfileAtMainLevelTransferSyntax,
+    UID_MPEG4HighProfileLevel4_1TransferSyntax,
+    UID_LittleEndianExplicitTransferSyntax,
+    UID_LittleEndianImplicitTransferSyntax,
+    UID_BigEndianExplicitTransferSyntax,
+};
+
+bool Contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// Owns a T_ASC_Association: drops the connection and frees it on scope exit.
+struct AssociationDeleter {
+  void operator()(T_ASC_Association* assoc) const {
+    ASC_dropSCPAssociation(assoc);
+    ASC_destroyAssociation(&assoc);
+  }
+};
+using AssociationPtr = std::unique_ptr<T_ASC_Association, AssociationDeleter>;
+
+void Reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result,
+            T_ASC_RejectParametersSource source, T_ASC_RejectParametersReason reason) {
+  T_ASC_RejectParameters rej{result, source, reason};
+  ASC_rejectAssociation(assoc, &rej);
+}
+
+class DicomServerImpl final : public DicomServer {
+ public:
+  DicomServerImpl(const ScpOptions& options, StoreHandler& handler)
+      : options_(options), handler_(handler) {
+    for (const auto& ts : kTransferSyntaxes) ts_.push_back(ts.c_str());
+  }
+
+  ~DicomServerImpl() override { Stop(); }
+
+  Status Start() {
+    DXHUB_TRY(ProbePort());
+    OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, options_.port, options_.acse_timeout_s,
+                                             &network_);
+    if (cond.bad()) {
+      return MakeError(ErrorCode::kUnavailable, std::string("DICOM network: ") + cond.text());
+    }
+    const int workers = std::max(1, options_.max_associations);
+    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+    listener_ = std::thread([this] { ListenLoop(); });
+    spdlog::info("dicom: {} listening on port {} (max {} associations)", options_.aet,
+                 options_.port, workers);
+    return Ok();
+  }
+
+  void Stop() override {
+    if (!listener_.joinable()) return;
+    stopping_ = true;
+    listener_.join();
+    {
+      std::lock_guard lock(mu_);
+      shutdown_workers_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+    ASC_dropNetwork(&network_);
+  }
+
+ private:
+  // DCMTK binds on ASC_initializeNetwork without a clear "address in use" message; binding once
+  // here first turns that into an error the operator can act on.
+  Status ProbePort() const {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return MakeError(ErrorCode::kUnavailable, "socket() failed");
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.sin_port = htons(static_cast<uint16_t>(options_.port));
+    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::close(fd);
+    if (rc != 0) {
+      return MakeError(ErrorCode::kUnavailable,
+                       "cannot bind DICOM port " + std::to_string(options_.port) +
+                           " (in use by another program?)");
+    }
+    return Ok();
+  }
+
+  void ListenLoop() {
+    while (!stopping_) {
+      T_ASC_Association* raw = nullptr;
+      // A one-second poll lets Stop() end the loop promptly.
+      OFCondition cond = ASC_receiveAssociation(network_, &raw, ASC_MAXIMUMPDUSIZE, nullptr,
+                                                nullptr, OFFalse, DUL_NOBLOCK, 1);
+      AssociationPtr assoc(raw);
+      if (cond == DUL_NOASSOCIATIONREQUEST) {
+        continue;
+      }
+      if (cond.bad()) {
+        spdlog::warn("dicom: bad association request: {}", cond.text());
+        continue;
+      }
+      std::unique_lock lock(mu_);
+      if (idle_ <= pending_.size()) {
+        lock.unlock();
+        spdlog::warn("dicom: all {} association workers busy; rejecting '{}'",
+                     options_.max_associations, assoc->params->DULparams.callingAPTitle);
+        Reject(assoc.get(), ASC_RESULT_REJECTEDTRANSIENT,
+               ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
+               ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
+        continue;
+      }
+      pending_.push_back(std::move(assoc));
+      lock.unlock();
+      cv_.notify_one();
+    }
+  }
+
+  void WorkerLoop() {
+    for (;;) {
+      AssociationPtr assoc;
+      {
+        std::unique_lock lock(mu_);
+        ++idle_;
+        cv_.wait(lock, [&] { return shutdown_workers_ || !pending_.empty(); });
+        --idle_;
+        if (pending_.empty()) return;
+        assoc = std::move(pending_.front());
+        pending_.pop_front();
+      }
+      Serve(assoc.get());
+    }
+  }
+
+  // Negotiates, then answers commands until the peer releases or aborts.
+  void Serve(T_ASC_Association* assoc) {
+    const std::string calling = assoc->params->DULparams.callingAPTitle;
+    const std::string called = assoc->params->DULparams.calledAPTitle;
+    const std::string peer = assoc->params->DULparams.callingPresentationAddress;
+
+    if (called != options_.aet) {
+      spdlog::warn("dicom: refused '{}' ({}): called AE '{}' is not ours", calling, peer, called);
+      return Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                    ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED);
+    }
+    if (!options_.allowed_aets.empty() && !Contains(options_.allowed_aets, calling)) {
+      spdlog::warn("dicom: refused '{}' ({}): calling AE not allowed", calling, peer);
+      return Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                    ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
+    }
+    if (!options_.allowed_hosts.empty() && !Contains(options_.allowed_hosts, peer)) {
+      spdlog::warn("dicom: refused '{}' ({}): host not allowed", calling, peer);
+      return Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                    ASC_REASON_SU_NOREASON);
+    }
+
+    const char* verification[] = {UID_VerificationSOPClass};
+    OFCondition cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
+        assoc->params, verification, 1, ts_.data(), static_cast<int>(ts_.size()));
+    if (cond.good()) {
+      cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
+          assoc->params, dcmAllStorageSOPClassUIDs, numberOfDcmAllStorageSOPClassUIDs, ts_.data(),
+          static_cast<int>(ts_.size()));
+    }
+    if (cond.bad()) {
+      spdlog::warn("dicom: negotiation with '{}' failed: {}", calling, cond.text());
+      return Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                    ASC_REASON_SU_NOREASON);
+    }
+    ASC_setAPTitles(assoc->params, nullptr, nullptr, options_.aet.c_str());
+    if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
+      spdlog::warn("dicom: '{}' proposed nothing we accept", calling);
+      return Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                    ASC_REASON_SU_NOREASON);
+    }
+    cond = ASC_acknowledgeAssociation(assoc);
+    if (cond.bad()) {
+      spdlog::warn("dicom: cannot acknowledge '{}': {}", calling, cond.text());
+      return;
+    }
+    spdlog::debug("dicom: association from '{}' ({}) accepted", calling, peer);
+
+    while (!stopping_) {
+      T_ASC_PresentationContextID pres_id = 0;
+      T_DIMSE_Message msg{};
+      cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &pres_id,
+                                  &msg, nullptr);
+      if (cond == DUL_PEERREQUESTEDRELEASE) {
+        ASC_acknowledgeRelease(assoc);
+        return;
+      }
+      if (cond == DUL_PEERABORTEDASSOCIATION) return;
+      if (cond.bad()) {
+        spdlog::warn("dicom: association with '{}' ended: {}", calling, cond.text());
+        ASC_abortAssociation(assoc);
+        return;
+      }
+      switch (msg.CommandField) {
+        case DIMSE_C_ECHO_RQ:
+          cond = DIMSE_sendEchoResponse(assoc, pres_id, &msg.msg.CEchoRQ, STATUS_Success,
+                                        nullptr);
+          break;
+        case DIMSE_C_STORE_RQ:
+          cond = HandleStore(assoc, pres_id, msg.msg.CStoreRQ, calling, peer);
+          break;
+        default:
+          spdlog::warn("dicom: '{}' sent unsupported command 0x{:04x}; aborting", calling,
+                       static_cast<unsigned>(msg.CommandField));
+          cond = DIMSE_BADCOMMANDTYPE;
+          break;
+      }
+      if (cond.bad()) {
+        ASC_abortAssociation(assoc);
+        return;
+      }
+    }
+    ASC_abortAssociation(assoc);  // shutting down mid-association
+  }
+
+  OFCondition HandleStore(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                          const T_DIMSE_C_StoreRQ& req, const std::string& calling,
+                          const std::string& peer) {
+    const std::string temp = handler_.NewTempPath();
+
+    DcmOutputFileStream* raw_stream = nullptr;
+    OFCondition cond = DIMSE_createFilestream(OFFilename(temp.c_str()), &req, assoc, pres_id,
+                                              OFTrue, &raw_stream);
+    std::unique_ptr<DcmOutputFileStream> stream(raw_stream);
+    if (cond.bad()) {
+      // Cannot even create the file (disk full, permissions): drain the dataset, refuse it.
+      DIC_UL bytes = 0, pdvs = 0;
+      cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &bytes,
+                                 &pdvs);
+      fs::RemoveQuiet(temp);
+      if (cond.bad()) return cond;
+      spdlog::error("dicom: cannot create temp file for C-STORE from '{}'", calling);
+      return SendStoreResponse(assoc, pres_id, req, STATUS_STORE_Refused_OutOfResources,
+                               "archive cannot create file");
+    }
+    T_ASC_PresentationContextID data_pres_id = pres_id;
+    cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s,
+                                      &data_pres_id, stream.get(), nullptr, nullptr);
+    stream.reset();  // close the file before anyone reads it
+    if (cond.bad()) {
+      // The association broke mid-dataset: nothing was acknowledged, so nothing may remain.
+      fs::RemoveQuiet(temp);
+      spdlog::warn("dicom: C-STORE from '{}' interrupted: {}", calling, cond.text());
+      return cond;
+    }
+    StoreRequest request{calling, peer, req.AffectedSOPClassUID, req.AffectedSOPInstanceUID};
+    Status status = handler_.Store(request, temp);
+    if (status.ok()) return SendStoreResponse(assoc, pres_id, req, STATUS_Success, "");
+    spdlog::warn("dicom: C-STORE {} from '{}' refused: {}", req.AffectedSOPInstanceUID, calling,
+                 status.error().ToString());
+    return SendStoreResponse(assoc, pres_id, req, status.error().DicomStatus(),
+                             status.error().message);
+  }
+
+  static OFCondition SendStoreResponse(T_ASC_Association* assoc,
+                                       T_ASC_PresentationContextID pres_id,
+                                       const T_DIMSE_C_StoreRQ& req, Uint16 status,
+                                       const std::string& comment) {
+    T_DIMSE_C_StoreRSP rsp{};
+    rsp.MessageIDBeingRespondedTo = req.MessageID;
+    rsp.DimseStatus = status;
+    rsp.DataSetType = DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, req.AffectedSOPInstanceUID,
+                        sizeof rsp.AffectedSOPInstanceUID);
+    rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+    if (comment.empty()) return DIMSE_sendStoreResponse(assoc, pres_id, &req, &rsp, nullptr);
+    // Status detail elements go into the response command set; ErrorComment is LO (64 chars).
+    DcmDataset detail;
+    detail.putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
+    return DIMSE_sendStoreResponse(assoc, pres_id, &req, &rsp, &detail);
+  }
+
+  ScpOptions options_;
+  StoreHandler& handler_;
+  std::vector<const char*> ts_;
+  T_ASC_Network* network_ = nullptr;
+  std::atomic<bool> stopping_{false};
+  std::thread listener_;
+  std::vector<std::thread> workers_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<AssociationPtr> pending_;  // guarded by mu_: accepted, waiting for a worker
+  size_t idle_ = 0;                     // guarded by mu_: workers waiting for work
+  bool shutdown_workers_ = false;       // guarded by mu_
+};
+
+}  // namespace
+
+const std::vector<std::string>& AcceptedTransferSyntaxes() { return kTransferSyntaxes; }
+
+Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler) {
+  auto server = std::make_unique<DicomServerImpl>(options, handler);
+  DXHUB_TRY(server->Start());
+  return DicomServerPtr(std::move(server));
+}
+
+}  // namespace dxhub::dicom

@@ -1,0 +1,61 @@
+#pragma once
+// The DIMSE service provider: C-ECHO and C-STORE over a bounded pool of association threads
+// (DCMTK's DcmBaseSCPPool). Callers see only StoreHandler; DCMTK stays inside this layer.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace dxhub::dicom {
+
+/// What the SCP knows about one incoming C-STORE, handed to the StoreHandler.
+struct StoreRequest {
+  std::string calling_aet;
+  std::string peer_ip;
+  std::string sop_class_uid;     // AffectedSOPClassUID of the request
+  std::string sop_instance_uid;  // AffectedSOPInstanceUID of the request
+};
+
+/// Receives the datasets. Implementations must be thread-safe: every association calls in from
+/// its own thread.
+class StoreHandler {
+ public:
+  virtual ~StoreHandler() = default;
+  /// A fresh path, on the archive's filesystem, where the SCP writes the incoming dataset.
+  virtual std::string NewTempPath() = 0;
+  /// Takes ownership of `temp_path` (a Part-10 file exactly as received) and must have removed or
+  /// moved it on return. Returning Ok means durably archived and indexed: the SCP then answers
+  /// Success; an error is answered with the error table's DICOM status and its message.
+  virtual Status Store(const StoreRequest& request, const std::string& temp_path) = 0;
+};
+
+struct ScpOptions {
+  std::string aet = "DXHUB";
+  int port = 11112;
+  int max_associations = 32;
+  std::vector<std::string> allowed_aets;   // empty: any calling AE
+  std::vector<std::string> allowed_hosts;  // empty: any peer IP
+  int dimse_timeout_s = 60;
+  int acse_timeout_s = 30;
+};
+
+/// A running DICOM listener. Destroying it stops accepting and waits for open associations.
+class DicomServer {
+ public:
+  virtual ~DicomServer() = default;
+  /// Stops accepting new associations and waits for running ones to end.
+  virtual void Stop() = 0;
+};
+
+using DicomServerPtr = std::unique_ptr<DicomServer>;
+
+/// Binds the port and starts listening on a background thread. `handler` must outlive the server.
+/// Fails with kUnavailable if the port cannot be bound.
+Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler);
+
+/// The transfer syntaxes the SCP accepts, in order of preference.
+const std::vector<std::string>& AcceptedTransferSyntaxes();
+
+}  // namespace dxhub::dicom

@@ -1,0 +1,179 @@
+#include "store/archive.h"
+
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <unordered_set>
+
+#include "core/fs.h"
+#include "core/hash.h"
+
+namespace dxhub::store {
+
+std::string BlobKeyFor(const std::string& sop_uid) { return Sha256Hex(sop_uid); }
+
+Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock& clock) {
+  std::unique_ptr<Archive> archive(new Archive(config, clock));  // private constructor
+  DXHUB_TRY(fs::MakeDirs(config.data_dir));
+  auto blobs = OpenFileBlobStore(config.data_dir);
+  if (!blobs.ok()) return blobs.error();
+  archive->blobs_ = std::move(blobs.value());
+  if (!config.index.empty() && config.index != "sqlite") {
+    return MakeError(ErrorCode::kUnsupported,
+                     "index backend '" + config.index + "' is not supported yet (use sqlite)");
+  }
+  auto index = OpenSqliteIndex(config.IndexPath());
+  if (!index.ok()) return index.error();
+  archive->index_ = std::move(index.value());
+  DXHUB_TRY(archive->Recover());
+  return archive;
+}
+
+Archive::~Archive() = default;
+
+std::mutex& Archive::StripeFor(const std::string& key) {
+  return stripes_[std::hash<std::string>{}(key) % kStripes];
+}
+
+Result<IngestOutcome> Archive::Ingest(const std::string& received_path,
+                                      const IngestContext& ctx) {
+  // Whatever happens below, the temp file must not outlive this call unless it was committed.
+  struct TempGuard {
+    std::string path;
+    bool keep = false;
+    ~TempGuard() {
+      if (!keep) fs::RemoveQuiet(path);
+    }
+  } guard{received_path};
+
+  auto info = dicom::ReadInstanceFile(guard.path);
+  if (!info.ok()) return info.error();
+  if (!ctx.expected_sop_uid.empty() && ctx.expected_sop_uid != info->sop_uid) {
+    return MakeError(ErrorCode::kSopMismatch,
+                     "SOPInstanceUID in dataset differs from the C-STORE request");
+  }
+  if (!ctx.expected_sop_class_uid.empty() && ctx.expected_sop_class_uid != info->sop_class_uid) {
+    return MakeError(ErrorCode::kSopMismatch,
+                     "SOPClassUID in dataset differs from the C-STORE request");
+  }
+  if (!info->coerced.empty()) {
+    // Store what we index: the archived copy carries the UIDs the index and DICOMweb expose.
+    std::string coerced_path = NewTempPath();
+    Status written = dicom::WriteCoerced(guard.path, *info, coerced_path);
+    fs::RemoveQuiet(guard.path);
+    guard.path = coerced_path;
+    DXHUB_TRY(written);
+    spdlog::info("archive: {} arrived without {}; filled in", info->sop_uid,
+                 fmt::join(info->coerced, ", "));
+  }
+  const std::string& temp_path = guard.path;
+  auto size = fs::FileSize(temp_path);
+  if (!size.ok()) return size.error();
+  auto sha = Sha256File(temp_path);
+  if (!sha.ok()) return sha.error();
+
+  const std::string key = BlobKeyFor(info->sop_uid);
+  std::lock_guard lock(StripeFor(key));
+
+  auto existing = index_->FindInstance(info->sop_uid);
+  if (!existing.ok()) return existing.error();
+  IngestKind kind = IngestKind::kStored;
+  if (existing->has_value()) {
+    bool identical = (*existing)->sha256 == *sha && blobs_->Contains(key);
+    if (identical || config_.duplicates == DuplicatePolicy::kKeepFirst) {
+      return IngestOutcome{IngestKind::kDuplicate, std::move(info.value())};
+    }
+    kind = IngestKind::kReplaced;
+  }
+
+  DXHUB_TRY(fs::SyncPath(temp_path));
+  InstanceRecord record{info.value(), key, *size, *sha, ctx.source, clock_.NowMillis()};
+  DXHUB_TRY(index_->PutInstance(record));
+  // From here the instance is indexed: if we die before the rename, Recover() finishes it.
+  guard.keep = true;
+  Status committed = blobs_->Commit(temp_path, key);
+  if (!committed.ok()) {
+    // The row points at bytes we failed to place; keep the temp file for recovery and report the
+    // failure so the sender retries.
+    spdlog::error("archive: indexed {} but could not place its blob: {}", info->sop_uid,
+                  committed.error().message);
+    return committed.error();
+  }
+  return IngestOutcome{kind, std::move(info.value())};
+}
+
+Result<IngestOutcome> Archive::ImportFile(const std::string& path) {
+  std::string temp = NewTempPath();
+  Status copied = dicom::CopyAsPart10(path, temp);
+  if (!copied.ok()) {
+    fs::RemoveQuiet(temp);
+    return copied.error();
+  }
+  return Ingest(temp, IngestContext{"import", "", ""});
+}
+
+Status Archive::Recover() {
+  auto files = blobs_->AbandonedTempFiles();
+  for (const auto& file : files) {
+    bool placed = false;
+    auto info = dicom::ReadInstanceFile(file);
+    if (info.ok()) {
+      const std::string key = BlobKeyFor(info->sop_uid);
+      auto row = index_->FindInstance(info->sop_uid);
+      auto sha = Sha256File(file);
+      if (row.ok() && row->has_value() && sha.ok() && (*row)->sha256 == *sha &&
+          (*row)->blob_key == key) {
+        auto current = blobs_->Contains(key) ? Sha256File(blobs_->PathOf(key))
+                                             : Result<std::string>(std::string());
+        if (!current.ok() || *current != *sha) {
+          DXHUB_TRY(blobs_->Commit(file, key));
+          placed = true;
+          ++recovery_.committed;
+        }
+      }
+    }
+    if (!placed) {
+      fs::RemoveQuiet(file);
+      ++recovery_.discarded;
+    }
+  }
+  blobs_->RemoveAbandonedAreas();
+  if (recovery_.committed + recovery_.discarded > 0) {
+    spdlog::info("archive: recovery placed {} acknowledged file(s), discarded {} partial one(s)",
+                 recovery_.committed, recovery_.discarded);
+  }
+  return Ok();
+}
+
+Result<VerifyReport> Archive::Verify(bool deep) {
+  VerifyReport report;
+  std::unordered_set<std::string> indexed_keys;
+  Status st = index_->ForEachInstance([&](const StoredInstance& si) {
+    ++report.indexed;
+    indexed_keys.insert(si.blob_key);
+    if (!blobs_->Contains(si.blob_key)) {
+      report.missing_blobs.push_back(si.sop_uid);
+      return true;
+    }
+    std::string path = blobs_->PathOf(si.blob_key);
+    auto size = fs::FileSize(path);
+    bool bad = !size.ok() || *size != si.size;
+    if (!bad && deep) {
+      auto sha = Sha256File(path);
+      bad = !sha.ok() || *sha != si.sha256;
+    }
+    if (bad) report.corrupt_blobs.push_back(si.sop_uid);
+    return true;
+  });
+  DXHUB_TRY(st);
+  st = blobs_->ForEachKey([&](const std::string& key) {
+    ++report.blobs;
+    if (!indexed_keys.count(key)) report.unindexed_blobs.push_back(key);
+    return true;
+  });
+  DXHUB_TRY(st);
+  return report;
+}
+
+}  // namespace dxhub::store

@@ -1,0 +1,106 @@
+#pragma once
+// The archive: blob store + index, and the one ingest path every entry point (C-STORE, import,
+// later STOW) goes through. Success from Ingest() means the bytes are fsync'd in the blob store
+// and the index row is committed.
+//
+// Ordering, and why it is crash-safe:
+//   1. the dataset sits in a temp file of this process's temp area; it is parsed and validated;
+//   2. the temp file is fsync'd;
+//   3. the index row is committed (group commit, synchronous=FULL);
+//   4. the temp file is renamed to its blob path and the directory fsync'd; only then Success.
+// A crash between 3 and 4 leaves an index row whose bytes are still in the (now unlocked) temp
+// area; Open() finds such files, and renames those whose SHA-256 matches their index row into
+// place. Everything else in a dead temp area was never acknowledged and is deleted.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/result.h"
+#include "dicom/instance.h"
+#include "store/blob_store.h"
+#include "store/study_index.h"
+
+namespace dxhub::store {
+
+/// What the sender told us about the instance, checked against the dataset.
+struct IngestContext {
+  std::string source;                 // calling AE title, "import", "stow"
+  std::string expected_sop_uid;       // from the C-STORE request; empty = don't check
+  std::string expected_sop_class_uid; // from the C-STORE request; empty = don't check
+};
+
+enum class IngestKind { kStored, kReplaced, kDuplicate };
+
+struct IngestOutcome {
+  IngestKind kind = IngestKind::kStored;
+  dicom::InstanceInfo info;
+};
+
+struct VerifyReport {
+  int64_t indexed = 0;
+  int64_t blobs = 0;
+  std::vector<std::string> missing_blobs;   // SOP Instance UIDs whose blob is missing
+  std::vector<std::string> corrupt_blobs;   // SOP Instance UIDs whose bytes differ (size/sha)
+  std::vector<std::string> unindexed_blobs; // blob keys no index row points to
+  bool Clean() const {
+    return missing_blobs.empty() && corrupt_blobs.empty() && unindexed_blobs.empty();
+  }
+};
+
+class Archive {
+ public:
+  /// Opens the blob store and index under config.data_dir and recovers what a crashed process
+  /// left half-done.
+  static Result<std::unique_ptr<Archive>> Open(const Config& config, const Clock& clock);
+
+  Archive(const Archive&) = delete;
+  Archive& operator=(const Archive&) = delete;
+  ~Archive();
+
+  std::string NewTempPath() { return blobs_->NewTempPath(); }
+
+  /// Ingests the Part-10 file at `received_path` (from NewTempPath()); always consumes it.
+  Result<IngestOutcome> Ingest(const std::string& received_path, const IngestContext& context);
+
+  /// Copies an outside file into the temp area (as Part-10) and ingests it.
+  Result<IngestOutcome> ImportFile(const std::string& path);
+
+  /// Cross-checks index and blob store. `deep` re-hashes every blob.
+  Result<VerifyReport> Verify(bool deep);
+
+  StudyIndex& index() { return *index_; }
+  BlobStore& blobs() { return *blobs_; }
+
+  struct RecoveryStats {
+    int committed = 0;  // acknowledged-but-not-renamed files put in place
+    int discarded = 0;  // unacknowledged temp files deleted
+  };
+  const RecoveryStats& recovery() const { return recovery_; }
+
+ private:
+  Archive(const Config& config, const Clock& clock) : config_(config), clock_(clock) {}
+  Status Recover();
+  std::mutex& StripeFor(const std::string& key);
+
+  Config config_;
+  const Clock& clock_;
+  BlobStorePtr blobs_;
+  StudyIndexPtr index_;
+  RecoveryStats recovery_;
+  // Serialises ingest of the same SOP Instance UID (duplicate check, commit, rename) while
+  // different UIDs proceed in parallel.
+  static constexpr size_t kStripes = 64;
+  std::mutex stripes_[kStripes];
+};
+
+/// The blob key for an instance: SHA-256 of its (validated) SOP Instance UID.
+std::string BlobKeyFor(const std::string& sop_uid);
+
+}  // namespace dxhub::store

@@ -1,0 +1,140 @@
+#include "store/blob_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <random>
+
+#include "core/fs.h"
+
+namespace dxhub::store {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) {
+    auto b = static_cast<unsigned>(rd()) & 0xFF;
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xF]);
+  }
+  return out;
+}
+
+class FileBlobStore final : public BlobStore {
+ public:
+  explicit FileBlobStore(std::string root) : root_(std::move(root)) {}
+  ~FileBlobStore() override {
+    if (lock_fd_ >= 0) {
+      std::error_code ec;
+      stdfs::remove_all(temp_dir_, ec);  // only our own, now-empty-or-stale area
+      ::close(lock_fd_);
+    }
+  }
+  FileBlobStore(const FileBlobStore&) = delete;
+  FileBlobStore& operator=(const FileBlobStore&) = delete;
+
+  Status Init() {
+    DXHUB_TRY(fs::MakeDirs(root_ + "/blobs"));
+    DXHUB_TRY(fs::MakeDirs(root_ + "/tmp"));
+    temp_dir_ = root_ + "/tmp/" + std::to_string(::getpid()) + "-" + RandomHex(4);
+    DXHUB_TRY(fs::MakeDirs(temp_dir_));
+    lock_fd_ = ::open((temp_dir_ + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (lock_fd_ < 0) return fs::ErrnoError(errno, "create temp area lock");
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) return fs::ErrnoError(errno, "lock temp area");
+    return Ok();
+  }
+
+  std::string NewTempPath() override {
+    return temp_dir_ + "/" + std::to_string(counter_.fetch_add(1)) + ".part";
+  }
+
+  std::string PathOf(const std::string& key) const override {
+    return root_ + "/blobs/" + key.substr(0, 2) + "/" + key.substr(2, 2) + "/" + key;
+  }
+
+  Status Commit(const std::string& temp_path, const std::string& key) override {
+    if (!IsBlobKey(key)) return MakeError(ErrorCode::kInternal, "bad blob key");
+    DXHUB_TRY(fs::SyncPath(temp_path));
+    std::string dest = PathOf(key);
+    DXHUB_TRY(fs::MakeDirs(stdfs::path(dest).parent_path().string()));
+    return fs::RenameDurable(temp_path, dest);
+  }
+
+  bool Contains(const std::string& key) const override {
+    return IsBlobKey(key) && fs::Exists(PathOf(key));
+  }
+
+  Status ForEachKey(const std::function<bool(const std::string&)>& fn) const override {
+    std::error_code ec;
+    stdfs::recursive_directory_iterator it(root_ + "/blobs", ec), end;
+    if (ec) return MakeError(ErrorCode::kIo, "list blobs: " + ec.message());
+    for (; it != end; it.increment(ec)) {
+      if (ec) return MakeError(ErrorCode::kIo, "list blobs: " + ec.message());
+      if (!it->is_regular_file()) continue;
+      if (!fn(it->path().filename().string())) break;
+    }
+    return Ok();
+  }
+
+  std::vector<std::string> AbandonedTempFiles() override {
+    std::vector<std::string> files;
+    abandoned_.clear();
+    std::error_code ec;
+    for (const auto& area : stdfs::directory_iterator(root_ + "/tmp", ec)) {
+      if (!area.is_directory() || area.path().string() == temp_dir_) continue;
+      int fd = ::open((area.path().string() + "/.lock").c_str(), O_RDWR | O_CLOEXEC);
+      if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);  // its owner is alive
+        continue;
+      }
+      if (fd >= 0) ::close(fd);
+      abandoned_.push_back(area.path().string());
+      for (const auto& f : stdfs::directory_iterator(area.path(), ec)) {
+        if (f.is_regular_file() && f.path().filename() != ".lock") {
+          files.push_back(f.path().string());
+        }
+      }
+    }
+    return files;
+  }
+
+  void RemoveAbandonedAreas() override {
+    std::error_code ec;
+    for (const auto& dir : abandoned_) stdfs::remove_all(dir, ec);
+    abandoned_.clear();
+  }
+
+ private:
+  std::string root_;
+  std::string temp_dir_;
+  int lock_fd_ = -1;
+  std::atomic<uint64_t> counter_{0};
+  std::vector<std::string> abandoned_;
+};
+
+}  // namespace
+
+bool IsBlobKey(const std::string& key) {
+  if (key.size() != 64) return false;
+  for (char c : key) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Result<BlobStorePtr> OpenFileBlobStore(const std::string& root) {
+  auto store = std::make_unique<FileBlobStore>(root);
+  DXHUB_TRY(store->Init());
+  return BlobStorePtr(std::move(store));
+}
+
+}  // namespace dxhub::store

@@ -1,0 +1,46 @@
+#pragma once
+// Where instance bytes live. Keys are hex SHA-256 digests computed by the archive, never caller
+// text, so a hostile UID cannot name a path. Files are written to a per-process temp area on the
+// same filesystem and renamed into place once fsync'd.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace dxhub::store {
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+
+  /// A fresh temp path inside this process's temp area (same filesystem as the blobs).
+  virtual std::string NewTempPath() = 0;
+  /// Where the blob for `key` lives (whether or not it exists yet).
+  virtual std::string PathOf(const std::string& key) const = 0;
+  /// fsyncs `temp_path` and atomically renames it to the blob of `key` (replacing any old one);
+  /// durable on Ok.
+  virtual Status Commit(const std::string& temp_path, const std::string& key) = 0;
+  virtual bool Contains(const std::string& key) const = 0;
+  /// Calls `fn` with every blob key present (for verify). Stops early if `fn` returns false.
+  virtual Status ForEachKey(const std::function<bool(const std::string&)>& fn) const = 0;
+  /// Temp files left behind by processes that died (their temp areas are no longer locked).
+  /// The caller decides for each whether to Commit or delete it; the areas are removed by
+  /// RemoveAbandonedAreas() afterwards.
+  virtual std::vector<std::string> AbandonedTempFiles() = 0;
+  virtual void RemoveAbandonedAreas() = 0;
+};
+
+using BlobStorePtr = std::unique_ptr<BlobStore>;
+
+/// Opens a filesystem blob store rooted at `root` (created if missing): blobs under
+/// root/blobs/ab/cd/<key>, temp areas under root/tmp/<pid>-<nonce>/, each held by an flock so
+/// that concurrent dxhub processes (serve + import) never touch each other's in-flight files.
+Result<BlobStorePtr> OpenFileBlobStore(const std::string& root);
+
+/// True for a well-formed blob key (64 lower-case hex digits).
+bool IsBlobKey(const std::string& key);
+
+}  // namespace dxhub::store

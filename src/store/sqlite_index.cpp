@@ -1,0 +1,541 @@
+// SQLite backend of StudyIndex.
+//
+// Writes go through one writer thread that commits whatever is queued in one transaction
+// ("group commit"): with synchronous=FULL every acknowledged instance is on disk, yet N concurrent
+// associations cost one WAL fsync per batch instead of N. Reads use a small pool of their own
+// connections, which WAL lets run beside the writer.
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "store/sql_migrations.h"
+#include "store/sqlite_db.h"
+#include "store/study_index.h"
+
+namespace dxhub::store {
+namespace {
+
+using sqlite::Db;
+using sqlite::Stmt;
+
+constexpr size_t kMaxBatch = 256;
+constexpr size_t kMaxReaders = 8;
+
+// Turns DICOM-style wildcards into a LIKE pattern with '\' as the escape character.
+std::string WildcardToLike(const std::string& pattern) {
+  std::string out;
+  for (char c : pattern) {
+    if (c == '*') {
+      out += '%';
+    } else if (c == '?') {
+      out += '_';
+    } else if (c == '%' || c == '_' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool HasWildcard(const std::string& s) { return s.find_first_of("*?") != std::string::npos; }
+
+std::vector<std::string> SplitModalities(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= joined.size() && !joined.empty()) {
+    size_t end = joined.find(',', start);
+    if (end == std::string::npos) end = joined.size();
+    if (end > start) out.push_back(joined.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+class SqliteIndex final : public StudyIndex {
+ public:
+  explicit SqliteIndex(std::string path) : path_(std::move(path)) {}
+
+  ~SqliteIndex() override {
+    {
+      std::lock_guard lock(write_mu_);
+      stopping_ = true;
+    }
+    write_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  Status Init() {
+    auto db = Db::Open(path_, /*create=*/true);
+    if (!db.ok()) return db.error();
+    writer_db_ = std::move(db.value());
+    DXHUB_TRY(writer_db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                              "PRAGMA foreign_keys=ON;"));
+    DXHUB_TRY(Migrate());
+    DXHUB_TRY(PrepareWriteStatements());
+    writer_ = std::thread([this] { WriterLoop(); });
+    return Ok();
+  }
+
+  int SchemaVersion() const override { return schema_version_; }
+
+  Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_uid) override {
+    auto conn = Borrow();
+    if (!conn.ok()) return conn.error();
+    auto stmt = Stmt::Prepare(conn->db(),
+                              "SELECT sop_uid, blob_key, size, sha256 FROM instances "
+                              "WHERE sop_uid = ?");
+    if (!stmt.ok()) return stmt.error();
+    stmt->Bind(1, sop_uid);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.error();
+    if (!*row) return std::optional<StoredInstance>();
+    return std::optional<StoredInstance>(StoredInstance{
+        stmt->Text(0), stmt->Text(1), static_cast<uint64_t>(stmt->Int(2)), stmt->Text(3)});
+  }
+
+  Status PutInstance(const InstanceRecord& record) override {
+    std::promise<Status> done;
+    auto future = done.get_future();
+    {
+      std::lock_guard lock(write_mu_);
+      if (stopping_) return MakeError(ErrorCode::kUnavailable, "index is shutting down");
+      queue_.push_back(Pending{&record, std::move(done)});
+    }
+    write_cv_.notify_one();
+    return future.get();
+  }
+
+  Result<StudyPage> FindStudies(const StudyQuery& q) override {
+    std::string where = " WHERE 1=1";
+    std::vector<std::string> args;
+    auto add_text = [&](const std::string& column, const std::string& value, bool nocase) {
+      if (value.empty()) return;
+      if (HasWildcard(value)) {
+        where += " AND " + column + " LIKE ? ESCAPE '\\'";
+        args.push_back(WildcardToLike(value));
+      } else {
+        where += " AND " + column + (nocase ? " = ? COLLATE NOCASE" : " = ?");
+        args.push_back(value);
+      }
+    };
+    add_text("p.patient_id", q.patient_id, false);
+    add_text("p.patient_name", q.patient_name, true);
+    add_text("s.accession_number", q.accession_number, false);
+    if (!q.date_from.empty()) {
+      where += " AND s.study_date >= ?";
+      args.push_back(q.date_from);
+    }
+    if (!q.date_to.empty()) {
+      where += " AND s.study_date <= ?";
+      args.push_back(q.date_to);
+    }
+    if (!q.modality.empty()) {
+      where += " AND EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND m.modality = ?)";
+      args.push_back(q.modality);
+    }
+    const std::string from = " FROM studies s JOIN patients p ON p.id = s.patient_pk";
+
+    auto conn = Borrow();
+    if (!conn.ok()) return conn.error();
+    StudyPage page;
+    {
+      auto count = Stmt::Prepare(conn->db(), "SELECT COUNT(*)" + from + where);
+      if (!count.ok()) return count.error();
+      for (size_t i = 0; i < args.size(); ++i) count->Bind(static_cast<int>(i + 1), args[i]);
+      auto row = count->Step();
+      if (!row.ok()) return row.error();
+      page.total = count->Int(0);
+    }
+    auto stmt = Stmt::Prepare(conn->db(), std::string(kStudyColumns) + from + where +
+                                              " ORDER BY s.study_date DESC, s.study_time DESC, "
+                                              "s.id DESC LIMIT ? OFFSET ?");
+    if (!stmt.ok()) return stmt.error();
+    int n = 1;
+    for (const auto& a : args) stmt->Bind(n++, a);
+    stmt->Bind(n++, q.limit);
+    stmt->Bind(n++, q.offset);
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      page.studies.push_back(ReadStudy(*stmt));
+    }
+    return page;
+  }
+
+  Result<std::optional<StudyDetail>> GetStudy(const std::string& study_uid) override {
+    auto conn = Borrow();
+    if (!conn.ok()) return conn.error();
+    auto stmt = Stmt::Prepare(conn->db(), std::string(kStudyColumns) +
+                                              " FROM studies s JOIN patients p ON p.id = "
+                                              "s.patient_pk WHERE s.study_uid = ?");
+    if (!stmt.ok()) return stmt.error();
+    stmt->Bind(1, study_uid);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.error();
+    if (!*row) return std::optional<StudyDetail>();
+    StudyDetail detail;
+    detail.study = ReadStudy(*stmt);
+    int64_t study_pk = stmt->Int(16);
+
+    auto series = Stmt::Prepare(conn->db(),
+                                "SELECT id, series_uid, modality, series_number, "
+                                "series_description, body_part, num_instances, received_at "
+                                "FROM series WHERE study_pk = ? ORDER BY series_number, id");
+    if (!series.ok()) return series.error();
+    series->Bind(1, study_pk);
+    std::vector<int64_t> series_pks;
+    for (;;) {
+      auto r = series->Step();
+      if (!r.ok()) return r.error();
+      if (!*r) break;
+      series_pks.push_back(series->Int(0));
+      SeriesDetail sd;
+      sd.series_uid = series->Text(1);
+      sd.modality = series->Text(2);
+      sd.series_number = static_cast<int>(series->Int(3));
+      sd.series_description = series->Text(4);
+      sd.body_part = series->Text(5);
+      sd.num_instances = static_cast<int>(series->Int(6));
+      sd.received_ms = series->Int(7);
+      detail.series.push_back(std::move(sd));
+    }
+    auto inst = Stmt::Prepare(conn->db(),
+                              "SELECT sop_uid, sop_class_uid, instance_number, transfer_syntax, "
+                              "rows, columns, frames, size, received_at FROM instances "
+                              "WHERE series_pk = ? ORDER BY instance_number, id");
+    if (!inst.ok()) return inst.error();
+    for (size_t i = 0; i < series_pks.size(); ++i) {
+      inst->Reset();
+      inst->Bind(1, series_pks[i]);
+      for (;;) {
+        auto r = inst->Step();
+        if (!r.ok()) return r.error();
+        if (!*r) break;
+        InstanceSummary is;
+        is.sop_uid = inst->Text(0);
+        is.sop_class_uid = inst->Text(1);
+        is.instance_number = static_cast<int>(inst->Int(2));
+        is.transfer_syntax_uid = inst->Text(3);
+        is.rows = static_cast<int>(inst->Int(4));
+        is.columns = static_cast<int>(inst->Int(5));
+        is.frames = static_cast<int>(inst->Int(6));
+        is.size = static_cast<uint64_t>(inst->Int(7));
+        is.received_ms = inst->Int(8);
+        detail.series[i].instances.push_back(std::move(is));
+      }
+    }
+    return std::optional<StudyDetail>(std::move(detail));
+  }
+
+  Status ForEachInstance(const std::function<bool(const StoredInstance&)>& fn) override {
+    auto conn = Borrow();
+    if (!conn.ok()) return conn.error();
+    auto stmt = Stmt::Prepare(conn->db(), "SELECT sop_uid, blob_key, size, sha256 FROM instances");
+    if (!stmt.ok()) return stmt.error();
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.error();
+      if (!*row) return Ok();
+      StoredInstance si{stmt->Text(0), stmt->Text(1), static_cast<uint64_t>(stmt->Int(2)),
+                        stmt->Text(3)};
+      if (!fn(si)) return Ok();
+    }
+  }
+
+  Result<IndexCounts> Counts() override {
+    auto conn = Borrow();
+    if (!conn.ok()) return conn.error();
+    auto stmt = Stmt::Prepare(conn->db(),
+                              "SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM "
+                              "studies), (SELECT COUNT(*) FROM series), (SELECT COUNT(*) FROM "
+                              "instances)");
+    if (!stmt.ok()) return stmt.error();
+    auto row = stmt->Step();
+    if (!row.ok()) return row.error();
+    return IndexCounts{stmt->Int(0), stmt->Int(1), stmt->Int(2), stmt->Int(3)};
+  }
+
+ private:
+  static constexpr const char* kStudyColumns =
+      "SELECT s.study_uid, p.patient_id, p.patient_name, p.birth_date, p.sex, s.study_date, "
+      "s.study_time, s.accession_number, s.study_description, s.study_id, "
+      "s.referring_physician, (SELECT group_concat(DISTINCT modality) FROM series m "
+      "WHERE m.study_pk = s.id AND m.modality <> ''), s.num_series, s.num_instances, "
+      "s.received_at, s.updated_at, s.id";
+
+  static StudySummary ReadStudy(const Stmt& st) {
+    StudySummary s;
+    s.study_uid = st.Text(0);
+    s.patient_id = st.Text(1);
+    s.patient_name = st.Text(2);
+    s.patient_birth_date = st.Text(3);
+    s.patient_sex = st.Text(4);
+    s.study_date = st.Text(5);
+    s.study_time = st.Text(6);
+    s.accession_number = st.Text(7);
+    s.study_description = st.Text(8);
+    s.study_id = st.Text(9);
+    s.referring_physician = st.Text(10);
+    s.modalities = SplitModalities(st.Text(11));
+    s.num_series = static_cast<int>(st.Int(12));
+    s.num_instances = static_cast<int>(st.Int(13));
+    s.received_ms = st.Int(14);
+    s.updated_ms = st.Int(15);
+    return s;
+  }
+
+  // A read connection on loan; returned to the pool on destruction.
+  class Conn {
+   public:
+    Conn(SqliteIndex* owner, Db db) : owner_(owner), db_(std::move(db)) {}
+    ~Conn() {
+      if (owner_ != nullptr) owner_->Return(std::move(db_));
+    }
+    Conn(Conn&& o) noexcept : owner_(o.owner_), db_(std::move(o.db_)) { o.owner_ = nullptr; }
+    Conn& operator=(Conn&&) = delete;
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
+    const Db& db() const { return db_; }
+
+   private:
+    SqliteIndex* owner_;
+    Db db_;
+  };
+
+  Result<Conn> Borrow() {
+    {
+      std::lock_guard lock(read_mu_);
+      if (!readers_.empty()) {
+        Db db = std::move(readers_.back());
+        readers_.pop_back();
+        return Conn(this, std::move(db));
+      }
+    }
+    auto db = Db::Open(path_, /*create=*/false);
+    if (!db.ok()) return db.error();
+    return Conn(this, std::move(db.value()));
+  }
+
+  void Return(Db db) {
+    std::lock_guard lock(read_mu_);
+    if (readers_.size() < kMaxReaders) readers_.push_back(std::move(db));
+  }
+
+  Status Migrate() {
+    DXHUB_TRY(writer_db_.Exec(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+        "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"));
+    auto current = Stmt::Prepare(writer_db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (!current.ok()) return current.error();
+    auto row = current->Step();
+    if (!row.ok()) return row.error();
+    int version = static_cast<int>(current->Int(0));
+    current = Stmt();  // finalize before DDL
+    const int latest = static_cast<int>(std::size(kSqliteMigrations));
+    if (version > latest) {
+      return MakeError(ErrorCode::kDatabase,
+                       "index schema version " + std::to_string(version) +
+                           " is newer than this dxhub (" + std::to_string(latest) + ")");
+    }
+    for (int v = version + 1; v <= latest; ++v) {
+      DXHUB_TRY(writer_db_.Exec("BEGIN IMMEDIATE"));
+      Status st = writer_db_.Exec(kSqliteMigrations[v - 1]);
+      if (st.ok()) {
+        st = writer_db_.Exec("INSERT INTO schema_version(version) VALUES (" + std::to_string(v) +
+                             ")");
+      }
+      if (!st.ok()) {
+        (void)writer_db_.Exec("ROLLBACK");
+        return MakeError(ErrorCode::kDatabase,
+                         "migration " + std::to_string(v) + " failed: " + st.error().message);
+      }
+      DXHUB_TRY(writer_db_.Exec("COMMIT"));
+      spdlog::info("index: migrated schema to version {}", v);
+    }
+    schema_version_ = latest;
+    return Ok();
+  }
+
+  Status PrepareWriteStatements() {
+    auto prep = [&](Stmt& out, const char* sql) -> Status {
+      auto st = Stmt::Prepare(writer_db_, sql);
+      if (!st.ok()) return st.error();
+      out = std::move(st.value());
+      return Ok();
+    };
+    // Later instances refresh patient/study/series attributes; an empty value never overwrites a
+    // known one (some senders fill only part of the header).
+    DXHUB_TRY(prep(upsert_patient_,
+                   "INSERT INTO patients(patient_key, patient_id, patient_name, birth_date, sex) "
+                   "VALUES (CASE WHEN ?1 <> '' THEN ?1 ELSE '~' || ?2 END, ?1, ?2, ?3, ?4) "
+                   "ON CONFLICT(patient_key) DO UPDATE SET "
+                   "patient_name = CASE WHEN excluded.patient_name <> '' THEN "
+                   "excluded.patient_name ELSE patient_name END, "
+                   "birth_date = CASE WHEN excluded.birth_date <> '' THEN excluded.birth_date "
+                   "ELSE birth_date END, "
+                   "sex = CASE WHEN excluded.sex <> '' THEN excluded.sex ELSE sex END "
+                   "RETURNING id"));
+    DXHUB_TRY(prep(upsert_study_,
+                   "INSERT INTO studies(study_uid, patient_pk, study_date, study_time, "
+                   "accession_number, study_description, study_id, referring_physician, "
+                   "received_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
+                   "ON CONFLICT(study_uid) DO UPDATE SET patient_pk = excluded.patient_pk, "
+                   "study_date = CASE WHEN excluded.study_date <> '' THEN excluded.study_date "
+                   "ELSE study_date END, "
+                   "study_time = CASE WHEN excluded.study_time <> '' THEN excluded.study_time "
+                   "ELSE study_time END, "
+                   "accession_number = CASE WHEN excluded.accession_number <> '' THEN "
+                   "excluded.accession_number ELSE accession_number END, "
+                   "study_description = CASE WHEN excluded.study_description <> '' THEN "
+                   "excluded.study_description ELSE study_description END, "
+                   "study_id = CASE WHEN excluded.study_id <> '' THEN excluded.study_id "
+                   "ELSE study_id END, "
+                   "referring_physician = CASE WHEN excluded.referring_physician <> '' THEN "
+                   "excluded.referring_physician ELSE referring_physician END, "
+                   "updated_at = MAX(updated_at, excluded.updated_at) RETURNING id"));
+    DXHUB_TRY(prep(upsert_series_,
+                   "INSERT INTO series(series_uid, study_pk, modality, series_number, "
+                   "series_description, body_part, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                   "?7) ON CONFLICT(series_uid) DO UPDATE SET study_pk = excluded.study_pk, "
+                   "modality = CASE WHEN excluded.modality <> '' THEN excluded.modality "
+                   "ELSE modality END, "
+                   "series_description = CASE WHEN excluded.series_description <> '' THEN "
+                   "excluded.series_description ELSE series_description END, "
+                   "body_part = CASE WHEN excluded.body_part <> '' THEN excluded.body_part "
+                   "ELSE body_part END RETURNING id"));
+    DXHUB_TRY(prep(upsert_instance_,
+                   "INSERT INTO instances(sop_uid, series_pk, sop_class_uid, instance_number, "
+                   "transfer_syntax, rows, columns, frames, charset, blob_key, size, sha256, "
+                   "source, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                   "?12, ?13, ?14) ON CONFLICT(sop_uid) DO UPDATE SET series_pk = "
+                   "excluded.series_pk, sop_class_uid = excluded.sop_class_uid, instance_number "
+                   "= excluded.instance_number, transfer_syntax = excluded.transfer_syntax, rows "
+                   "= excluded.rows, columns = excluded.columns, frames = excluded.frames, "
+                   "charset = excluded.charset, blob_key = excluded.blob_key, size = "
+                   "excluded.size, sha256 = excluded.sha256, source = excluded.source, "
+                   "received_at = excluded.received_at"));
+    return Ok();
+  }
+
+  // Writes one record; runs inside the writer's transaction.
+  Status WriteOne(const InstanceRecord& r) {
+    const auto& i = r.info;
+    auto returning_id = [](Stmt& st) -> Result<int64_t> {
+      auto row = st.Step();
+      if (!row.ok()) {
+        st.Reset();
+        return row.error();
+      }
+      int64_t id = st.Int(0);
+      st.Reset();  // also completes the statement
+      return id;
+    };
+    upsert_patient_.Bind(1, i.patient_id).Bind(2, i.patient_name).Bind(3, i.patient_birth_date)
+        .Bind(4, i.patient_sex);
+    auto patient_pk = returning_id(upsert_patient_);
+    if (!patient_pk.ok()) return patient_pk.error();
+
+    upsert_study_.Bind(1, i.study_uid).Bind(2, *patient_pk).Bind(3, i.study_date)
+        .Bind(4, i.study_time).Bind(5, i.accession_number).Bind(6, i.study_description)
+        .Bind(7, i.study_id).Bind(8, i.referring_physician).Bind(9, r.received_ms);
+    auto study_pk = returning_id(upsert_study_);
+    if (!study_pk.ok()) return study_pk.error();
+
+    upsert_series_.Bind(1, i.series_uid).Bind(2, *study_pk).Bind(3, i.modality)
+        .Bind(4, i.series_number).Bind(5, i.series_description).Bind(6, i.body_part)
+        .Bind(7, r.received_ms);
+    auto series_pk = returning_id(upsert_series_);
+    if (!series_pk.ok()) return series_pk.error();
+
+    upsert_instance_.Bind(1, i.sop_uid).Bind(2, *series_pk).Bind(3, i.sop_class_uid)
+        .Bind(4, i.instance_number).Bind(5, i.transfer_syntax_uid).Bind(6, i.rows)
+        .Bind(7, i.columns).Bind(8, i.frames).Bind(9, i.specific_character_set)
+        .Bind(10, r.blob_key).Bind(11, static_cast<int64_t>(r.size)).Bind(12, r.sha256)
+        .Bind(13, r.source).Bind(14, r.received_ms);
+    Status st = upsert_instance_.Run();
+    upsert_instance_.Reset();
+    return st;
+  }
+
+  struct Pending {
+    const InstanceRecord* record;
+    std::promise<Status> done;
+  };
+
+  void WriterLoop() {
+    for (;;) {
+      std::vector<Pending> batch;
+      {
+        std::unique_lock lock(write_mu_);
+        write_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        while (!queue_.empty() && batch.size() < kMaxBatch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      CommitBatch(batch);
+    }
+  }
+
+  void CommitBatch(std::vector<Pending>& batch) {
+    Status begin = writer_db_.Exec("BEGIN IMMEDIATE");
+    if (!begin.ok()) {
+      for (auto& p : batch) p.done.set_value(begin);
+      return;
+    }
+    // Each record in its own savepoint: one bad record fails alone, not its batch-mates.
+    std::vector<Status> results;
+    results.reserve(batch.size());
+    for (auto& p : batch) {
+      (void)writer_db_.Exec("SAVEPOINT rec");
+      Status st = WriteOne(*p.record);
+      if (!st.ok()) {
+        (void)writer_db_.Exec("ROLLBACK TO rec");
+      }
+      (void)writer_db_.Exec("RELEASE rec");
+      results.push_back(std::move(st));
+    }
+    Status commit = writer_db_.Exec("COMMIT");
+    if (!commit.ok()) {
+      (void)writer_db_.Exec("ROLLBACK");
+      spdlog::error("index: commit of {} records failed: {}", batch.size(), commit.error().message);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].done.set_value(commit.ok() ? std::move(results[i]) : commit);
+    }
+  }
+
+  std::string path_;
+  int schema_version_ = 0;
+
+  Db writer_db_;  // used only by the writer thread after Init()
+  Stmt upsert_patient_, upsert_study_, upsert_series_, upsert_instance_;
+
+  std::mutex write_mu_;
+  std::condition_variable write_cv_;
+  std::deque<Pending> queue_;  // guarded by write_mu_
+  bool stopping_ = false;      // guarded by write_mu_
+  std::thread writer_;
+
+  std::mutex read_mu_;
+  std::vector<Db> readers_;  // guarded by read_mu_
+};
+
+}  // namespace
+
+Result<StudyIndexPtr> OpenSqliteIndex(const std::string& path) {
+  auto index = std::make_unique<SqliteIndex>(path);
+  DXHUB_TRY(index->Init());
+  return StudyIndexPtr(std::move(index));
+}
+
+}  // namespace dxhub::store

@@ -1,0 +1,132 @@
+#pragma once
+// The index of everything archived: patient / study / series / instance. One interface, so the
+// PostgreSQL backend (scale-out, shared by several dxhub nodes) can follow the SQLite one.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "dicom/instance.h"
+
+namespace dxhub::store {
+
+/// One instance as the archive records it.
+struct InstanceRecord {
+  dicom::InstanceInfo info;
+  std::string blob_key;  // where the bytes live in the BlobStore
+  uint64_t size = 0;
+  std::string sha256;    // of the stored bytes
+  std::string source;    // calling AE title, "import", ...
+  int64_t received_ms = 0;
+};
+
+/// The storage facts about an instance (what verify and duplicate handling need).
+struct StoredInstance {
+  std::string sop_uid;
+  std::string blob_key;
+  uint64_t size = 0;
+  std::string sha256;
+};
+
+struct StudyQuery {
+  std::string patient_id;    // exact, or with * / ? wildcards
+  std::string patient_name;  // case-insensitive, * / ? wildcards
+  std::string date_from;     // YYYYMMDD inclusive, empty = open
+  std::string date_to;       // YYYYMMDD inclusive, empty = open
+  std::string modality;      // any series with this modality
+  std::string accession_number;
+  int limit = 50;
+  int offset = 0;
+};
+
+struct StudySummary {
+  std::string study_uid;
+  std::string patient_id;
+  std::string patient_name;
+  std::string patient_birth_date;
+  std::string patient_sex;
+  std::string study_date;
+  std::string study_time;
+  std::string accession_number;
+  std::string study_description;
+  std::string study_id;
+  std::string referring_physician;
+  std::vector<std::string> modalities;
+  int num_series = 0;
+  int num_instances = 0;
+  int64_t received_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+struct StudyPage {
+  int64_t total = 0;  // matches before paging
+  std::vector<StudySummary> studies;
+};
+
+struct InstanceSummary {
+  std::string sop_uid;
+  std::string sop_class_uid;
+  int instance_number = 0;
+  std::string transfer_syntax_uid;
+  int rows = 0;
+  int columns = 0;
+  int frames = 0;
+  uint64_t size = 0;
+  int64_t received_ms = 0;
+};
+
+struct SeriesDetail {
+  std::string series_uid;
+  std::string modality;
+  int series_number = 0;
+  std::string series_description;
+  std::string body_part;
+  int num_instances = 0;
+  int64_t received_ms = 0;
+  std::vector<InstanceSummary> instances;
+};
+
+struct StudyDetail {
+  StudySummary study;
+  std::vector<SeriesDetail> series;
+};
+
+struct IndexCounts {
+  int64_t patients = 0;
+  int64_t studies = 0;
+  int64_t series = 0;
+  int64_t instances = 0;
+};
+
+/// Thread-safe. Writes are durable when PutInstance returns Ok.
+class StudyIndex {
+ public:
+  virtual ~StudyIndex() = default;
+
+  /// Looks an instance up by SOP Instance UID.
+  virtual Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_uid) = 0;
+
+  /// Inserts the instance (creating its patient/study/series as needed) or replaces the row of
+  /// the same SOP Instance UID. Durable (committed and synced) on Ok.
+  virtual Status PutInstance(const InstanceRecord& record) = 0;
+
+  virtual Result<StudyPage> FindStudies(const StudyQuery& query) = 0;
+  virtual Result<std::optional<StudyDetail>> GetStudy(const std::string& study_uid) = 0;
+
+  /// Calls `fn` for every indexed instance (for verify). Stops early if `fn` returns false.
+  virtual Status ForEachInstance(const std::function<bool(const StoredInstance&)>& fn) = 0;
+
+  virtual Result<IndexCounts> Counts() = 0;
+  virtual int SchemaVersion() const = 0;
+};
+
+using StudyIndexPtr = std::unique_ptr<StudyIndex>;
+
+/// Opens (creating and migrating as needed) a SQLite index at `path` in WAL mode.
+Result<StudyIndexPtr> OpenSqliteIndex(const std::string& path);
+
+}  // namespace dxhub::store

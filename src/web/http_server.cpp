@@ -1,0 +1,200 @@
+#include "web/http_server.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <set>
+#include <thread>
+
+#include "core/uid.h"
+#include "web/json_views.h"
+
+namespace dxhub::web {
+namespace {
+
+using nlohmann::json;
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void SendError(httplib::Response& res, const Error& error) {
+  SendJson(res, error.HttpStatus(), {{"error", error.Name()}, {"message", error.message}});
+}
+
+Result<int> ParseInt(const std::string& name, const std::string& text, int min, int max) {
+  int value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max) {
+    return MakeError(ErrorCode::kInvalidArgument, name + " must be an integer in [" +
+                                                      std::to_string(min) + ", " +
+                                                      std::to_string(max) + "]");
+  }
+  return value;
+}
+
+// Accepts YYYYMMDD or YYYY-MM-DD and returns YYYYMMDD.
+Result<std::string> ParseDate(const std::string& name, const std::string& text) {
+  std::string digits;
+  for (char c : text) {
+    if (c != '-') digits.push_back(c);
+  }
+  bool ok = digits.size() == 8 && digits.find_first_not_of("0123456789") == std::string::npos;
+  if (!ok) return MakeError(ErrorCode::kInvalidArgument, name + " must be YYYYMMDD or YYYY-MM-DD");
+  return digits;
+}
+
+Result<store::StudyQuery> ParseStudyQuery(const httplib::Request& req) {
+  static const std::set<std::string> kKnown = {"patient_id", "patient_name", "from",   "to",
+                                               "modality",   "accession",    "limit",  "offset"};
+  store::StudyQuery q;
+  for (const auto& [key, value] : req.params) {
+    if (!kKnown.count(key)) {
+      return MakeError(ErrorCode::kInvalidArgument, "unknown query parameter '" + key + "'");
+    }
+  }
+  auto get = [&](const char* key) { return req.get_param_value(key); };
+  q.patient_id = get("patient_id");
+  q.patient_name = get("patient_name");
+  q.modality = get("modality");
+  q.accession_number = get("accession");
+  if (req.has_param("from")) {
+    auto d = ParseDate("from", get("from"));
+    if (!d.ok()) return d.error();
+    q.date_from = *d;
+  }
+  if (req.has_param("to")) {
+    auto d = ParseDate("to", get("to"));
+    if (!d.ok()) return d.error();
+    q.date_to = *d;
+  }
+  if (req.has_param("limit")) {
+    auto v = ParseInt("limit", get("limit"), 1, 1000);
+    if (!v.ok()) return v.error();
+    q.limit = *v;
+  }
+  if (req.has_param("offset")) {
+    auto v = ParseInt("offset", get("offset"), 0, 1 << 30);
+    if (!v.ok()) return v.error();
+    q.offset = *v;
+  }
+  return q;
+}
+
+class HttpServerImpl final : public HttpServer {
+ public:
+  HttpServerImpl(const HttpOptions& options, store::Archive& archive)
+      : options_(options), archive_(archive) {}
+
+  ~HttpServerImpl() override { Stop(); }
+
+  Status Start() {
+    const int threads = std::max(1, options_.threads);
+    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // NOLINT
+    server_.set_payload_max_length(64 * 1024 * 1024);
+    server_.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                     std::exception_ptr ep) {
+      std::string what = "unexpected error";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      spdlog::error("http: handler threw: {}", what);
+      SendError(res, MakeError(ErrorCode::kInternal, "internal error"));
+    });
+    server_.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.body.empty()) {
+        const bool not_found = res.status == 404;
+        SendJson(res, res.status,
+                 {{"error", not_found ? "not_found" : "http_error"},
+                  {"message", not_found ? "no such resource" : "request failed"}});
+      }
+    });
+    Routes();
+
+    if (options_.port == 0) {
+      port_ = server_.bind_to_any_port(options_.bind);
+    } else if (server_.bind_to_port(options_.bind, options_.port)) {
+      port_ = options_.port;
+    }
+    if (port_ <= 0) {
+      return MakeError(ErrorCode::kUnavailable, "cannot bind HTTP " + options_.bind + ":" +
+                                                    std::to_string(options_.port));
+    }
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    spdlog::info("http: listening on http://{}:{}", options_.bind, port_);
+    return Ok();
+  }
+
+  int port() const override { return port_; }
+
+  void Stop() override {
+    if (!thread_.joinable()) return;
+    server_.stop();
+    thread_.join();
+  }
+
+ private:
+  void Routes() {
+    server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+      auto counts = archive_.index().Counts();
+      if (!counts.ok()) {
+        SendJson(res, 503, {{"status", "unhealthy"}, {"index", counts.error().message}});
+        return;
+      }
+      SendJson(res, 200, {{"status", "ok"},
+                          {"schema_version", archive_.index().SchemaVersion()},
+                          {"studies", counts->studies},
+                          {"instances", counts->instances}});
+    });
+
+    server_.Get("/api/studies", [this](const httplib::Request& req, httplib::Response& res) {
+      auto query = ParseStudyQuery(req);
+      if (!query.ok()) return SendError(res, query.error());
+      auto page = archive_.index().FindStudies(*query);
+      if (!page.ok()) return SendError(res, page.error());
+      json studies = json::array();
+      for (const auto& s : page->studies) studies.push_back(ToJson(s));
+      SendJson(res, 200, {{"total", page->total},
+                          {"offset", query->offset},
+                          {"limit", query->limit},
+                          {"studies", std::move(studies)}});
+    });
+
+    server_.Get(R"(/api/studies/([^/]+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  const std::string uid = req.matches[1];
+                  Status valid = ValidateUid(uid, "StudyInstanceUID");
+                  if (!valid.ok()) {
+                    return SendError(res, MakeError(ErrorCode::kInvalidArgument,
+                                                    valid.error().message));
+                  }
+                  auto study = archive_.index().GetStudy(uid);
+                  if (!study.ok()) return SendError(res, study.error());
+                  if (!study->has_value()) {
+                    return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
+                  }
+                  SendJson(res, 200, ToJson(**study));
+                });
+  }
+
+  HttpOptions options_;
+  store::Archive& archive_;
+  httplib::Server server_;
+  int port_ = -1;
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive) {
+  auto server = std::make_unique<HttpServerImpl>(options, archive);
+  DXHUB_TRY(server->Start());
+  return HttpServerPtr(std::move(server));
+}
+
+}  // namespace dxhub::web

@@ -1,0 +1,39 @@
+#pragma once
+// The HTTP front door: REST API (/api), health and, in later issues, DICOMweb, metrics and the
+// web app.
+//
+// HTTP library choice: cpp-httplib (Debian libcpp-httplib-dev 0.11). It is packaged, parses HTTP
+// for us, runs handlers on a bounded thread pool we size, streams large request bodies through a
+// ContentReader (needed for STOW-RS) and chunked responses through a content provider (needed for
+// WADO-RS multipart and server-sent events). Boost.Beast would give more control over async I/O,
+// but dxhub's handlers block on disk and SQLite anyway, so a thread-per-request pool is the right
+// shape and needs far less code; RESTinio pulls in asio and fmt versions of its own.
+
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "store/archive.h"
+
+namespace dxhub::web {
+
+struct HttpOptions {
+  std::string bind = "127.0.0.1";
+  int port = 8080;  // 0 picks a free port
+  int threads = 8;
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  /// The port actually bound (useful with port 0).
+  virtual int port() const = 0;
+  virtual void Stop() = 0;
+};
+
+using HttpServerPtr = std::unique_ptr<HttpServer>;
+
+/// Binds and starts serving on a background thread. `archive` must outlive the server.
+Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive);
+
+}  // namespace dxhub::web

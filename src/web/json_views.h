@@ -1,0 +1,13 @@
+#pragma once
+// JSON shapes of index objects for the REST API. Field names are stable API.
+
+#include <nlohmann/json.hpp>
+
+#include "store/study_index.h"
+
+namespace dxhub::web {
+
+nlohmann::json ToJson(const store::StudySummary& study);
+nlohmann::json ToJson(const store::StudyDetail& detail);
+
+}  // namespace dxhub::web

@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+
+#include "../test_util.h"
+#include "core/config.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/thread_pool.h"
+#include "core/uid.h"
+
+namespace dxhub {
+namespace {
+
+TEST(Uid, AcceptsValidUids) {
+  EXPECT_TRUE(ValidateUid("1.2.840.10008.5.1.4.1.1.2", "x").ok());
+  EXPECT_TRUE(ValidateUid("1", "x").ok());
+  EXPECT_TRUE(ValidateUid(std::string(64, '1'), "x").ok());
+  EXPECT_TRUE(ValidateUid("1.2.0.03", "x").ok());  // leading zero tolerated, see uid.h
+}
+
+TEST(Uid, RejectsHostileAndMalformedUids) {
+  for (const char* bad : {"../../etc/passwd", "1.2..3", ".1.2", "1.2.", "1.2.3a", "1.2 .3",
+                          "1/2", "..", "1.2.3\n"}) {
+    auto st = ValidateUid(bad, "SOPInstanceUID");
+    ASSERT_FALSE(st.ok()) << bad;
+    EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument) << bad;
+    EXPECT_NE(st.error().message.find("SOPInstanceUID"), std::string::npos);
+  }
+  EXPECT_FALSE(ValidateUid(std::string(65, '1'), "x").ok());
+  EXPECT_EQ(ValidateUid("", "x").error().code, ErrorCode::kMissingAttribute);
+}
+
+TEST(ErrorTable, MapsEveryInterface) {
+  Error e = MakeError(ErrorCode::kMalformedDicom, "x");
+  EXPECT_EQ(e.HttpStatus(), 400);
+  EXPECT_EQ(e.DicomStatus(), 0xC000);
+  EXPECT_EQ(MakeError(ErrorCode::kDiskFull, "").DicomStatus(), 0xA700);
+  EXPECT_EQ(MakeError(ErrorCode::kMissingAttribute, "").DicomStatus(), 0xA900);
+  EXPECT_EQ(MakeError(ErrorCode::kNotFound, "").HttpStatus(), 404);
+  EXPECT_EQ(MakeError(ErrorCode::kNotFound, "").Name(), "not_found");
+}
+
+TEST(Hash, KnownSha256Vectors) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Fs, WriteSyncedReadBackAndHash) {
+  testing::ScratchDir dir;
+  std::string path = dir / "a/b/c.bin";
+  ASSERT_TRUE(fs::MakeDirs(dir / "a/b").ok());
+  std::string text = "hello";
+  ASSERT_TRUE(fs::WriteFileSynced(
+                  path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()),
+                                                 text.size()))
+                  .ok());
+  EXPECT_EQ(fs::ReadFile(path).value(), "hello");
+  EXPECT_EQ(Sha256File(path).value(), Sha256Hex("hello"));
+  ASSERT_TRUE(fs::RenameDurable(path, dir / "moved").ok());
+  EXPECT_FALSE(fs::Exists(path));
+  EXPECT_EQ(fs::FileSize(dir / "moved").value(), 5u);
+  EXPECT_FALSE(fs::ReadFile(dir / "missing").ok());
+}
+
+TEST(ThreadPool, RunsEverythingAndWaits) {
+  std::atomic<int> sum{0};
+  {
+    ThreadPool pool(3, 2);  // tiny queue exercises back-pressure
+    for (int i = 1; i <= 100; ++i) pool.Submit([&, i] { sum += i; });
+    pool.Wait();
+    EXPECT_EQ(sum.load(), 5050);
+  }
+}
+
+TEST(Config, FileOverlaysDefaultsAndRejectsUnknownKeys) {
+  testing::ScratchDir dir;
+  {
+    std::ofstream f(dir / "ok.toml");
+    f << "data = \"/srv/dxhub\"\nhttp-port = 9090\naet = \"HUB1\"\n"
+         "allowed-aets = [\"CT1\", \"MR2\"]\nduplicates = \"replace\"\n";
+  }
+  auto cfg = LoadConfigFile(dir / "ok.toml", Config{});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  EXPECT_EQ(cfg->data_dir, "/srv/dxhub");
+  EXPECT_EQ(cfg->http_port, 9090);
+  EXPECT_EQ(cfg->dicom_port, 11112);  // default kept
+  EXPECT_EQ(cfg->aet, "HUB1");
+  EXPECT_EQ(cfg->allowed_aets, (std::vector<std::string>{"CT1", "MR2"}));
+  EXPECT_EQ(cfg->duplicates, DuplicatePolicy::kReplace);
+  {
+    std::ofstream f(dir / "typo.toml");
+    f << "htp-port = 9090\n";
+  }
+  auto bad = LoadConfigFile(dir / "typo.toml", Config{});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("htp-port"), std::string::npos);
+  {
+    std::ofstream f(dir / "broken.toml");
+    f << "data = \n";
+  }
+  EXPECT_FALSE(LoadConfigFile(dir / "broken.toml", Config{}).ok());
+}
+
+}  // namespace
+}  // namespace dxhub

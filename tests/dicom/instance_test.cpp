@@ -1,0 +1,203 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "../test_util.h"
+#include "core/fs.h"
+#include "dicom/instance.h"
+
+namespace dxhub::dicom {
+namespace {
+
+using dxhub::testing::ScratchDir;
+using dxhub::testing::SyntheticInstance;
+using dxhub::testing::WriteSynthetic;
+
+const std::string kShared = DXHUB_SHARED_DATA;
+
+std::string FirstFileIn(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files.empty() ? std::string() : files.front();
+}
+
+TEST(ReadInstance, RealJpeg2000CtSlice) {
+  auto info = ReadInstanceFile(FirstFileIn(kShared + "/ct-abdomen-20slices"));
+  ASSERT_TRUE(info.ok()) << info.error().ToString();
+  EXPECT_EQ(info->modality, "CT");
+  EXPECT_EQ(info->rows, 512);
+  EXPECT_EQ(info->columns, 512);
+  EXPECT_EQ(info->frames, 1);
+  EXPECT_EQ(info->sop_class_uid, "1.2.840.10008.5.1.4.1.1.2");
+  EXPECT_EQ(info->transfer_syntax_uid, "1.2.840.10008.1.2.4.90");  // JPEG 2000 lossless
+  EXPECT_FALSE(info->study_uid.empty());
+}
+
+TEST(ReadInstance, RealMonochrome1ChestCr) {
+  auto info = ReadInstanceFile(kShared + "/cr-chest/gdcm-CR-MONO1-10-chest.dcm");
+  ASSERT_TRUE(info.ok()) << info.error().ToString();
+  EXPECT_EQ(info->modality, "CR");
+  EXPECT_EQ(info->rows, 440);
+  EXPECT_EQ(info->columns, 440);
+}
+
+TEST(ReadInstance, Gb18030NameComesBackAsUtf8) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  s.charset = "GB18030";
+  s.patient_name = "\xCD\xF5^\xD0\xA1\xB6\xAB";  // 王^小东 encoded in GB18030
+  ASSERT_TRUE(WriteSynthetic(s, dir / "gb.dcm"));
+  auto info = ReadInstanceFile(dir / "gb.dcm");
+  ASSERT_TRUE(info.ok()) << info.error().ToString();
+  EXPECT_EQ(info->patient_name, "王^小东");
+  EXPECT_EQ(info->specific_character_set, "GB18030");
+}
+
+TEST(ReadInstance, GbkNameComesBackAsUtf8) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  s.charset = "GBK";
+  s.patient_name = "\xC0\xEE^\xC3\xF7";  // 李^明 in GBK
+  ASSERT_TRUE(WriteSynthetic(s, dir / "gbk.dcm"));
+  auto info = ReadInstanceFile(dir / "gbk.dcm");
+  ASSERT_TRUE(info.ok()) << info.error().ToString();
+  EXPECT_EQ(info->patient_name, "李^明");
+}
+
+TEST(ReadInstance, Utf8NameIsKept) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  s.charset = "ISO_IR 192";
+  s.patient_name = "张^伟";
+  ASSERT_TRUE(WriteSynthetic(s, dir / "u.dcm"));
+  auto info = ReadInstanceFile(dir / "u.dcm");
+  ASSERT_TRUE(info.ok()) << info.error().ToString();
+  EXPECT_EQ(info->patient_name, "张^伟");
+}
+
+TEST(ReadInstance, RejectsGarbage) {
+  ScratchDir dir;
+  {
+    std::ofstream f(dir / "junk.dcm", std::ios::binary);
+    for (int i = 0; i < 1000; ++i) f.put(static_cast<char>((i * 7919) & 0xFF));
+  }
+  auto info = ReadInstanceFile(dir / "junk.dcm");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, ErrorCode::kMalformedDicom);
+}
+
+TEST(ReadInstance, RejectsTruncatedFile) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  s.rows = 64;
+  s.columns = 64;
+  ASSERT_TRUE(WriteSynthetic(s, dir / "full.dcm"));
+  auto bytes = fs::ReadFile(dir / "full.dcm").value();
+  {
+    std::ofstream f(dir / "cut.dcm", std::ios::binary);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 1000));
+  }
+  auto info = ReadInstanceFile(dir / "cut.dcm");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, ErrorCode::kMalformedDicom) << info.error().ToString();
+}
+
+TEST(ReadInstance, RejectsTruncatedRealJpeg2000) {
+  ScratchDir dir;
+  auto bytes = fs::ReadFile(FirstFileIn(kShared + "/ct-abdomen-20slices")).value();
+  {
+    std::ofstream f(dir / "cut.dcm", std::ios::binary);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  EXPECT_FALSE(ReadInstanceFile(dir / "cut.dcm").ok());
+}
+
+TEST(ReadInstance, RejectsHostileUid) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  s.sop_uid = "../../etc/passwd";
+  ASSERT_TRUE(WriteSynthetic(s, dir / "h.dcm"));
+  auto info = ReadInstanceFile(dir / "h.dcm");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(info.error().message.find("SOPInstanceUID"), std::string::npos);
+}
+
+TEST(ReadInstance, RejectsMissingSopInstanceUid) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  s.sop_uid = "";  // and so also absent from the meta header DCMTK writes
+  ASSERT_TRUE(WriteSynthetic(s, dir / "m.dcm"));
+  auto info = ReadInstanceFile(dir / "m.dcm");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, ErrorCode::kMissingAttribute);
+}
+
+TEST(ReadInstance, DerivesMissingStudyUidStably) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  s.study_uid = "";
+  ASSERT_TRUE(WriteSynthetic(s, dir / "a.dcm"));
+  s.sop_uid = "1.2.3.9";
+  ASSERT_TRUE(WriteSynthetic(s, dir / "b.dcm"));
+  auto a = ReadInstanceFile(dir / "a.dcm").value();
+  auto b = ReadInstanceFile(dir / "b.dcm").value();
+  EXPECT_EQ(a.coerced, (std::vector<std::string>{"StudyInstanceUID"}));
+  EXPECT_EQ(a.study_uid, b.study_uid);
+  EXPECT_LE(a.study_uid.size(), 64u);
+}
+
+TEST(CopyAsPart10, KeepsPart10BytesExactly) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  ASSERT_TRUE(WriteSynthetic(s, dir / "a.dcm"));
+  ASSERT_TRUE(CopyAsPart10(dir / "a.dcm", dir / "b.dcm").ok());
+  EXPECT_EQ(fs::ReadFile(dir / "a.dcm").value(), fs::ReadFile(dir / "b.dcm").value());
+}
+
+}  // namespace
+}  // namespace dxhub::dicom
+
+namespace dxhub::dicom {
+namespace {
+
+// The shared CT series was anonymised with its Study/Series/SOP UIDs blanked in the dataset.
+TEST(ReadInstance, CoercesBlankUidsOfRealAnonymisedSeriesConsistently) {
+  std::set<std::string> studies, series, sops;
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(kShared + "/ct-abdomen-20slices")) {
+    auto info = ReadInstanceFile(e.path());
+    ASSERT_TRUE(info.ok()) << info.error().ToString();
+    EXPECT_EQ(info->coerced, (std::vector<std::string>{"SOPClassUID", "SOPInstanceUID",
+                                                      "StudyInstanceUID", "SeriesInstanceUID"}));
+    EXPECT_TRUE(info->study_uid.rfind("2.25.", 0) == 0);
+    studies.insert(info->study_uid);
+    series.insert(info->series_uid);
+    sops.insert(info->sop_uid);
+    ++files;
+  }
+  EXPECT_EQ(files, 20);
+  EXPECT_EQ(studies.size(), 1u);
+  EXPECT_EQ(series.size(), 1u);
+  EXPECT_EQ(sops.size(), 20u);
+}
+
+TEST(WriteCoerced, StoredCopyCarriesTheUidsAndKeepsJpeg2000) {
+  ScratchDir dir;
+  std::string src = FirstFileIn(kShared + "/ct-abdomen-20slices");
+  auto info = ReadInstanceFile(src).value();
+  ASSERT_TRUE(WriteCoerced(src, info, dir / "c.dcm").ok());
+  auto again = ReadInstanceFile(dir / "c.dcm");
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_TRUE(again->coerced.empty());
+  EXPECT_EQ(again->study_uid, info.study_uid);
+  EXPECT_EQ(again->series_uid, info.series_uid);
+  EXPECT_EQ(again->sop_uid, info.sop_uid);
+  EXPECT_EQ(again->transfer_syntax_uid, "1.2.840.10008.1.2.4.90");
+}
+
+}  // namespace
+}  // namespace dxhub::dicom

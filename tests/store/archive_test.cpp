@@ -1,0 +1,202 @@
+#include <gtest/gtest.h>
+#include <sys/file.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../test_util.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "store/archive.h"
+
+namespace dxhub::store {
+namespace {
+
+using dxhub::testing::ScratchDir;
+using dxhub::testing::SyntheticInstance;
+using dxhub::testing::WriteSynthetic;
+namespace stdfs = std::filesystem;
+
+class ArchiveTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Archive> Open(DuplicatePolicy policy = DuplicatePolicy::kKeepFirst) {
+    Config config;
+    config.data_dir = data_.path();
+    config.duplicates = policy;
+    auto a = Archive::Open(config, clock_);
+    EXPECT_TRUE(a.ok()) << a.error().ToString();
+    return a.ok() ? std::move(a.value()) : nullptr;
+  }
+  // Files left anywhere under DATA/tmp except lock files.
+  int TempFiles() {
+    int n = 0;
+    for (const auto& e : stdfs::recursive_directory_iterator(data_ / "tmp")) {
+      if (e.is_regular_file() && e.path().filename() != ".lock") ++n;
+    }
+    return n;
+  }
+  ScratchDir data_;
+  ScratchDir inputs_;
+  SystemClock clock_;
+};
+
+TEST_F(ArchiveTest, ImportStoresBlobUnderHashPathAndIndexes) {
+  auto archive = Open();
+  SyntheticInstance s;
+  ASSERT_TRUE(WriteSynthetic(s, inputs_ / "a.dcm"));
+  auto outcome = archive->ImportFile(inputs_ / "a.dcm");
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_EQ(outcome->kind, IngestKind::kStored);
+  std::string key = BlobKeyFor(s.sop_uid);
+  EXPECT_EQ(key, Sha256Hex(s.sop_uid));
+  EXPECT_TRUE(archive->blobs().Contains(key));
+  EXPECT_EQ(fs::ReadFile(archive->blobs().PathOf(key)).value(),
+            fs::ReadFile(inputs_ / "a.dcm").value());
+  auto row = archive->index().FindInstance(s.sop_uid).value();
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->sha256, Sha256File(inputs_ / "a.dcm").value());
+  EXPECT_EQ(TempFiles(), 0);
+  EXPECT_TRUE(archive->Verify(true).value().Clean());
+}
+
+TEST_F(ArchiveTest, DuplicateKeepFirstIgnoresNewBytes) {
+  auto archive = Open(DuplicatePolicy::kKeepFirst);
+  SyntheticInstance s;
+  ASSERT_TRUE(WriteSynthetic(s, inputs_ / "a.dcm"));
+  s.fill = 7;  // same UID, different pixels
+  ASSERT_TRUE(WriteSynthetic(s, inputs_ / "b.dcm"));
+  ASSERT_EQ(archive->ImportFile(inputs_ / "a.dcm")->kind, IngestKind::kStored);
+  ASSERT_EQ(archive->ImportFile(inputs_ / "b.dcm")->kind, IngestKind::kDuplicate);
+  EXPECT_EQ(fs::ReadFile(archive->blobs().PathOf(BlobKeyFor(s.sop_uid))).value(),
+            fs::ReadFile(inputs_ / "a.dcm").value());
+  EXPECT_EQ(archive->index().Counts()->instances, 1);
+  EXPECT_EQ(TempFiles(), 0);
+}
+
+TEST_F(ArchiveTest, DuplicateReplacePolicyReplacesBytes) {
+  auto archive = Open(DuplicatePolicy::kReplace);
+  SyntheticInstance s;
+  ASSERT_TRUE(WriteSynthetic(s, inputs_ / "a.dcm"));
+  s.fill = 7;
+  ASSERT_TRUE(WriteSynthetic(s, inputs_ / "b.dcm"));
+  ASSERT_EQ(archive->ImportFile(inputs_ / "a.dcm")->kind, IngestKind::kStored);
+  ASSERT_EQ(archive->ImportFile(inputs_ / "b.dcm")->kind, IngestKind::kReplaced);
+  // Identical bytes again are a duplicate even under "replace".
+  ASSERT_EQ(archive->ImportFile(inputs_ / "b.dcm")->kind, IngestKind::kDuplicate);
+  EXPECT_EQ(fs::ReadFile(archive->blobs().PathOf(BlobKeyFor(s.sop_uid))).value(),
+            fs::ReadFile(inputs_ / "b.dcm").value());
+  EXPECT_EQ(archive->index().Counts()->instances, 1);
+  EXPECT_TRUE(archive->Verify(true).value().Clean());
+}
+
+TEST_F(ArchiveTest, RejectedInputLeavesNothingBehind) {
+  auto archive = Open();
+  SyntheticInstance hostile;
+  hostile.sop_uid = "../../etc/passwd";
+  ASSERT_TRUE(WriteSynthetic(hostile, inputs_ / "h.dcm"));
+  {
+    std::ofstream f(inputs_ / "junk.dcm");
+    f << "this is not DICOM";
+  }
+  SyntheticInstance good;
+  good.rows = good.columns = 64;
+  ASSERT_TRUE(WriteSynthetic(good, inputs_ / "full.dcm"));
+  auto bytes = fs::ReadFile(inputs_ / "full.dcm").value();
+  {
+    std::ofstream f(inputs_ / "cut.dcm", std::ios::binary);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 100));
+  }
+  for (const char* name : {"h.dcm", "junk.dcm", "cut.dcm"}) {
+    auto outcome = archive->ImportFile(inputs_ / name);
+    EXPECT_FALSE(outcome.ok()) << name;
+  }
+  EXPECT_EQ(archive->index().Counts()->instances, 0);
+  EXPECT_EQ(TempFiles(), 0);
+  int blobs = 0;
+  ASSERT_TRUE(archive->blobs().ForEachKey([&](const std::string&) { return ++blobs, true; }).ok());
+  EXPECT_EQ(blobs, 0);
+  EXPECT_FALSE(fs::Exists(data_ / "../etc/passwd"));
+}
+
+TEST_F(ArchiveTest, IngestChecksTheCStoreRequestUids) {
+  auto archive = Open();
+  SyntheticInstance s;
+  ASSERT_TRUE(WriteSynthetic(s, inputs_ / "a.dcm"));
+  std::string temp = archive->NewTempPath();
+  ASSERT_TRUE(fs::CopyFileSynced(inputs_ / "a.dcm", temp).ok());
+  auto outcome = archive->Ingest(temp, IngestContext{"CT1", "1.2.3.999", ""});
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().code, ErrorCode::kSopMismatch);
+  EXPECT_EQ(outcome.error().DicomStatus(), 0xA900);
+  EXPECT_FALSE(fs::Exists(temp));
+}
+
+// A crash after the index commit but before the rename: the next Open() must put the file in
+// place. A crash before the index commit: the file must be discarded.
+TEST_F(ArchiveTest, RecoveryFinishesAcknowledgedAndDiscardsTheRest) {
+  SyntheticInstance acked;
+  acked.sop_uid = "1.2.3.4.1";
+  SyntheticInstance unacked;
+  unacked.sop_uid = "1.2.3.4.2";
+  std::string dead_area = data_ / "tmp/99999999-dead";
+  {
+    auto archive = Open();
+    ASSERT_TRUE(fs::MakeDirs(dead_area).ok());
+    std::ofstream(dead_area + "/.lock").put('x');
+    ASSERT_TRUE(WriteSynthetic(acked, dead_area + "/1.part"));
+    ASSERT_TRUE(WriteSynthetic(unacked, dead_area + "/2.part"));
+    std::ofstream(dead_area + "/3.part") << "half a dataset";
+    InstanceRecord record;
+    record.info = dicom::ReadInstanceFile(dead_area + "/1.part").value();
+    record.blob_key = BlobKeyFor(acked.sop_uid);
+    record.size = fs::FileSize(dead_area + "/1.part").value();
+    record.sha256 = Sha256File(dead_area + "/1.part").value();
+    record.source = "CT1";
+    ASSERT_TRUE(archive->index().PutInstance(record).ok());
+    EXPECT_FALSE(archive->Verify(false).value().Clean());  // indexed, blob missing
+  }
+  auto archive = Open();
+  EXPECT_EQ(archive->recovery().committed, 1);
+  EXPECT_EQ(archive->recovery().discarded, 2);
+  EXPECT_FALSE(fs::Exists(dead_area));
+  EXPECT_TRUE(archive->blobs().Contains(BlobKeyFor(acked.sop_uid)));
+  EXPECT_FALSE(archive->blobs().Contains(BlobKeyFor(unacked.sop_uid)));
+  auto report = archive->Verify(true).value();
+  EXPECT_TRUE(report.Clean());
+  EXPECT_EQ(report.indexed, 1);
+}
+
+TEST_F(ArchiveTest, RecoveryLeavesLiveProcessesAlone) {
+  auto first = Open();
+  std::string temp = first->NewTempPath();
+  SyntheticInstance s;
+  ASSERT_TRUE(WriteSynthetic(s, temp));  // in flight in "another process"
+  auto second = Open();
+  EXPECT_EQ(second->recovery().discarded, 0);
+  EXPECT_TRUE(fs::Exists(temp));
+}
+
+TEST_F(ArchiveTest, VerifyReportsEachKindOfDifference) {
+  auto archive = Open();
+  SyntheticInstance a, b;
+  b.sop_uid = "1.2.3.5";
+  ASSERT_TRUE(WriteSynthetic(a, inputs_ / "a.dcm"));
+  ASSERT_TRUE(WriteSynthetic(b, inputs_ / "b.dcm"));
+  ASSERT_TRUE(archive->ImportFile(inputs_ / "a.dcm").ok());
+  ASSERT_TRUE(archive->ImportFile(inputs_ / "b.dcm").ok());
+  fs::RemoveQuiet(archive->blobs().PathOf(BlobKeyFor(a.sop_uid)));
+  {
+    std::ofstream f(archive->blobs().PathOf(BlobKeyFor(b.sop_uid)), std::ios::app);
+    f << "x";
+  }
+  std::string stray = Sha256Hex("stray");
+  ASSERT_TRUE(fs::MakeDirs(stdfs::path(archive->blobs().PathOf(stray)).parent_path()).ok());
+  std::ofstream(archive->blobs().PathOf(stray)) << "x";
+  auto report = archive->Verify(false).value();
+  EXPECT_EQ(report.missing_blobs, (std::vector<std::string>{a.sop_uid}));
+  EXPECT_EQ(report.corrupt_blobs, (std::vector<std::string>{b.sop_uid}));
+  EXPECT_EQ(report.unindexed_blobs, (std::vector<std::string>{stray}));
+}
+
+}  // namespace
+}  // namespace dxhub::store

@@ -1,0 +1,163 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "../test_util.h"
+#include "store/study_index.h"
+
+namespace dxhub::store {
+namespace {
+
+using dxhub::testing::ScratchDir;
+
+InstanceRecord Record(const std::string& study, const std::string& series, const std::string& sop,
+                      const std::string& modality = "CT", const std::string& pid = "P1",
+                      const std::string& name = "DOE^JANE", const std::string& date = "20260101") {
+  InstanceRecord r;
+  r.info.patient_id = pid;
+  r.info.patient_name = name;
+  r.info.study_uid = study;
+  r.info.study_date = date;
+  r.info.series_uid = series;
+  r.info.modality = modality;
+  r.info.sop_uid = sop;
+  r.info.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
+  r.info.transfer_syntax_uid = "1.2.840.10008.1.2.1";
+  r.blob_key = std::string(64, 'a') + sop;  // unique per instance
+  r.blob_key = r.blob_key.substr(r.blob_key.size() - 64);
+  r.size = 100;
+  r.sha256 = "x";
+  r.source = "TEST";
+  r.received_ms = 1000;
+  return r;
+}
+
+TEST(SqliteIndex, CountsPerLevelAndDetail) {
+  ScratchDir dir;
+  auto index = OpenSqliteIndex(dir / "index.sqlite");
+  ASSERT_TRUE(index.ok()) << index.error().ToString();
+  StudyIndex& ix = **index;
+  EXPECT_EQ(ix.SchemaVersion(), 1);
+  ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
+  ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
+  ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
+  ASSERT_TRUE(ix.PutInstance(Record("1.2", "1.2.1", "1.2.1.1", "MR", "P2", "ROE^RICHARD",
+                                    "20250505"))
+                  .ok());
+
+  auto counts = ix.Counts().value();
+  EXPECT_EQ(counts.patients, 2);
+  EXPECT_EQ(counts.studies, 2);
+  EXPECT_EQ(counts.series, 3);
+  EXPECT_EQ(counts.instances, 4);
+
+  auto detail = ix.GetStudy("1.1").value();
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->study.num_series, 2);
+  EXPECT_EQ(detail->study.num_instances, 3);
+  EXPECT_EQ(detail->study.modalities, (std::vector<std::string>{"CT", "SR"}));
+  ASSERT_EQ(detail->series.size(), 2u);
+  EXPECT_EQ(detail->series[0].instances.size() + detail->series[1].instances.size(), 3u);
+  EXPECT_FALSE(ix.GetStudy("9.9").value().has_value());
+}
+
+TEST(SqliteIndex, ReplaceKeepsCountsAndUpdatesRow) {
+  ScratchDir dir;
+  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+  ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
+  auto r = Record("1.1", "1.1.1", "1.1.1.1");
+  r.sha256 = "y";
+  r.size = 200;
+  ASSERT_TRUE(ix->PutInstance(r).ok());
+  EXPECT_EQ(ix->Counts()->instances, 1);
+  EXPECT_EQ(ix->GetStudy("1.1").value()->study.num_instances, 1);
+  auto found = ix->FindInstance("1.1.1.1").value();
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->sha256, "y");
+  EXPECT_EQ(found->size, 200u);
+  // Moving an instance to another series keeps the per-series counts right.
+  ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.9", "1.1.1.1")).ok());
+  auto d = ix->GetStudy("1.1").value().value();
+  int total = 0;
+  for (const auto& s : d.series) total += s.num_instances;
+  EXPECT_EQ(total, 1);
+  EXPECT_EQ(d.study.num_instances, 1);
+}
+
+TEST(SqliteIndex, StudyFilters) {
+  ScratchDir dir;
+  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+  ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1", "CT", "P1", "ZHANG^WEI",
+                                     "20260101")).ok());
+  ASSERT_TRUE(ix->PutInstance(Record("1.2", "1.2.1", "1.2.1.1", "MR", "P2", "LI^MING",
+                                     "20260315")).ok());
+  ASSERT_TRUE(ix->PutInstance(Record("1.3", "1.3.1", "1.3.1.1", "CT", "P3", "王^小东",
+                                     "20261120")).ok());
+  auto uids = [&](const StudyQuery& q) {
+    std::vector<std::string> out;
+    auto page = ix->FindStudies(q);
+    for (const auto& s : page.value().studies) out.push_back(s.study_uid);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  StudyQuery q;
+  EXPECT_EQ(uids(q).size(), 3u);
+  q.modality = "CT";
+  EXPECT_EQ(uids(q), (std::vector<std::string>{"1.1", "1.3"}));
+  q = {};
+  q.patient_name = "zhang*";
+  EXPECT_EQ(uids(q), (std::vector<std::string>{"1.1"}));
+  q = {};
+  q.patient_name = "王*";
+  EXPECT_EQ(uids(q), (std::vector<std::string>{"1.3"}));
+  q = {};
+  q.patient_id = "P2";
+  EXPECT_EQ(uids(q), (std::vector<std::string>{"1.2"}));
+  q = {};
+  q.date_from = "20260201";
+  q.date_to = "20260401";
+  EXPECT_EQ(uids(q), (std::vector<std::string>{"1.2"}));
+  q = {};
+  q.patient_name = "100%";  // LIKE metacharacters are literal
+  EXPECT_TRUE(uids(q).empty());
+  q = {};
+  q.limit = 2;
+  auto page = ix->FindStudies(q).value();
+  EXPECT_EQ(page.total, 3);
+  EXPECT_EQ(page.studies.size(), 2u);
+  EXPECT_EQ(page.studies[0].study_uid, "1.3");  // newest study date first
+  q.offset = 2;
+  EXPECT_EQ(ix->FindStudies(q).value().studies.size(), 1u);
+}
+
+TEST(SqliteIndex, ConcurrentWritersAllLand) {
+  ScratchDir dir;
+  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::string sop = "1.5." + std::to_string(t) + "." + std::to_string(i);
+        ASSERT_TRUE(ix->PutInstance(Record("1.5", "1.5." + std::to_string(t), sop)).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ix->Counts()->instances, 400);
+  EXPECT_EQ(ix->GetStudy("1.5").value()->study.num_instances, 400);
+  EXPECT_EQ(ix->GetStudy("1.5").value()->study.num_series, 8);
+}
+
+TEST(SqliteIndex, ReopenKeepsDataAndSchema) {
+  ScratchDir dir;
+  {
+    auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+    ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
+  }
+  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+  EXPECT_EQ(ix->SchemaVersion(), 1);
+  EXPECT_EQ(ix->Counts()->instances, 1);
+}
+
+}  // namespace
+}  // namespace dxhub::store
