@@ -6,6 +6,7 @@
 
 #include "app/commands.h"
 #include "core/log.h"
+#include "dicom/instance.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dxhub: regional medical-imaging archive and AI diagnosis platform"};
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
   }
 
   dxhub::InitLogging(config.log_level);
+  dxhub::dicom::ConfigureDcmtkLogging(config.log_level == "debug" || config.log_level == "trace");
   if (serve->parsed()) return dxhub::app::RunServe(config);
   if (import->parsed()) return dxhub::app::RunImport(config, import_options);
   if (verify->parsed()) return dxhub::app::RunVerify(config, deep);

@@ -5,6 +5,7 @@
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/oflog/oflog.h>
 
 #include <algorithm>
 #include <array>
@@ -25,7 +26,18 @@ constexpr Uint32 kMaxReadLength = 4096;
 
 std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   OFString value;
-  if (item.findAndGetOFStringArray(tag, value).good()) {
+  DcmElement* element = nullptr;
+  if (item.findAndGetElement(tag, element).good() && element->ident() == EVR_UN) {
+    // Some writers store standard attributes as UN (explicit VR files converted from implicit);
+    // the value bytes are still the text.
+    Uint8* bytes = nullptr;
+    if (element->getUint8Array(bytes).good() && bytes != nullptr) {
+      value = OFString(reinterpret_cast<const char*>(bytes), element->getLength());
+    }
+  } else if (item.findAndGetOFStringArray(tag, value).bad()) {
+    value.clear();
+  }
+  {
     // DCMTK keeps trailing padding of some VRs; the index wants clean values.
     std::string s(value.c_str(), value.length());
     while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
@@ -33,7 +45,14 @@ std::string GetString(DcmItem& item, const DcmTagKey& tag) {
     while (start < s.size() && s[start] == ' ') ++start;
     return s.substr(start);
   }
-  return {};
+}
+
+// Replaces every byte outside 7-bit ASCII: used when a character set cannot be converted, so
+// the index never holds invalid UTF-8.
+void AsciiOnly(std::string& s) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
 }
 
 int GetInt(DcmItem& item, const DcmTagKey& tag) {
@@ -106,12 +125,9 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
   if (!info.specific_character_set.empty()) {
     // Convert in memory only: the stored file keeps the sender's bytes. The conversion aborts on
     // illegal sequences (DCMTK is built with AbortTranscodingOnIllegalSequence).
-    OFCondition conv = ds->convertToUTF8();
-    if (conv.bad()) {
-      return MakeError(ErrorCode::kMalformedDicom,
-                       "text cannot be decoded with SpecificCharacterSet '" +
-                           info.specific_character_set + "': " + conv.text());
-    }
+    // A character set iconv cannot convert (e.g. ISO 2022 IR 87) must not cost the hospital the
+    // image: the bytes are archived untouched and the indexed text degrades to ASCII.
+    if (ds->convertToUTF8().bad()) info.charset_unconverted = true;
   }
 
   info.sop_class_uid = GetString(*ds, DCM_SOPClassUID);
@@ -173,6 +189,13 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
     int frames = GetInt(*ds, DCM_NumberOfFrames);
     info.frames = frames > 0 ? frames : 1;
   }
+  if (info.charset_unconverted) {
+    for (std::string* s : {&info.patient_id, &info.patient_name, &info.study_description,
+                           &info.series_description, &info.referring_physician,
+                           &info.accession_number, &info.study_id, &info.body_part}) {
+      AsciiOnly(*s);
+    }
+  }
   DcmXfer xfer(ds->getOriginalXfer());
   info.transfer_syntax_uid = xfer.getXferID();
   if (DcmMetaInfo* meta = file.getMetaInfo()) {
@@ -203,6 +226,10 @@ Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std:
     return MakeError(ErrorCode::kIo, std::string("cannot write coerced copy: ") + cond.text());
   }
   return fs::SyncPath(dst);
+}
+
+void ConfigureDcmtkLogging(bool verbose) {
+  OFLog::configure(verbose ? OFLogger::WARN_LOG_LEVEL : OFLogger::FATAL_LOG_LEVEL);
 }
 
 Status CopyAsPart10(const std::string& src, const std::string& dst) {

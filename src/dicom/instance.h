@@ -39,6 +39,9 @@ struct InstanceInfo {
   int columns = 0;
   int frames = 0;  // 0 when the instance has no pixel data
   std::string specific_character_set;  // as received, for the record
+  /// True when the text could not be converted from specific_character_set (unsupported by
+  /// iconv): non-ASCII bytes in the indexed text were replaced by '?'; the file is untouched.
+  bool charset_unconverted = false;
   /// Attributes that were empty in the dataset and were filled in by dxhub (see
   /// ReadInstanceFile). Non-empty means the stored copy must be rewritten with WriteCoerced().
   std::vector<std::string> coerced;
@@ -61,6 +64,10 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path);
 /// Writes `dst` as `src` with the coerced UIDs of `info` put into the dataset and the meta header,
 /// keeping the transfer syntax (compressed pixel data is copied, not re-encoded). `dst` is fsync'd.
 Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std::string& dst);
+
+/// Routes DCMTK's own log output: only its errors, and only when `verbose`; dxhub reports
+/// every failure that matters itself, with context. Call once at start-up.
+void ConfigureDcmtkLogging(bool verbose);
 
 /// Makes `dst` a Part-10 copy of `src`: byte-for-byte when `src` already has a "DICM" preamble,
 /// otherwise the dataset is re-encoded with a fresh File Meta Information header. `dst` is fsync'd.
