@@ -47,6 +47,13 @@ std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   }
 }
 
+// Drops trailing empty components and groups of a PN value ("DOE^JOHN^^=" -> "DOE^JOHN"): the
+// standard makes them optional, and clients compare names without them.
+std::string TrimPersonName(std::string name) {
+  while (!name.empty() && (name.back() == '=' || name.back() == '^')) name.pop_back();
+  return name;
+}
+
 // Replaces every byte outside 7-bit ASCII: used when a character set cannot be converted, so
 // the index never holds invalid UTF-8.
 void AsciiOnly(std::string& s) {
@@ -169,7 +176,7 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
   DXHUB_TRY(ValidateUid(info.series_uid, "SeriesInstanceUID"));
 
   info.patient_id = GetString(*ds, DCM_PatientID);
-  info.patient_name = GetString(*ds, DCM_PatientName);
+  info.patient_name = TrimPersonName(GetString(*ds, DCM_PatientName));
   info.patient_birth_date = GetString(*ds, DCM_PatientBirthDate);
   info.patient_sex = GetString(*ds, DCM_PatientSex);
   info.study_date = GetString(*ds, DCM_StudyDate);
@@ -177,7 +184,7 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
   info.accession_number = GetString(*ds, DCM_AccessionNumber);
   info.study_description = GetString(*ds, DCM_StudyDescription);
   info.study_id = GetString(*ds, DCM_StudyID);
-  info.referring_physician = GetString(*ds, DCM_ReferringPhysicianName);
+  info.referring_physician = TrimPersonName(GetString(*ds, DCM_ReferringPhysicianName));
   info.modality = GetString(*ds, DCM_Modality);
   info.series_description = GetString(*ds, DCM_SeriesDescription);
   info.body_part = GetString(*ds, DCM_BodyPartExamined);

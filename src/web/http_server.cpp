@@ -165,7 +165,7 @@ class HttpServerImpl final : public HttpServer {
                           {"studies", std::move(studies)}});
     });
 
-    server_.Get(R"(/api/studies/([^/]+))",
+    server_.Get(R"(/api/studies/(.+))",
                 [this](const httplib::Request& req, httplib::Response& res) {
                   const std::string uid = req.matches[1];
                   Status valid = ValidateUid(uid, "StudyInstanceUID");

