@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <cstring>
 
 #include "core/fs.h"
@@ -110,7 +111,12 @@ bool HasPart10Preamble(const std::string& path) {
 
 }  // namespace
 
-Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
+Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missing_uids) {
+  // DCMTK silently "corrects" input by default (e.g. drops spaces inside UIDs), which would make
+  // the index disagree with the archived bytes and hide hostile values from validation. This is
+  // a process-wide DCMTK setting; set it once, before the first parse.
+  static std::once_flag once;
+  std::call_once(once, [] { dcmEnableAutomaticInputDataCorrection.set(OFFalse); });
   DcmFileFormat file;
   OFCondition cond;
   try {
@@ -141,7 +147,8 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
   info.sop_uid = GetString(*ds, DCM_SOPInstanceUID);
   info.study_uid = GetString(*ds, DCM_StudyInstanceUID);
   info.series_uid = GetString(*ds, DCM_SeriesInstanceUID);
-  if (DcmMetaInfo* meta = file.getMetaInfo()) {
+  DcmMetaInfo* meta = coerce_missing_uids ? file.getMetaInfo() : nullptr;
+  if (meta != nullptr) {
     if (info.sop_class_uid.empty()) {
       info.sop_class_uid = GetString(*meta, DCM_MediaStorageSOPClassUID);
       if (!info.sop_class_uid.empty()) info.coerced.emplace_back("SOPClassUID");
@@ -151,7 +158,7 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
       if (!info.sop_uid.empty()) info.coerced.emplace_back("SOPInstanceUID");
     }
   }
-  if (info.study_uid.empty()) {
+  if (coerce_missing_uids && info.study_uid.empty()) {
     info.study_uid = DerivedUid("study|" + GetString(*ds, DCM_PatientID) + "|" +
                                 GetString(*ds, DCM_IssuerOfPatientID) + "|" +
                                 GetString(*ds, DCM_PatientName) + "|" +
@@ -161,7 +168,7 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path) {
                                 GetString(*ds, DCM_StudyID));
     info.coerced.emplace_back("StudyInstanceUID");
   }
-  if (info.series_uid.empty()) {
+  if (coerce_missing_uids && info.series_uid.empty()) {
     info.series_uid = DerivedUid("series|" + info.study_uid + "|" + GetString(*ds, DCM_Modality) +
                                  "|" + GetString(*ds, DCM_SeriesNumber) + "|" +
                                  GetString(*ds, DCM_SeriesDate) + "|" +

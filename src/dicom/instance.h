@@ -51,15 +51,17 @@ struct InstanceInfo {
 /// (a truncated file is kMalformedDicom), carry valid Study/Series/SOP Instance UIDs and an SOP
 /// Class UID, and have text convertible to UTF-8 from its SpecificCharacterSet.
 ///
-/// UIDs that are *empty* (some anonymisers blank them) are coerced rather than refused, so that
-/// such research and teaching data can still be archived: SOP Class/Instance UID come from the
+/// With `coerce_missing_uids` (used by `dxhub import`, never for network input, where a missing
+/// required UID is the sender's error and is refused), UIDs that are *empty* (some anonymisers
+/// blank them) are coerced rather than refused, so that such research and teaching data can
+/// still be archived: SOP Class/Instance UID come from the
 /// File Meta Information when it has them; a missing Study or Series Instance UID is derived
 /// deterministically ("2.25." + 128 bits of SHA-256) from the attributes that identify the study
 /// (patient, issuer, date/time, accession, study ID) or series (study, modality, number,
 /// date/time, description, frame of reference), so all slices of one series land together and
 /// re-sending the same files gives the same UIDs. A UID that is present but invalid (e.g.
 /// "../../etc") is always refused. Thread-safe; holds no state.
-Result<InstanceInfo> ReadInstanceFile(const std::string& path);
+Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missing_uids = false);
 
 /// Writes `dst` as `src` with the coerced UIDs of `info` put into the dataset and the meta header,
 /// keeping the transfer syntax (compressed pixel data is copied, not re-encoded). `dst` is fsync'd.

@@ -47,7 +47,7 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path,
     }
   } guard{received_path};
 
-  auto info = dicom::ReadInstanceFile(guard.path);
+  auto info = dicom::ReadInstanceFile(guard.path, ctx.coerce_missing_uids);
   if (!info.ok()) return info.error();
   if (!ctx.expected_sop_uid.empty() && ctx.expected_sop_uid != info->sop_uid) {
     return MakeError(ErrorCode::kSopMismatch,
@@ -110,13 +110,14 @@ Result<IngestOutcome> Archive::ImportFile(const std::string& path) {
     fs::RemoveQuiet(temp);
     return copied.error();
   }
-  return Ingest(temp, IngestContext{"import", "", ""});
+  return Ingest(temp, IngestContext{"import", "", "", /*coerce_missing_uids=*/true});
 }
 
 Status Archive::Recover() {
   auto files = blobs_->AbandonedTempFiles();
   for (const auto& file : files) {
     bool placed = false;
+    // Coerced copies were rewritten before indexing, so their UIDs are in the dataset.
     auto info = dicom::ReadInstanceFile(file);
     if (info.ok()) {
       const std::string key = BlobKeyFor(info->sop_uid);

@@ -34,6 +34,9 @@ struct IngestContext {
   std::string source;                 // calling AE title, "import", "stow"
   std::string expected_sop_uid;       // from the C-STORE request; empty = don't check
   std::string expected_sop_class_uid; // from the C-STORE request; empty = don't check
+  /// Fill in blank UIDs (see dicom::ReadInstanceFile). Only for operator imports: a network
+  /// sender that omits a required UID gets a failure status instead.
+  bool coerce_missing_uids = false;
 };
 
 enum class IngestKind { kStored, kReplaced, kDuplicate };

@@ -25,7 +25,7 @@ std::string FirstFileIn(const std::string& dir) {
 }
 
 TEST(ReadInstance, RealJpeg2000CtSlice) {
-  auto info = ReadInstanceFile(FirstFileIn(kShared + "/ct-abdomen-20slices"));
+  auto info = ReadInstanceFile(FirstFileIn(kShared + "/ct-abdomen-20slices"), true);
   ASSERT_TRUE(info.ok()) << info.error().ToString();
   EXPECT_EQ(info->modality, "CT");
   EXPECT_EQ(info->rows, 512);
@@ -143,8 +143,9 @@ TEST(ReadInstance, DerivesMissingStudyUidStably) {
   ASSERT_TRUE(WriteSynthetic(s, dir / "a.dcm"));
   s.sop_uid = "1.2.3.9";
   ASSERT_TRUE(WriteSynthetic(s, dir / "b.dcm"));
-  auto a = ReadInstanceFile(dir / "a.dcm").value();
-  auto b = ReadInstanceFile(dir / "b.dcm").value();
+  EXPECT_EQ(ReadInstanceFile(dir / "a.dcm").error().code, ErrorCode::kMissingAttribute);
+  auto a = ReadInstanceFile(dir / "a.dcm", true).value();
+  auto b = ReadInstanceFile(dir / "b.dcm", true).value();
   EXPECT_EQ(a.coerced, (std::vector<std::string>{"StudyInstanceUID"}));
   EXPECT_EQ(a.study_uid, b.study_uid);
   EXPECT_LE(a.study_uid.size(), 64u);
@@ -169,7 +170,7 @@ TEST(ReadInstance, CoercesBlankUidsOfRealAnonymisedSeriesConsistently) {
   std::set<std::string> studies, series, sops;
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(kShared + "/ct-abdomen-20slices")) {
-    auto info = ReadInstanceFile(e.path());
+    auto info = ReadInstanceFile(e.path(), /*coerce_missing_uids=*/true);
     ASSERT_TRUE(info.ok()) << info.error().ToString();
     EXPECT_EQ(info->coerced, (std::vector<std::string>{"SOPClassUID", "SOPInstanceUID",
                                                       "StudyInstanceUID", "SeriesInstanceUID"}));
@@ -188,7 +189,7 @@ TEST(ReadInstance, CoercesBlankUidsOfRealAnonymisedSeriesConsistently) {
 TEST(WriteCoerced, StoredCopyCarriesTheUidsAndKeepsJpeg2000) {
   ScratchDir dir;
   std::string src = FirstFileIn(kShared + "/ct-abdomen-20slices");
-  auto info = ReadInstanceFile(src).value();
+  auto info = ReadInstanceFile(src, true).value();
   ASSERT_TRUE(WriteCoerced(src, info, dir / "c.dcm").ok());
   auto again = ReadInstanceFile(dir / "c.dcm");
   ASSERT_TRUE(again.ok()) << again.error().ToString();
