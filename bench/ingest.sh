@@ -265,8 +265,10 @@ run_once() {
   SCU_PIDS=()
   (( failed == 0 )) || die "$target, $assoc association(s): storescu failed (logs in $RUN_DIR)"
   # storescu logs warnings/errors even when it exits 0 (e.g. a refused presentation context)
-  if grep -hE '^(E|W|F): ' "$RUN_DIR"/storescu.*.log | head -5 | grep -q .; then
-    grep -hE '^(E|W|F): ' "$RUN_DIR"/storescu.*.log | head -5 >&2
+  local complaints
+  complaints=$(grep -hE '^(E|W|F): ' "$RUN_DIR"/storescu.*.log || true)
+  if [[ -n "$complaints" ]]; then
+    echo "$complaints" | awk 'NR <= 5' >&2
     die "$target, $assoc association(s): storescu reported errors/warnings"
   fi
 
@@ -313,7 +315,7 @@ verdict() {  # verdict RATIO MIN
   awk -v r="$1" -v m="$2" 'BEGIN { print (r >= m) ? "met" : "NOT met" }'
 }
 
-CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+CPU=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 CMD="N=$N"
 [[ "$TARGETS" != "dxhub orthanc storescp" ]] && CMD+=" TARGETS=\"$TARGETS\""
@@ -321,8 +323,9 @@ CMD="N=$N"
 (( REPEAT != 1 )) && CMD+=" REPEAT=$REPEAT"
 [[ "$TCP_NODELAY" != 1 ]] && CMD+=" TCP_NODELAY=$TCP_NODELAY"
 CMD+=" bench/ingest.sh"
-ORTHANC_VER=$([[ -x "$ORTHANC" ]] && "$ORTHANC" --version 2>/dev/null | head -1 | awk '{print $NF}' || echo "?")
-DCMTK_VER=$(storescu --version 2>/dev/null | head -1 | awk '{print $3}')
+ORTHANC_VER="?"
+[[ -x "$ORTHANC" ]] && ORTHANC_VER=$("$ORTHANC" --version 2>/dev/null | awk 'NR == 1 {print $NF}')
+DCMTK_VER=$(storescu --version 2>/dev/null | awk 'NR == 1 {print $3}')
 DXHUB_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || DXHUB_REV+=" (+ uncommitted changes in src/)"
 
