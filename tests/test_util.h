@@ -53,7 +53,8 @@ struct SyntheticInstance {
 inline bool WriteSynthetic(const SyntheticInstance& s, const std::string& path) {
   DcmFileFormat file;
   DcmDataset* ds = file.getDataset();
-  if (!s.charset.empty()) ds->putAndInsertString(DCM_SpecificCharacterSet, s.charset.c_str());
+  if (!s.charset.empty())
+    ds->putAndInsertString(DCM_SpecificCharacterSet, s.charset.c_str());
   ds->putAndInsertString(DCM_PatientID, s.patient_id.c_str());
   ds->putAndInsertString(DCM_PatientName, s.patient_name.c_str());
   ds->putAndInsertString(DCM_StudyInstanceUID, s.study_uid.c_str());
@@ -72,7 +73,8 @@ inline bool WriteSynthetic(const SyntheticInstance& s, const std::string& path) 
   ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
   ds->putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
   std::vector<Uint16> pixels(static_cast<size_t>(s.rows * s.columns), s.fill);
-  ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(pixels.size()));
+  ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(),
+                              static_cast<unsigned long>(pixels.size()));
   return file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good();
 }
 

@@ -53,8 +53,10 @@ int RunImport(const Config& config, const ImportOptions& options) {
       for (auto it = stdfs::recursive_directory_iterator(
                p, stdfs::directory_options::skip_permission_denied, ec);
            it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
-        if (ec) break;
-        if (it->is_regular_file(ec)) files.push_back(it->path().string());
+        if (ec)
+          break;
+        if (it->is_regular_file(ec))
+          files.push_back(it->path().string());
       }
     } else if (stdfs::is_regular_file(p, ec)) {
       files.push_back(p);
@@ -83,7 +85,8 @@ int RunImport(const Config& config, const ImportOptions& options) {
     std::atomic<bool> finished{false};
     std::thread progress([&] {
       while (!finished) {
-        if (tty) DrawProgress(tally, total, false);
+        if (tty)
+          DrawProgress(tally, total, false);
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
     });
@@ -108,20 +111,23 @@ int RunImport(const Config& config, const ImportOptions& options) {
     finished = true;
     progress.join();
   }
-  if (tty) DrawProgress(tally, total, true);
-  double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (tty)
+    DrawProgress(tally, total, true);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  std::printf("import summary: %lld files in %.1f s: imported %lld, replaced %lld, "
-              "duplicates %lld, rejected %lld\n",
-              static_cast<long long>(total), secs, static_cast<long long>(tally.imported.load()),
-              static_cast<long long>(tally.replaced.load()),
-              static_cast<long long>(tally.duplicates.load()),
-              static_cast<long long>(tally.rejected.load()));
+  std::printf(
+      "import summary: %lld files in %.1f s: imported %lld, replaced %lld, "
+      "duplicates %lld, rejected %lld\n",
+      static_cast<long long>(total), secs, static_cast<long long>(tally.imported.load()),
+      static_cast<long long>(tally.replaced.load()),
+      static_cast<long long>(tally.duplicates.load()),
+      static_cast<long long>(tally.rejected.load()));
   for (const auto& [reason, paths] : tally.reasons) {
     std::printf("  rejected %zu: %s\n", paths.size(), reason.c_str());
-    for (size_t i = 0; i < paths.size() && i < 5; ++i) std::printf("    %s\n", paths[i].c_str());
-    if (paths.size() > 5) std::printf("    ... and %zu more\n", paths.size() - 5);
+    for (size_t i = 0; i < paths.size() && i < 5; ++i)
+      std::printf("    %s\n", paths[i].c_str());
+    if (paths.size() > 5)
+      std::printf("    ... and %zu more\n", paths.size() - 5);
   }
   return tally.rejected > 0 ? 3 : 0;
 }

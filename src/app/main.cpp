@@ -1,7 +1,6 @@
 // dxhub: the executable. CLI verbs and wiring; the work lives in the layers below.
 
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "app/commands.h"
@@ -47,8 +46,9 @@ int main(int argc, char** argv) {
   import->add_flag("!--no-progress", import_options.progress, "no progress bar");
 
   bool deep = false;
-  auto* verify = app.add_subcommand("verify", "check every indexed instance has its blob and "
-                                              "every blob is indexed");
+  auto* verify = app.add_subcommand("verify",
+                                    "check every indexed instance has its blob and "
+                                    "every blob is indexed");
   add_common(verify);
   verify->add_flag("--deep", deep, "also re-hash every blob against its recorded SHA-256");
 
@@ -72,18 +72,30 @@ int main(int argc, char** argv) {
     }
     return false;
   };
-  if (given("--data")) config.data_dir = data_dir;
-  if (given("--index")) config.index = index;
-  if (given("--log-level")) config.log_level = log_level;
-  if (given("--bind")) config.bind = bind;
-  if (given("--http-port")) config.http_port = http_port;
-  if (given("--dicom-port")) config.dicom_port = dicom_port;
-  if (given("--aet")) config.aet = aet;
-  if (given("--max-associations")) config.max_associations = max_assoc;
-  if (given("--allowed-aets")) config.allowed_aets = allowed_aets;
-  if (given("--allowed-hosts")) config.allowed_hosts = allowed_hosts;
-  if (given("--http-threads")) config.http_threads = http_threads;
-  if (given("--dimse-timeout")) config.dimse_timeout_s = dimse_timeout;
+  if (given("--data"))
+    config.data_dir = data_dir;
+  if (given("--index"))
+    config.index = index;
+  if (given("--log-level"))
+    config.log_level = log_level;
+  if (given("--bind"))
+    config.bind = bind;
+  if (given("--http-port"))
+    config.http_port = http_port;
+  if (given("--dicom-port"))
+    config.dicom_port = dicom_port;
+  if (given("--aet"))
+    config.aet = aet;
+  if (given("--max-associations"))
+    config.max_associations = max_assoc;
+  if (given("--allowed-aets"))
+    config.allowed_aets = allowed_aets;
+  if (given("--allowed-hosts"))
+    config.allowed_hosts = allowed_hosts;
+  if (given("--http-threads"))
+    config.http_threads = http_threads;
+  if (given("--dimse-timeout"))
+    config.dimse_timeout_s = dimse_timeout;
   if (given("--duplicates")) {
     auto policy = dxhub::ParseDuplicatePolicy(duplicates);
     if (!policy.ok()) {
@@ -95,8 +107,11 @@ int main(int argc, char** argv) {
 
   dxhub::InitLogging(config.log_level);
   dxhub::dicom::ConfigureDcmtkLogging(config.log_level == "debug" || config.log_level == "trace");
-  if (serve->parsed()) return dxhub::app::RunServe(config);
-  if (import->parsed()) return dxhub::app::RunImport(config, import_options);
-  if (verify->parsed()) return dxhub::app::RunVerify(config, deep);
+  if (serve->parsed())
+    return dxhub::app::RunServe(config);
+  if (import->parsed())
+    return dxhub::app::RunImport(config, import_options);
+  if (verify->parsed())
+    return dxhub::app::RunVerify(config, deep);
   return 2;
 }

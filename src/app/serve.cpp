@@ -17,9 +17,10 @@ class ScpIngest final : public dicom::StoreHandler {
   std::string NewTempPath() override { return archive_.NewTempPath(); }
   Status Store(const dicom::StoreRequest& request, const std::string& temp_path) override {
     auto outcome = archive_.Ingest(
-        temp_path, store::IngestContext{request.calling_aet, request.sop_instance_uid,
-                                        request.sop_class_uid});
-    if (!outcome.ok()) return outcome.error();
+        temp_path,
+        store::IngestContext{request.calling_aet, request.sop_instance_uid, request.sop_class_uid});
+    if (!outcome.ok())
+      return outcome.error();
     if (outcome->kind == store::IngestKind::kDuplicate) {
       spdlog::debug("dicom: duplicate {} from '{}' kept as first received",
                     request.sop_instance_uid, request.calling_aet);

@@ -23,9 +23,11 @@ int RunVerify(const Config& config, bool deep) {
               static_cast<long long>(report->indexed), static_cast<long long>(report->blobs),
               deep ? " (contents re-hashed)" : "");
   auto list = [](const char* what, const std::vector<std::string>& items) {
-    if (items.empty()) return;
+    if (items.empty())
+      return;
     std::printf("  %s: %zu\n", what, items.size());
-    for (const auto& item : items) std::printf("    %s\n", item.c_str());
+    for (const auto& item : items)
+      std::printf("    %s\n", item.c_str());
   };
   list("indexed but blob missing", report->missing_blobs);
   list("blob differs from index (size or checksum)", report->corrupt_blobs);

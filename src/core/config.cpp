@@ -1,13 +1,16 @@
 #include "core/config.h"
 
-#include <set>
 #include <toml++/toml.h>
+
+#include <set>
 
 namespace dxhub {
 
 Result<DuplicatePolicy> ParseDuplicatePolicy(const std::string& text) {
-  if (text == "keep-first") return DuplicatePolicy::kKeepFirst;
-  if (text == "replace") return DuplicatePolicy::kReplace;
+  if (text == "keep-first")
+    return DuplicatePolicy::kKeepFirst;
+  if (text == "replace")
+    return DuplicatePolicy::kReplace;
   return MakeError(ErrorCode::kInvalidArgument,
                    "duplicates must be 'keep-first' or 'replace', not '" + text + "'");
 }
@@ -21,9 +24,10 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
                      "config " + path + ": " + std::string(e.description()));
   }
   static const std::set<std::string> kKnown = {
-      "data",         "bind",          "http-port",  "dicom-port",      "aet",
-      "index",        "max-associations", "allowed-aets", "allowed-hosts", "duplicates",
-      "http-threads", "dimse-timeout", "log-level"};
+      "data",          "bind",       "http-port",        "dicom-port",
+      "aet",           "index",      "max-associations", "allowed-aets",
+      "allowed-hosts", "duplicates", "http-threads",     "dimse-timeout",
+      "log-level"};
   for (const auto& [key, value] : table) {
     if (!kKnown.count(std::string(key.str()))) {
       return MakeError(ErrorCode::kInvalidArgument,
@@ -31,16 +35,19 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
     }
   }
   auto str = [&](const char* key, std::string& out) {
-    if (auto v = table[key].value<std::string>()) out = *v;
+    if (auto v = table[key].value<std::string>())
+      out = *v;
   };
   auto num = [&](const char* key, int& out) {
-    if (auto v = table[key].value<int64_t>()) out = static_cast<int>(*v);
+    if (auto v = table[key].value<int64_t>())
+      out = static_cast<int>(*v);
   };
   auto list = [&](const char* key, std::vector<std::string>& out) {
     if (auto* arr = table[key].as_array()) {
       out.clear();
       for (auto& item : *arr) {
-        if (auto s = item.value<std::string>()) out.push_back(*s);
+        if (auto s = item.value<std::string>())
+          out.push_back(*s);
       }
     }
   };
@@ -58,7 +65,8 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
   str("log-level", base.log_level);
   if (auto v = table["duplicates"].value<std::string>()) {
     auto policy = ParseDuplicatePolicy(*v);
-    if (!policy.ok()) return policy.error();
+    if (!policy.ok())
+      return policy.error();
     base.duplicates = *policy;
   }
   return base;

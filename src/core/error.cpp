@@ -28,7 +28,8 @@ constexpr std::array<ErrorInfo, 14> kTable = {{
 
 const ErrorInfo& Describe(ErrorCode code) {
   auto index = static_cast<size_t>(code);
-  if (index >= kTable.size()) index = static_cast<size_t>(ErrorCode::kInternal);
+  if (index >= kTable.size())
+    index = static_cast<size_t>(ErrorCode::kInternal);
   return kTable[index];
 }
 

@@ -18,12 +18,12 @@ enum class ErrorCode {
   kAlreadyExists,
   kUnauthorized,
   kForbidden,
-  kIo,                // filesystem error
-  kDiskFull,          // ENOSPC / EDQUOT: the sender should retry later
-  kDatabase,          // index backend error
-  kUnavailable,       // temporarily overloaded or shutting down
+  kIo,           // filesystem error
+  kDiskFull,     // ENOSPC / EDQUOT: the sender should retry later
+  kDatabase,     // index backend error
+  kUnavailable,  // temporarily overloaded or shutting down
   kUnsupported,
-  kInternal,          // programming error surfaced as a value
+  kInternal,  // programming error surfaced as a value
 };
 
 /// Static facts about an error code: its stable name and how it maps onto each protocol.

@@ -17,7 +17,8 @@ class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
   ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+      ::close(fd_);
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
@@ -37,7 +38,8 @@ Status WriteAll(int fd, const uint8_t* data, size_t size, const std::string& pat
   while (size > 0) {
     ssize_t n = ::write(fd, data, size);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return ErrnoError(errno, "write " + path);
     }
     data += n;
@@ -60,71 +62,91 @@ Error ErrnoError(int err, const std::string& what) {
 
 Status SyncPath(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoError(errno, "open " + path);
-  if (::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync " + path);
+  if (fd.get() < 0)
+    return ErrnoError(errno, "open " + path);
+  if (::fsync(fd.get()) != 0)
+    return ErrnoError(errno, "fsync " + path);
   return Ok();
 }
 
 Status MakeDirs(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return Ok();
+    if (S_ISDIR(st.st_mode))
+      return Ok();
     return MakeError(ErrorCode::kIo, dir + " exists and is not a directory");
   }
   std::string parent = ParentOf(dir);
-  if (parent != dir) DXHUB_TRY(MakeDirs(parent));
-  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) return ErrnoError(errno, "mkdir " + dir);
+  if (parent != dir)
+    DXHUB_TRY(MakeDirs(parent));
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+    return ErrnoError(errno, "mkdir " + dir);
   return SyncPath(parent);
 }
 
 Status WriteFileSynced(const std::string& path, std::span<const uint8_t> data) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (fd.get() < 0) return ErrnoError(errno, "create " + path);
+  if (fd.get() < 0)
+    return ErrnoError(errno, "create " + path);
   DXHUB_TRY(WriteAll(fd.get(), data.data(), data.size(), path));
-  if (::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync " + path);
-  if (fd.Close() != 0) return ErrnoError(errno, "close " + path);
+  if (::fsync(fd.get()) != 0)
+    return ErrnoError(errno, "fsync " + path);
+  if (fd.Close() != 0)
+    return ErrnoError(errno, "close " + path);
   return Ok();
 }
 
 Status CopyFileSynced(const std::string& from, const std::string& to) {
   Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return ErrnoError(errno, "open " + from);
+  if (in.get() < 0)
+    return ErrnoError(errno, "open " + from);
   Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (out.get() < 0) return ErrnoError(errno, "create " + to);
+  if (out.get() < 0)
+    return ErrnoError(errno, "create " + to);
   std::array<uint8_t, 1 << 16> buf{};
   for (;;) {
     ssize_t n = ::read(in.get(), buf.data(), buf.size());
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return ErrnoError(errno, "read " + from);
     }
-    if (n == 0) break;
+    if (n == 0)
+      break;
     DXHUB_TRY(WriteAll(out.get(), buf.data(), static_cast<size_t>(n), to));
   }
-  if (::fsync(out.get()) != 0) return ErrnoError(errno, "fsync " + to);
-  if (out.Close() != 0) return ErrnoError(errno, "close " + to);
+  if (::fsync(out.get()) != 0)
+    return ErrnoError(errno, "fsync " + to);
+  if (out.Close() != 0)
+    return ErrnoError(errno, "close " + to);
   return Ok();
 }
 
 Status RenameDurable(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return ErrnoError(errno, "rename to " + to);
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return ErrnoError(errno, "rename to " + to);
   return SyncPath(ParentOf(to));
 }
 
-void RemoveQuiet(const std::string& path) { ::unlink(path.c_str()); }
+void RemoveQuiet(const std::string& path) {
+  ::unlink(path.c_str());
+}
 
 Result<std::string> ReadFile(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoError(errno, "open " + path);
+  if (fd.get() < 0)
+    return ErrnoError(errno, "open " + path);
   std::string out;
   std::array<char, 1 << 16> buf{};
   for (;;) {
     ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return ErrnoError(errno, "read " + path);
     }
-    if (n == 0) break;
+    if (n == 0)
+      break;
     out.append(buf.data(), static_cast<size_t>(n));
   }
   return out;
@@ -132,7 +154,8 @@ Result<std::string> ReadFile(const std::string& path) {
 
 Result<uint64_t> FileSize(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return ErrnoError(errno, "stat " + path);
+  if (::stat(path.c_str(), &st) != 0)
+    return ErrnoError(errno, "stat " + path);
   return static_cast<uint64_t>(st.st_size);
 }
 

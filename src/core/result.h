@@ -12,8 +12,8 @@ namespace dxhub {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}     // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -64,15 +64,17 @@ class [[nodiscard]] Result<void> {
 
 using Status = Result<void>;
 
-inline Status Ok() { return {}; }
+inline Status Ok() {
+  return {};
+}
 
 }  // namespace dxhub
 
 /// Returns early from the enclosing function with the error of a failed Result/Status.
-#define DXHUB_TRY(expr)                         \
-  do {                                          \
-    auto&& dxhub_try_result_ = (expr);          \
-    if (!dxhub_try_result_.ok()) {              \
-      return dxhub_try_result_.error();         \
-    }                                           \
+#define DXHUB_TRY(expr)                 \
+  do {                                  \
+    auto&& dxhub_try_result_ = (expr);  \
+    if (!dxhub_try_result_.ok()) {      \
+      return dxhub_try_result_.error(); \
+    }                                   \
   } while (false)

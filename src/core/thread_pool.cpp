@@ -4,9 +4,11 @@ namespace dxhub {
 
 ThreadPool::ThreadPool(size_t threads, size_t max_queued)
     : max_queued_(max_queued == 0 ? 1 : max_queued) {
-  if (threads == 0) threads = 1;
+  if (threads == 0)
+    threads = 1;
   workers_.reserve(threads);
-  for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Run(); });
+  for (size_t i = 0; i < threads; ++i)
+    workers_.emplace_back([this] { Run(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -15,7 +17,8 @@ ThreadPool::~ThreadPool() {
     stopping_ = true;
   }
   not_empty_.notify_all();
-  for (auto& t : workers_) t.join();
+  for (auto& t : workers_)
+    t.join();
 }
 
 void ThreadPool::Submit(std::function<void()> task) {
@@ -36,7 +39,8 @@ void ThreadPool::Run() {
     {
       std::unique_lock lock(mu_);
       not_empty_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      if (queue_.empty())
+        return;  // stopping and drained
       task = std::move(queue_.front());
       queue_.pop_front();
       ++active_;
@@ -46,7 +50,8 @@ void ThreadPool::Run() {
     {
       std::lock_guard lock(mu_);
       --active_;
-      if (queue_.empty() && active_ == 0) idle_.notify_all();
+      if (queue_.empty() && active_ == 0)
+        idle_.notify_all();
     }
   }
 }

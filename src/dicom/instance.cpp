@@ -10,9 +10,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
-#include <cstring>
 
 #include "core/fs.h"
 #include "core/hash.h"
@@ -41,9 +41,11 @@ std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   {
     // DCMTK keeps trailing padding of some VRs; the index wants clean values.
     std::string s(value.c_str(), value.length());
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\0'))
+      s.pop_back();
     size_t start = 0;
-    while (start < s.size() && s[start] == ' ') ++start;
+    while (start < s.size() && s[start] == ' ')
+      ++start;
     return s.substr(start);
   }
 }
@@ -51,7 +53,8 @@ std::string GetString(DcmItem& item, const DcmTagKey& tag) {
 // Drops trailing empty components and groups of a PN value ("DOE^JOHN^^=" -> "DOE^JOHN"): the
 // standard makes them optional, and clients compare names without them.
 std::string TrimPersonName(std::string name) {
-  while (!name.empty() && (name.back() == '=' || name.back() == '^')) name.pop_back();
+  while (!name.empty() && (name.back() == '=' || name.back() == '^'))
+    name.pop_back();
   return name;
 }
 
@@ -59,22 +62,26 @@ std::string TrimPersonName(std::string name) {
 // the index never holds invalid UTF-8.
 void AsciiOnly(std::string& s) {
   for (char& c : s) {
-    if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+    if (static_cast<unsigned char>(c) >= 0x80)
+      c = '?';
   }
 }
 
 int GetInt(DcmItem& item, const DcmTagKey& tag) {
   std::string s = GetString(item, tag);
-  if (s.empty()) return 0;
+  if (s.empty())
+    return 0;
   char* end = nullptr;
   long v = std::strtol(s.c_str(), &end, 10);
-  if (end == s.c_str() || v < INT32_MIN || v > INT32_MAX) return 0;
+  if (end == s.c_str() || v < INT32_MIN || v > INT32_MAX)
+    return 0;
   return static_cast<int>(v);
 }
 
 int GetUs(DcmItem& item, const DcmTagKey& tag) {
   Uint16 v = 0;
-  if (item.findAndGetUint16(tag, v).good()) return v;
+  if (item.findAndGetUint16(tag, v).good())
+    return v;
   return 0;
 }
 
@@ -95,7 +102,8 @@ std::string DerivedUid(const std::string& text) {
       unsigned cur = rem * 256 + byte;
       byte = static_cast<uint8_t>(cur / 10);
       rem = cur % 10;
-      if (byte != 0) zero = false;
+      if (byte != 0)
+        zero = false;
     }
     digits.push_back(static_cast<char>('0' + rem));
   }
@@ -125,8 +133,8 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
     return MakeError(ErrorCode::kMalformedDicom, std::string("parse failed: ") + e.what());
   }
   if (cond.bad()) {
-    return MakeError(ErrorCode::kMalformedDicom, std::string("not a readable DICOM dataset: ") +
-                                                     cond.text());
+    return MakeError(ErrorCode::kMalformedDicom,
+                     std::string("not a readable DICOM dataset: ") + cond.text());
   }
   DcmDataset* ds = file.getDataset();
   if (ds == nullptr || ds->card() == 0) {
@@ -140,7 +148,8 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
     // illegal sequences (DCMTK is built with AbortTranscodingOnIllegalSequence).
     // A character set iconv cannot convert (e.g. ISO 2022 IR 87) must not cost the hospital the
     // image: the bytes are archived untouched and the indexed text degrades to ASCII.
-    if (ds->convertToUTF8().bad()) info.charset_unconverted = true;
+    if (ds->convertToUTF8().bad())
+      info.charset_unconverted = true;
   }
 
   info.sop_class_uid = GetString(*ds, DCM_SOPClassUID);
@@ -151,30 +160,29 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
   if (meta != nullptr) {
     if (info.sop_class_uid.empty()) {
       info.sop_class_uid = GetString(*meta, DCM_MediaStorageSOPClassUID);
-      if (!info.sop_class_uid.empty()) info.coerced.emplace_back("SOPClassUID");
+      if (!info.sop_class_uid.empty())
+        info.coerced.emplace_back("SOPClassUID");
     }
     if (info.sop_uid.empty()) {
       info.sop_uid = GetString(*meta, DCM_MediaStorageSOPInstanceUID);
-      if (!info.sop_uid.empty()) info.coerced.emplace_back("SOPInstanceUID");
+      if (!info.sop_uid.empty())
+        info.coerced.emplace_back("SOPInstanceUID");
     }
   }
   if (coerce_missing_uids && info.study_uid.empty()) {
-    info.study_uid = DerivedUid("study|" + GetString(*ds, DCM_PatientID) + "|" +
-                                GetString(*ds, DCM_IssuerOfPatientID) + "|" +
-                                GetString(*ds, DCM_PatientName) + "|" +
-                                GetString(*ds, DCM_StudyDate) + "|" +
-                                GetString(*ds, DCM_StudyTime) + "|" +
-                                GetString(*ds, DCM_AccessionNumber) + "|" +
-                                GetString(*ds, DCM_StudyID));
+    info.study_uid =
+        DerivedUid("study|" + GetString(*ds, DCM_PatientID) + "|" +
+                   GetString(*ds, DCM_IssuerOfPatientID) + "|" + GetString(*ds, DCM_PatientName) +
+                   "|" + GetString(*ds, DCM_StudyDate) + "|" + GetString(*ds, DCM_StudyTime) + "|" +
+                   GetString(*ds, DCM_AccessionNumber) + "|" + GetString(*ds, DCM_StudyID));
     info.coerced.emplace_back("StudyInstanceUID");
   }
   if (coerce_missing_uids && info.series_uid.empty()) {
-    info.series_uid = DerivedUid("series|" + info.study_uid + "|" + GetString(*ds, DCM_Modality) +
-                                 "|" + GetString(*ds, DCM_SeriesNumber) + "|" +
-                                 GetString(*ds, DCM_SeriesDate) + "|" +
-                                 GetString(*ds, DCM_SeriesTime) + "|" +
-                                 GetString(*ds, DCM_SeriesDescription) + "|" +
-                                 GetString(*ds, DCM_FrameOfReferenceUID));
+    info.series_uid =
+        DerivedUid("series|" + info.study_uid + "|" + GetString(*ds, DCM_Modality) + "|" +
+                   GetString(*ds, DCM_SeriesNumber) + "|" + GetString(*ds, DCM_SeriesDate) + "|" +
+                   GetString(*ds, DCM_SeriesTime) + "|" + GetString(*ds, DCM_SeriesDescription) +
+                   "|" + GetString(*ds, DCM_FrameOfReferenceUID));
     info.coerced.emplace_back("SeriesInstanceUID");
   }
   DXHUB_TRY(ValidateUid(info.sop_class_uid, "SOPClassUID"));
@@ -204,9 +212,9 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
     info.frames = frames > 0 ? frames : 1;
   }
   if (info.charset_unconverted) {
-    for (std::string* s : {&info.patient_id, &info.patient_name, &info.study_description,
-                           &info.series_description, &info.referring_physician,
-                           &info.accession_number, &info.study_id, &info.body_part}) {
+    for (std::string* s :
+         {&info.patient_id, &info.patient_name, &info.study_description, &info.series_description,
+          &info.referring_physician, &info.accession_number, &info.study_id, &info.body_part}) {
       AsciiOnly(*s);
     }
   }
@@ -214,7 +222,8 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
   info.transfer_syntax_uid = xfer.getXferID();
   if (DcmMetaInfo* meta = file.getMetaInfo()) {
     std::string meta_ts = GetString(*meta, DCM_TransferSyntaxUID);
-    if (!meta_ts.empty()) info.transfer_syntax_uid = meta_ts;
+    if (!meta_ts.empty())
+      info.transfer_syntax_uid = meta_ts;
   }
   return info;
 }
@@ -247,7 +256,8 @@ void ConfigureDcmtkLogging(bool verbose) {
 }
 
 Status CopyAsPart10(const std::string& src, const std::string& dst) {
-  if (HasPart10Preamble(src)) return fs::CopyFileSynced(src, dst);
+  if (HasPart10Preamble(src))
+    return fs::CopyFileSynced(src, dst);
   DcmFileFormat file;
   OFCondition cond =
       file.loadFile(src.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_dataset);
@@ -255,8 +265,8 @@ Status CopyAsPart10(const std::string& src, const std::string& dst) {
     return MakeError(ErrorCode::kMalformedDicom,
                      std::string("not a readable DICOM dataset: ") + cond.text());
   }
-  cond = file.saveFile(dst.c_str(), EXS_Unknown, EET_ExplicitLength, EGL_recalcGL, EPD_noChange,
-                       0, 0, EWM_createNewMeta);
+  cond = file.saveFile(dst.c_str(), EXS_Unknown, EET_ExplicitLength, EGL_recalcGL, EPD_noChange, 0,
+                       0, EWM_createNewMeta);
   if (cond.bad()) {
     fs::RemoveQuiet(dst);
     return MakeError(ErrorCode::kIo, std::string("cannot write Part-10 copy: ") + cond.text());

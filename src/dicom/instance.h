@@ -37,7 +37,7 @@ struct InstanceInfo {
   int instance_number = 0;
   int rows = 0;
   int columns = 0;
-  int frames = 0;  // 0 when the instance has no pixel data
+  int frames = 0;                      // 0 when the instance has no pixel data
   std::string specific_character_set;  // as received, for the record
   /// True when the text could not be converted from specific_character_set (unsupported by
   /// iconv): non-ASCII bytes in the indexed text were replaced by '?'; the file is untouched.

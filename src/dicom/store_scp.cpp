@@ -75,20 +75,22 @@ class DicomServerImpl final : public DicomServer {
  public:
   DicomServerImpl(const ScpOptions& options, StoreHandler& handler)
       : options_(options), handler_(handler) {
-    for (const auto& ts : kTransferSyntaxes) ts_.push_back(ts.c_str());
+    for (const auto& ts : kTransferSyntaxes)
+      ts_.push_back(ts.c_str());
   }
 
   ~DicomServerImpl() override { Stop(); }
 
   Status Start() {
     DXHUB_TRY(ProbePort());
-    OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, options_.port, options_.acse_timeout_s,
-                                             &network_);
+    OFCondition cond =
+        ASC_initializeNetwork(NET_ACCEPTOR, options_.port, options_.acse_timeout_s, &network_);
     if (cond.bad()) {
       return MakeError(ErrorCode::kUnavailable, std::string("DICOM network: ") + cond.text());
     }
     const int workers = std::max(1, options_.max_associations);
-    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+    for (int i = 0; i < workers; ++i)
+      workers_.emplace_back([this] { WorkerLoop(); });
     listener_ = std::thread([this] { ListenLoop(); });
     spdlog::info("dicom: {} listening on port {} (max {} associations)", options_.aet,
                  options_.port, workers);
@@ -96,7 +98,8 @@ class DicomServerImpl final : public DicomServer {
   }
 
   void Stop() override {
-    if (!listener_.joinable()) return;
+    if (!listener_.joinable())
+      return;
     stopping_ = true;
     listener_.join();
     {
@@ -104,7 +107,8 @@ class DicomServerImpl final : public DicomServer {
       shutdown_workers_ = true;
     }
     cv_.notify_all();
-    for (auto& w : workers_) w.join();
+    for (auto& w : workers_)
+      w.join();
     workers_.clear();
     ASC_dropNetwork(&network_);
   }
@@ -114,7 +118,8 @@ class DicomServerImpl final : public DicomServer {
   // here first turns that into an error the operator can act on.
   Status ProbePort() const {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return MakeError(ErrorCode::kUnavailable, "socket() failed");
+    if (fd < 0)
+      return MakeError(ErrorCode::kUnavailable, "socket() failed");
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in addr{};
@@ -124,9 +129,9 @@ class DicomServerImpl final : public DicomServer {
     int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     ::close(fd);
     if (rc != 0) {
-      return MakeError(ErrorCode::kUnavailable,
-                       "cannot bind DICOM port " + std::to_string(options_.port) +
-                           " (in use by another program?)");
+      return MakeError(ErrorCode::kUnavailable, "cannot bind DICOM port " +
+                                                    std::to_string(options_.port) +
+                                                    " (in use by another program?)");
     }
     return Ok();
   }
@@ -169,7 +174,8 @@ class DicomServerImpl final : public DicomServer {
         ++idle_;
         cv_.wait(lock, [&] { return shutdown_workers_ || !pending_.empty(); });
         --idle_;
-        if (pending_.empty()) return;
+        if (pending_.empty())
+          return;
         assoc = std::move(pending_.front());
         pending_.pop_front();
       }
@@ -234,7 +240,8 @@ class DicomServerImpl final : public DicomServer {
         ASC_acknowledgeRelease(assoc);
         return;
       }
-      if (cond == DUL_PEERABORTEDASSOCIATION) return;
+      if (cond == DUL_PEERABORTEDASSOCIATION)
+        return;
       if (cond.bad()) {
         spdlog::warn("dicom: association with '{}' ended: {}", calling, cond.text());
         ASC_abortAssociation(assoc);
@@ -242,8 +249,7 @@ class DicomServerImpl final : public DicomServer {
       }
       switch (msg.CommandField) {
         case DIMSE_C_ECHO_RQ:
-          cond = DIMSE_sendEchoResponse(assoc, pres_id, &msg.msg.CEchoRQ, STATUS_Success,
-                                        nullptr);
+          cond = DIMSE_sendEchoResponse(assoc, pres_id, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
           break;
         case DIMSE_C_STORE_RQ:
           cond = HandleStore(assoc, pres_id, msg.msg.CStoreRQ, calling, peer);
@@ -268,16 +274,16 @@ class DicomServerImpl final : public DicomServer {
     const std::string temp = handler_.NewTempPath();
 
     DcmOutputFileStream* raw_stream = nullptr;
-    OFCondition cond = DIMSE_createFilestream(OFFilename(temp.c_str()), &req, assoc, pres_id,
-                                              OFTrue, &raw_stream);
+    OFCondition cond =
+        DIMSE_createFilestream(OFFilename(temp.c_str()), &req, assoc, pres_id, OFTrue, &raw_stream);
     std::unique_ptr<DcmOutputFileStream> stream(raw_stream);
     if (cond.bad()) {
       // Cannot even create the file (disk full, permissions): drain the dataset, refuse it.
       DIC_UL bytes = 0, pdvs = 0;
-      cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &bytes,
-                                 &pdvs);
+      cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &bytes, &pdvs);
       fs::RemoveQuiet(temp);
-      if (cond.bad()) return cond;
+      if (cond.bad())
+        return cond;
       spdlog::error("dicom: cannot create temp file for C-STORE from '{}'", calling);
       return SendStoreResponse(assoc, pres_id, req, STATUS_STORE_Refused_OutOfResources,
                                "archive cannot create file");
@@ -294,7 +300,8 @@ class DicomServerImpl final : public DicomServer {
     }
     StoreRequest request{calling, peer, req.AffectedSOPClassUID, req.AffectedSOPInstanceUID};
     Status status = handler_.Store(request, temp);
-    if (status.ok()) return SendStoreResponse(assoc, pres_id, req, STATUS_Success, "");
+    if (status.ok())
+      return SendStoreResponse(assoc, pres_id, req, STATUS_Success, "");
     spdlog::warn("dicom: C-STORE {} from '{}' refused: {}", req.AffectedSOPInstanceUID, calling,
                  status.error().ToString());
     return SendStoreResponse(assoc, pres_id, req, status.error().DicomStatus(),
@@ -314,7 +321,8 @@ class DicomServerImpl final : public DicomServer {
     OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, req.AffectedSOPInstanceUID,
                         sizeof rsp.AffectedSOPInstanceUID);
     rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
-    if (comment.empty()) return DIMSE_sendStoreResponse(assoc, pres_id, &req, &rsp, nullptr);
+    if (comment.empty())
+      return DIMSE_sendStoreResponse(assoc, pres_id, &req, &rsp, nullptr);
     // Status detail elements go into the response command set; ErrorComment is LO (64 chars).
     DcmDataset detail;
     detail.putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
@@ -338,7 +346,9 @@ class DicomServerImpl final : public DicomServer {
 
 }  // namespace
 
-const std::vector<std::string>& AcceptedTransferSyntaxes() { return kTransferSyntaxes; }
+const std::vector<std::string>& AcceptedTransferSyntaxes() {
+  return kTransferSyntaxes;
+}
 
 Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler) {
   auto server = std::make_unique<DicomServerImpl>(options, handler);

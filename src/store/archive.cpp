@@ -11,20 +11,24 @@
 
 namespace dxhub::store {
 
-std::string BlobKeyFor(const std::string& sop_uid) { return Sha256Hex(sop_uid); }
+std::string BlobKeyFor(const std::string& sop_uid) {
+  return Sha256Hex(sop_uid);
+}
 
 Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock& clock) {
   std::unique_ptr<Archive> archive(new Archive(config, clock));  // private constructor
   DXHUB_TRY(fs::MakeDirs(config.data_dir));
   auto blobs = OpenFileBlobStore(config.data_dir);
-  if (!blobs.ok()) return blobs.error();
+  if (!blobs.ok())
+    return blobs.error();
   archive->blobs_ = std::move(blobs.value());
   if (!config.index.empty() && config.index != "sqlite") {
     return MakeError(ErrorCode::kUnsupported,
                      "index backend '" + config.index + "' is not supported yet (use sqlite)");
   }
   auto index = OpenSqliteIndex(config.IndexPath());
-  if (!index.ok()) return index.error();
+  if (!index.ok())
+    return index.error();
   archive->index_ = std::move(index.value());
   DXHUB_TRY(archive->Recover());
   return archive;
@@ -36,19 +40,20 @@ std::mutex& Archive::StripeFor(const std::string& key) {
   return stripes_[std::hash<std::string>{}(key) % kStripes];
 }
 
-Result<IngestOutcome> Archive::Ingest(const std::string& received_path,
-                                      const IngestContext& ctx) {
+Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const IngestContext& ctx) {
   // Whatever happens below, the temp file must not outlive this call unless it was committed.
   struct TempGuard {
     std::string path;
     bool keep = false;
     ~TempGuard() {
-      if (!keep) fs::RemoveQuiet(path);
+      if (!keep)
+        fs::RemoveQuiet(path);
     }
   } guard{received_path};
 
   auto info = dicom::ReadInstanceFile(guard.path, ctx.coerce_missing_uids);
-  if (!info.ok()) return info.error();
+  if (!info.ok())
+    return info.error();
   if (!ctx.expected_sop_uid.empty() && ctx.expected_sop_uid != info->sop_uid) {
     return MakeError(ErrorCode::kSopMismatch,
                      "SOPInstanceUID in dataset differs from the C-STORE request");
@@ -69,15 +74,18 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path,
   }
   const std::string& temp_path = guard.path;
   auto size = fs::FileSize(temp_path);
-  if (!size.ok()) return size.error();
+  if (!size.ok())
+    return size.error();
   auto sha = Sha256File(temp_path);
-  if (!sha.ok()) return sha.error();
+  if (!sha.ok())
+    return sha.error();
 
   const std::string key = BlobKeyFor(info->sop_uid);
   std::lock_guard lock(StripeFor(key));
 
   auto existing = index_->FindInstance(info->sop_uid);
-  if (!existing.ok()) return existing.error();
+  if (!existing.ok())
+    return existing.error();
   IngestKind kind = IngestKind::kStored;
   if (existing->has_value()) {
     bool identical = (*existing)->sha256 == *sha && blobs_->Contains(key);
@@ -164,13 +172,15 @@ Result<VerifyReport> Archive::Verify(bool deep) {
       auto sha = Sha256File(path);
       bad = !sha.ok() || *sha != si.sha256;
     }
-    if (bad) report.corrupt_blobs.push_back(si.sop_uid);
+    if (bad)
+      report.corrupt_blobs.push_back(si.sop_uid);
     return true;
   });
   DXHUB_TRY(st);
   st = blobs_->ForEachKey([&](const std::string& key) {
     ++report.blobs;
-    if (!indexed_keys.count(key)) report.unindexed_blobs.push_back(key);
+    if (!indexed_keys.count(key))
+      report.unindexed_blobs.push_back(key);
     return true;
   });
   DXHUB_TRY(st);

@@ -31,9 +31,9 @@ namespace dxhub::store {
 
 /// What the sender told us about the instance, checked against the dataset.
 struct IngestContext {
-  std::string source;                 // calling AE title, "import", "stow"
-  std::string expected_sop_uid;       // from the C-STORE request; empty = don't check
-  std::string expected_sop_class_uid; // from the C-STORE request; empty = don't check
+  std::string source;                  // calling AE title, "import", "stow"
+  std::string expected_sop_uid;        // from the C-STORE request; empty = don't check
+  std::string expected_sop_class_uid;  // from the C-STORE request; empty = don't check
   /// Fill in blank UIDs (see dicom::ReadInstanceFile). Only for operator imports: a network
   /// sender that omits a required UID gets a failure status instead.
   bool coerce_missing_uids = false;
@@ -49,9 +49,9 @@ struct IngestOutcome {
 struct VerifyReport {
   int64_t indexed = 0;
   int64_t blobs = 0;
-  std::vector<std::string> missing_blobs;   // SOP Instance UIDs whose blob is missing
-  std::vector<std::string> corrupt_blobs;   // SOP Instance UIDs whose bytes differ (size/sha)
-  std::vector<std::string> unindexed_blobs; // blob keys no index row points to
+  std::vector<std::string> missing_blobs;    // SOP Instance UIDs whose blob is missing
+  std::vector<std::string> corrupt_blobs;    // SOP Instance UIDs whose bytes differ (size/sha)
+  std::vector<std::string> unindexed_blobs;  // blob keys no index row points to
   bool Clean() const {
     return missing_blobs.empty() && corrupt_blobs.empty() && unindexed_blobs.empty();
   }

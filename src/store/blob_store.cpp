@@ -48,8 +48,10 @@ class FileBlobStore final : public BlobStore {
     temp_dir_ = root_ + "/tmp/" + std::to_string(::getpid()) + "-" + RandomHex(4);
     DXHUB_TRY(fs::MakeDirs(temp_dir_));
     lock_fd_ = ::open((temp_dir_ + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (lock_fd_ < 0) return fs::ErrnoError(errno, "create temp area lock");
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) return fs::ErrnoError(errno, "lock temp area");
+    if (lock_fd_ < 0)
+      return fs::ErrnoError(errno, "create temp area lock");
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+      return fs::ErrnoError(errno, "lock temp area");
     return Ok();
   }
 
@@ -62,7 +64,8 @@ class FileBlobStore final : public BlobStore {
   }
 
   Status Commit(const std::string& temp_path, const std::string& key) override {
-    if (!IsBlobKey(key)) return MakeError(ErrorCode::kInternal, "bad blob key");
+    if (!IsBlobKey(key))
+      return MakeError(ErrorCode::kInternal, "bad blob key");
     DXHUB_TRY(fs::SyncPath(temp_path));
     std::string dest = PathOf(key);
     DXHUB_TRY(fs::MakeDirs(stdfs::path(dest).parent_path().string()));
@@ -76,11 +79,15 @@ class FileBlobStore final : public BlobStore {
   Status ForEachKey(const std::function<bool(const std::string&)>& fn) const override {
     std::error_code ec;
     stdfs::recursive_directory_iterator it(root_ + "/blobs", ec), end;
-    if (ec) return MakeError(ErrorCode::kIo, "list blobs: " + ec.message());
+    if (ec)
+      return MakeError(ErrorCode::kIo, "list blobs: " + ec.message());
     for (; it != end; it.increment(ec)) {
-      if (ec) return MakeError(ErrorCode::kIo, "list blobs: " + ec.message());
-      if (!it->is_regular_file()) continue;
-      if (!fn(it->path().filename().string())) break;
+      if (ec)
+        return MakeError(ErrorCode::kIo, "list blobs: " + ec.message());
+      if (!it->is_regular_file())
+        continue;
+      if (!fn(it->path().filename().string()))
+        break;
     }
     return Ok();
   }
@@ -90,13 +97,15 @@ class FileBlobStore final : public BlobStore {
     abandoned_.clear();
     std::error_code ec;
     for (const auto& area : stdfs::directory_iterator(root_ + "/tmp", ec)) {
-      if (!area.is_directory() || area.path().string() == temp_dir_) continue;
+      if (!area.is_directory() || area.path().string() == temp_dir_)
+        continue;
       int fd = ::open((area.path().string() + "/.lock").c_str(), O_RDWR | O_CLOEXEC);
       if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         ::close(fd);  // its owner is alive
         continue;
       }
-      if (fd >= 0) ::close(fd);
+      if (fd >= 0)
+        ::close(fd);
       abandoned_.push_back(area.path().string());
       for (const auto& f : stdfs::directory_iterator(area.path(), ec)) {
         if (f.is_regular_file() && f.path().filename() != ".lock") {
@@ -109,7 +118,8 @@ class FileBlobStore final : public BlobStore {
 
   void RemoveAbandonedAreas() override {
     std::error_code ec;
-    for (const auto& dir : abandoned_) stdfs::remove_all(dir, ec);
+    for (const auto& dir : abandoned_)
+      stdfs::remove_all(dir, ec);
     abandoned_.clear();
   }
 
@@ -124,9 +134,11 @@ class FileBlobStore final : public BlobStore {
 }  // namespace
 
 bool IsBlobKey(const std::string& key) {
-  if (key.size() != 64) return false;
+  if (key.size() != 64)
+    return false;
   for (char c : key) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
   }
   return true;
 }

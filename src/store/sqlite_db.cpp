@@ -18,12 +18,14 @@ Result<Db> Db::Open(const std::string& path, bool create) {
 }
 
 Db::~Db() {
-  if (db_ != nullptr) sqlite3_close_v2(db_);
+  if (db_ != nullptr)
+    sqlite3_close_v2(db_);
 }
 
 Db& Db::operator=(Db&& other) noexcept {
   if (this != &other) {
-    if (db_ != nullptr) sqlite3_close_v2(db_);
+    if (db_ != nullptr)
+      sqlite3_close_v2(db_);
     db_ = other.db_;
     other.db_ = nullptr;
   }
@@ -57,12 +59,14 @@ Result<Stmt> Stmt::Prepare(const Db& db, std::string_view sql) {
 }
 
 Stmt::~Stmt() {
-  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+  if (stmt_ != nullptr)
+    sqlite3_finalize(stmt_);
 }
 
 Stmt& Stmt::operator=(Stmt&& other) noexcept {
   if (this != &other) {
-    if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+    if (stmt_ != nullptr)
+      sqlite3_finalize(stmt_);
     stmt_ = other.stmt_;
     db_ = other.db_;
     other.stmt_ = nullptr;
@@ -82,8 +86,10 @@ Stmt& Stmt::Bind(int index, int64_t value) {
 
 Result<bool> Stmt::Step() {
   int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_ROW)
+    return true;
+  if (rc == SQLITE_DONE)
+    return false;
   int code = sqlite3_extended_errcode(db_);
   ErrorCode ec = ((code & 0xff) == SQLITE_FULL) ? ErrorCode::kDiskFull : ErrorCode::kDatabase;
   return MakeError(ec, std::string("sqlite: ") + sqlite3_errmsg(db_));
@@ -92,8 +98,10 @@ Result<bool> Stmt::Step() {
 Status Stmt::Run() {
   for (;;) {
     auto row = Step();
-    if (!row.ok()) return row.error();
-    if (!*row) return Ok();
+    if (!row.ok())
+      return row.error();
+    if (!*row)
+      return Ok();
   }
 }
 
@@ -104,11 +112,14 @@ void Stmt::Reset() {
 
 std::string Stmt::Text(int col) const {
   const auto* p = sqlite3_column_text(stmt_, col);
-  if (p == nullptr) return {};
+  if (p == nullptr)
+    return {};
   return std::string(reinterpret_cast<const char*>(p),
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
-int64_t Stmt::Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+int64_t Stmt::Int(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
 
 }  // namespace dxhub::store::sqlite

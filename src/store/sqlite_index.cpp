@@ -44,15 +44,19 @@ std::string WildcardToLike(const std::string& pattern) {
   return out;
 }
 
-bool HasWildcard(const std::string& s) { return s.find_first_of("*?") != std::string::npos; }
+bool HasWildcard(const std::string& s) {
+  return s.find_first_of("*?") != std::string::npos;
+}
 
 std::vector<std::string> SplitModalities(const std::string& joined) {
   std::vector<std::string> out;
   size_t start = 0;
   while (start <= joined.size() && !joined.empty()) {
     size_t end = joined.find(',', start);
-    if (end == std::string::npos) end = joined.size();
-    if (end > start) out.push_back(joined.substr(start, end - start));
+    if (end == std::string::npos)
+      end = joined.size();
+    if (end > start)
+      out.push_back(joined.substr(start, end - start));
     start = end + 1;
   }
   return out;
@@ -68,15 +72,18 @@ class SqliteIndex final : public StudyIndex {
       stopping_ = true;
     }
     write_cv_.notify_all();
-    if (writer_.joinable()) writer_.join();
+    if (writer_.joinable())
+      writer_.join();
   }
 
   Status Init() {
     auto db = Db::Open(path_, /*create=*/true);
-    if (!db.ok()) return db.error();
+    if (!db.ok())
+      return db.error();
     writer_db_ = std::move(db.value());
-    DXHUB_TRY(writer_db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                              "PRAGMA foreign_keys=ON;"));
+    DXHUB_TRY(
+        writer_db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                        "PRAGMA foreign_keys=ON;"));
     DXHUB_TRY(Migrate());
     DXHUB_TRY(PrepareWriteStatements());
     writer_ = std::thread([this] { WriterLoop(); });
@@ -87,15 +94,19 @@ class SqliteIndex final : public StudyIndex {
 
   Result<std::optional<StoredInstance>> FindInstance(const std::string& sop_uid) override {
     auto conn = Borrow();
-    if (!conn.ok()) return conn.error();
+    if (!conn.ok())
+      return conn.error();
     auto stmt = Stmt::Prepare(conn->db(),
                               "SELECT sop_uid, blob_key, size, sha256 FROM instances "
                               "WHERE sop_uid = ?");
-    if (!stmt.ok()) return stmt.error();
+    if (!stmt.ok())
+      return stmt.error();
     stmt->Bind(1, sop_uid);
     auto row = stmt->Step();
-    if (!row.ok()) return row.error();
-    if (!*row) return std::optional<StoredInstance>();
+    if (!row.ok())
+      return row.error();
+    if (!*row)
+      return std::optional<StoredInstance>();
     return std::optional<StoredInstance>(StoredInstance{
         stmt->Text(0), stmt->Text(1), static_cast<uint64_t>(stmt->Int(2)), stmt->Text(3)});
   }
@@ -105,7 +116,8 @@ class SqliteIndex final : public StudyIndex {
     auto future = done.get_future();
     {
       std::lock_guard lock(write_mu_);
-      if (stopping_) return MakeError(ErrorCode::kUnavailable, "index is shutting down");
+      if (stopping_)
+        return MakeError(ErrorCode::kUnavailable, "index is shutting down");
       queue_.push_back(Pending{&record, std::move(done)});
     }
     write_cv_.notify_one();
@@ -116,7 +128,8 @@ class SqliteIndex final : public StudyIndex {
     std::string where = " WHERE 1=1";
     std::vector<std::string> args;
     auto add_text = [&](const std::string& column, const std::string& value, bool nocase) {
-      if (value.empty()) return;
+      if (value.empty())
+        return;
       if (HasWildcard(value)) {
         where += " AND " + column + " LIKE ? ESCAPE '\\'";
         args.push_back(WildcardToLike(value));
@@ -143,28 +156,36 @@ class SqliteIndex final : public StudyIndex {
     const std::string from = " FROM studies s JOIN patients p ON p.id = s.patient_pk";
 
     auto conn = Borrow();
-    if (!conn.ok()) return conn.error();
+    if (!conn.ok())
+      return conn.error();
     StudyPage page;
     {
       auto count = Stmt::Prepare(conn->db(), "SELECT COUNT(*)" + from + where);
-      if (!count.ok()) return count.error();
-      for (size_t i = 0; i < args.size(); ++i) count->Bind(static_cast<int>(i + 1), args[i]);
+      if (!count.ok())
+        return count.error();
+      for (size_t i = 0; i < args.size(); ++i)
+        count->Bind(static_cast<int>(i + 1), args[i]);
       auto row = count->Step();
-      if (!row.ok()) return row.error();
+      if (!row.ok())
+        return row.error();
       page.total = count->Int(0);
     }
     auto stmt = Stmt::Prepare(conn->db(), std::string(kStudyColumns) + from + where +
                                               " ORDER BY s.study_date DESC, s.study_time DESC, "
                                               "s.id DESC LIMIT ? OFFSET ?");
-    if (!stmt.ok()) return stmt.error();
+    if (!stmt.ok())
+      return stmt.error();
     int n = 1;
-    for (const auto& a : args) stmt->Bind(n++, a);
+    for (const auto& a : args)
+      stmt->Bind(n++, a);
     stmt->Bind(n++, q.limit);
     stmt->Bind(n++, q.offset);
     for (;;) {
       auto row = stmt->Step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
+      if (!row.ok())
+        return row.error();
+      if (!*row)
+        break;
       page.studies.push_back(ReadStudy(*stmt));
     }
     return page;
@@ -172,15 +193,19 @@ class SqliteIndex final : public StudyIndex {
 
   Result<std::optional<StudyDetail>> GetStudy(const std::string& study_uid) override {
     auto conn = Borrow();
-    if (!conn.ok()) return conn.error();
+    if (!conn.ok())
+      return conn.error();
     auto stmt = Stmt::Prepare(conn->db(), std::string(kStudyColumns) +
                                               " FROM studies s JOIN patients p ON p.id = "
                                               "s.patient_pk WHERE s.study_uid = ?");
-    if (!stmt.ok()) return stmt.error();
+    if (!stmt.ok())
+      return stmt.error();
     stmt->Bind(1, study_uid);
     auto row = stmt->Step();
-    if (!row.ok()) return row.error();
-    if (!*row) return std::optional<StudyDetail>();
+    if (!row.ok())
+      return row.error();
+    if (!*row)
+      return std::optional<StudyDetail>();
     StudyDetail detail;
     detail.study = ReadStudy(*stmt);
     int64_t study_pk = stmt->Int(16);
@@ -189,13 +214,16 @@ class SqliteIndex final : public StudyIndex {
                                 "SELECT id, series_uid, modality, series_number, "
                                 "series_description, body_part, num_instances, received_at "
                                 "FROM series WHERE study_pk = ? ORDER BY series_number, id");
-    if (!series.ok()) return series.error();
+    if (!series.ok())
+      return series.error();
     series->Bind(1, study_pk);
     std::vector<int64_t> series_pks;
     for (;;) {
       auto r = series->Step();
-      if (!r.ok()) return r.error();
-      if (!*r) break;
+      if (!r.ok())
+        return r.error();
+      if (!*r)
+        break;
       series_pks.push_back(series->Int(0));
       SeriesDetail sd;
       sd.series_uid = series->Text(1);
@@ -211,14 +239,17 @@ class SqliteIndex final : public StudyIndex {
                               "SELECT sop_uid, sop_class_uid, instance_number, transfer_syntax, "
                               "rows, columns, frames, size, received_at FROM instances "
                               "WHERE series_pk = ? ORDER BY instance_number, id");
-    if (!inst.ok()) return inst.error();
+    if (!inst.ok())
+      return inst.error();
     for (size_t i = 0; i < series_pks.size(); ++i) {
       inst->Reset();
       inst->Bind(1, series_pks[i]);
       for (;;) {
         auto r = inst->Step();
-        if (!r.ok()) return r.error();
-        if (!*r) break;
+        if (!r.ok())
+          return r.error();
+        if (!*r)
+          break;
         InstanceSummary is;
         is.sop_uid = inst->Text(0);
         is.sop_class_uid = inst->Text(1);
@@ -237,29 +268,37 @@ class SqliteIndex final : public StudyIndex {
 
   Status ForEachInstance(const std::function<bool(const StoredInstance&)>& fn) override {
     auto conn = Borrow();
-    if (!conn.ok()) return conn.error();
+    if (!conn.ok())
+      return conn.error();
     auto stmt = Stmt::Prepare(conn->db(), "SELECT sop_uid, blob_key, size, sha256 FROM instances");
-    if (!stmt.ok()) return stmt.error();
+    if (!stmt.ok())
+      return stmt.error();
     for (;;) {
       auto row = stmt->Step();
-      if (!row.ok()) return row.error();
-      if (!*row) return Ok();
+      if (!row.ok())
+        return row.error();
+      if (!*row)
+        return Ok();
       StoredInstance si{stmt->Text(0), stmt->Text(1), static_cast<uint64_t>(stmt->Int(2)),
                         stmt->Text(3)};
-      if (!fn(si)) return Ok();
+      if (!fn(si))
+        return Ok();
     }
   }
 
   Result<IndexCounts> Counts() override {
     auto conn = Borrow();
-    if (!conn.ok()) return conn.error();
+    if (!conn.ok())
+      return conn.error();
     auto stmt = Stmt::Prepare(conn->db(),
                               "SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM "
                               "studies), (SELECT COUNT(*) FROM series), (SELECT COUNT(*) FROM "
                               "instances)");
-    if (!stmt.ok()) return stmt.error();
+    if (!stmt.ok())
+      return stmt.error();
     auto row = stmt->Step();
-    if (!row.ok()) return row.error();
+    if (!row.ok())
+      return row.error();
     return IndexCounts{stmt->Int(0), stmt->Int(1), stmt->Int(2), stmt->Int(3)};
   }
 
@@ -297,7 +336,8 @@ class SqliteIndex final : public StudyIndex {
    public:
     Conn(SqliteIndex* owner, Db db) : owner_(owner), db_(std::move(db)) {}
     ~Conn() {
-      if (owner_ != nullptr) owner_->Return(std::move(db_));
+      if (owner_ != nullptr)
+        owner_->Return(std::move(db_));
     }
     Conn(Conn&& o) noexcept : owner_(o.owner_), db_(std::move(o.db_)) { o.owner_ = nullptr; }
     Conn& operator=(Conn&&) = delete;
@@ -320,30 +360,35 @@ class SqliteIndex final : public StudyIndex {
       }
     }
     auto db = Db::Open(path_, /*create=*/false);
-    if (!db.ok()) return db.error();
+    if (!db.ok())
+      return db.error();
     return Conn(this, std::move(db.value()));
   }
 
   void Return(Db db) {
     std::lock_guard lock(read_mu_);
-    if (readers_.size() < kMaxReaders) readers_.push_back(std::move(db));
+    if (readers_.size() < kMaxReaders)
+      readers_.push_back(std::move(db));
   }
 
   Status Migrate() {
-    DXHUB_TRY(writer_db_.Exec(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
-        "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"));
-    auto current = Stmt::Prepare(writer_db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
-    if (!current.ok()) return current.error();
+    DXHUB_TRY(
+        writer_db_.Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+                        "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"));
+    auto current =
+        Stmt::Prepare(writer_db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (!current.ok())
+      return current.error();
     auto row = current->Step();
-    if (!row.ok()) return row.error();
+    if (!row.ok())
+      return row.error();
     int version = static_cast<int>(current->Int(0));
     current = Stmt();  // finalize before DDL
     const int latest = static_cast<int>(std::size(kSqliteMigrations));
     if (version > latest) {
-      return MakeError(ErrorCode::kDatabase,
-                       "index schema version " + std::to_string(version) +
-                           " is newer than this dxhub (" + std::to_string(latest) + ")");
+      return MakeError(ErrorCode::kDatabase, "index schema version " + std::to_string(version) +
+                                                 " is newer than this dxhub (" +
+                                                 std::to_string(latest) + ")");
     }
     for (int v = version + 1; v <= latest; ++v) {
       DXHUB_TRY(writer_db_.Exec("BEGIN IMMEDIATE"));
@@ -367,7 +412,8 @@ class SqliteIndex final : public StudyIndex {
   Status PrepareWriteStatements() {
     auto prep = [&](Stmt& out, const char* sql) -> Status {
       auto st = Stmt::Prepare(writer_db_, sql);
-      if (!st.ok()) return st.error();
+      if (!st.ok())
+        return st.error();
       out = std::move(st.value());
       return Ok();
     };
@@ -438,28 +484,52 @@ class SqliteIndex final : public StudyIndex {
       st.Reset();  // also completes the statement
       return id;
     };
-    upsert_patient_.Bind(1, i.patient_id).Bind(2, i.patient_name).Bind(3, i.patient_birth_date)
+    upsert_patient_.Bind(1, i.patient_id)
+        .Bind(2, i.patient_name)
+        .Bind(3, i.patient_birth_date)
         .Bind(4, i.patient_sex);
     auto patient_pk = returning_id(upsert_patient_);
-    if (!patient_pk.ok()) return patient_pk.error();
+    if (!patient_pk.ok())
+      return patient_pk.error();
 
-    upsert_study_.Bind(1, i.study_uid).Bind(2, *patient_pk).Bind(3, i.study_date)
-        .Bind(4, i.study_time).Bind(5, i.accession_number).Bind(6, i.study_description)
-        .Bind(7, i.study_id).Bind(8, i.referring_physician).Bind(9, r.received_ms);
+    upsert_study_.Bind(1, i.study_uid)
+        .Bind(2, *patient_pk)
+        .Bind(3, i.study_date)
+        .Bind(4, i.study_time)
+        .Bind(5, i.accession_number)
+        .Bind(6, i.study_description)
+        .Bind(7, i.study_id)
+        .Bind(8, i.referring_physician)
+        .Bind(9, r.received_ms);
     auto study_pk = returning_id(upsert_study_);
-    if (!study_pk.ok()) return study_pk.error();
+    if (!study_pk.ok())
+      return study_pk.error();
 
-    upsert_series_.Bind(1, i.series_uid).Bind(2, *study_pk).Bind(3, i.modality)
-        .Bind(4, i.series_number).Bind(5, i.series_description).Bind(6, i.body_part)
+    upsert_series_.Bind(1, i.series_uid)
+        .Bind(2, *study_pk)
+        .Bind(3, i.modality)
+        .Bind(4, i.series_number)
+        .Bind(5, i.series_description)
+        .Bind(6, i.body_part)
         .Bind(7, r.received_ms);
     auto series_pk = returning_id(upsert_series_);
-    if (!series_pk.ok()) return series_pk.error();
+    if (!series_pk.ok())
+      return series_pk.error();
 
-    upsert_instance_.Bind(1, i.sop_uid).Bind(2, *series_pk).Bind(3, i.sop_class_uid)
-        .Bind(4, i.instance_number).Bind(5, i.transfer_syntax_uid).Bind(6, i.rows)
-        .Bind(7, i.columns).Bind(8, i.frames).Bind(9, i.specific_character_set)
-        .Bind(10, r.blob_key).Bind(11, static_cast<int64_t>(r.size)).Bind(12, r.sha256)
-        .Bind(13, r.source).Bind(14, r.received_ms);
+    upsert_instance_.Bind(1, i.sop_uid)
+        .Bind(2, *series_pk)
+        .Bind(3, i.sop_class_uid)
+        .Bind(4, i.instance_number)
+        .Bind(5, i.transfer_syntax_uid)
+        .Bind(6, i.rows)
+        .Bind(7, i.columns)
+        .Bind(8, i.frames)
+        .Bind(9, i.specific_character_set)
+        .Bind(10, r.blob_key)
+        .Bind(11, static_cast<int64_t>(r.size))
+        .Bind(12, r.sha256)
+        .Bind(13, r.source)
+        .Bind(14, r.received_ms);
     Status st = upsert_instance_.Run();
     upsert_instance_.Reset();
     return st;
@@ -476,7 +546,8 @@ class SqliteIndex final : public StudyIndex {
       {
         std::unique_lock lock(write_mu_);
         write_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;
+        if (queue_.empty())
+          return;
         while (!queue_.empty() && batch.size() < kMaxBatch) {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
@@ -489,7 +560,8 @@ class SqliteIndex final : public StudyIndex {
   void CommitBatch(std::vector<Pending>& batch) {
     Status begin = writer_db_.Exec("BEGIN IMMEDIATE");
     if (!begin.ok()) {
-      for (auto& p : batch) p.done.set_value(begin);
+      for (auto& p : batch)
+        p.done.set_value(begin);
       return;
     }
     // Each record in its own savepoint: one bad record fails alone, not its batch-mates.

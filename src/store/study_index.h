@@ -19,8 +19,8 @@ struct InstanceRecord {
   dicom::InstanceInfo info;
   std::string blob_key;  // where the bytes live in the BlobStore
   uint64_t size = 0;
-  std::string sha256;    // of the stored bytes
-  std::string source;    // calling AE title, "import", ...
+  std::string sha256;  // of the stored bytes
+  std::string source;  // calling AE title, "import", ...
   int64_t received_ms = 0;
 };
 

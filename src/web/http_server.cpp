@@ -28,9 +28,9 @@ Result<int> ParseInt(const std::string& name, const std::string& text, int min, 
   int value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max) {
-    return MakeError(ErrorCode::kInvalidArgument, name + " must be an integer in [" +
-                                                      std::to_string(min) + ", " +
-                                                      std::to_string(max) + "]");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }
   return value;
 }
@@ -39,16 +39,18 @@ Result<int> ParseInt(const std::string& name, const std::string& text, int min, 
 Result<std::string> ParseDate(const std::string& name, const std::string& text) {
   std::string digits;
   for (char c : text) {
-    if (c != '-') digits.push_back(c);
+    if (c != '-')
+      digits.push_back(c);
   }
   bool ok = digits.size() == 8 && digits.find_first_not_of("0123456789") == std::string::npos;
-  if (!ok) return MakeError(ErrorCode::kInvalidArgument, name + " must be YYYYMMDD or YYYY-MM-DD");
+  if (!ok)
+    return MakeError(ErrorCode::kInvalidArgument, name + " must be YYYYMMDD or YYYY-MM-DD");
   return digits;
 }
 
 Result<store::StudyQuery> ParseStudyQuery(const httplib::Request& req) {
-  static const std::set<std::string> kKnown = {"patient_id", "patient_name", "from",   "to",
-                                               "modality",   "accession",    "limit",  "offset"};
+  static const std::set<std::string> kKnown = {"patient_id", "patient_name", "from",  "to",
+                                               "modality",   "accession",    "limit", "offset"};
   store::StudyQuery q;
   for (const auto& [key, value] : req.params) {
     if (!kKnown.count(key)) {
@@ -62,22 +64,26 @@ Result<store::StudyQuery> ParseStudyQuery(const httplib::Request& req) {
   q.accession_number = get("accession");
   if (req.has_param("from")) {
     auto d = ParseDate("from", get("from"));
-    if (!d.ok()) return d.error();
+    if (!d.ok())
+      return d.error();
     q.date_from = *d;
   }
   if (req.has_param("to")) {
     auto d = ParseDate("to", get("to"));
-    if (!d.ok()) return d.error();
+    if (!d.ok())
+      return d.error();
     q.date_to = *d;
   }
   if (req.has_param("limit")) {
     auto v = ParseInt("limit", get("limit"), 1, 1000);
-    if (!v.ok()) return v.error();
+    if (!v.ok())
+      return v.error();
     q.limit = *v;
   }
   if (req.has_param("offset")) {
     auto v = ParseInt("offset", get("offset"), 0, 1 << 30);
-    if (!v.ok()) return v.error();
+    if (!v.ok())
+      return v.error();
     q.offset = *v;
   }
   return q;
@@ -94,18 +100,18 @@ class HttpServerImpl final : public HttpServer {
     const int threads = std::max(1, options_.threads);
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // NOLINT
     server_.set_payload_max_length(64 * 1024 * 1024);
-    server_.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                     std::exception_ptr ep) {
-      std::string what = "unexpected error";
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      spdlog::error("http: handler threw: {}", what);
-      SendError(res, MakeError(ErrorCode::kInternal, "internal error"));
-    });
+    server_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unexpected error";
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          spdlog::error("http: handler threw: {}", what);
+          SendError(res, MakeError(ErrorCode::kInternal, "internal error"));
+        });
     server_.set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (res.body.empty()) {
         const bool not_found = res.status == 404;
@@ -122,8 +128,8 @@ class HttpServerImpl final : public HttpServer {
       port_ = options_.port;
     }
     if (port_ <= 0) {
-      return MakeError(ErrorCode::kUnavailable, "cannot bind HTTP " + options_.bind + ":" +
-                                                    std::to_string(options_.port));
+      return MakeError(ErrorCode::kUnavailable,
+                       "cannot bind HTTP " + options_.bind + ":" + std::to_string(options_.port));
     }
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     spdlog::info("http: listening on http://{}:{}", options_.bind, port_);
@@ -133,7 +139,8 @@ class HttpServerImpl final : public HttpServer {
   int port() const override { return port_; }
 
   void Stop() override {
-    if (!thread_.joinable()) return;
+    if (!thread_.joinable())
+      return;
     server_.stop();
     thread_.join();
   }
@@ -146,40 +153,45 @@ class HttpServerImpl final : public HttpServer {
         SendJson(res, 503, {{"status", "unhealthy"}, {"index", counts.error().message}});
         return;
       }
-      SendJson(res, 200, {{"status", "ok"},
-                          {"schema_version", archive_.index().SchemaVersion()},
-                          {"studies", counts->studies},
-                          {"instances", counts->instances}});
+      SendJson(res, 200,
+               {{"status", "ok"},
+                {"schema_version", archive_.index().SchemaVersion()},
+                {"studies", counts->studies},
+                {"instances", counts->instances}});
     });
 
     server_.Get("/api/studies", [this](const httplib::Request& req, httplib::Response& res) {
       auto query = ParseStudyQuery(req);
-      if (!query.ok()) return SendError(res, query.error());
+      if (!query.ok())
+        return SendError(res, query.error());
       auto page = archive_.index().FindStudies(*query);
-      if (!page.ok()) return SendError(res, page.error());
+      if (!page.ok())
+        return SendError(res, page.error());
       json studies = json::array();
-      for (const auto& s : page->studies) studies.push_back(ToJson(s));
-      SendJson(res, 200, {{"total", page->total},
-                          {"offset", query->offset},
-                          {"limit", query->limit},
-                          {"studies", std::move(studies)}});
+      for (const auto& s : page->studies)
+        studies.push_back(ToJson(s));
+      SendJson(res, 200,
+               {{"total", page->total},
+                {"offset", query->offset},
+                {"limit", query->limit},
+                {"studies", std::move(studies)}});
     });
 
-    server_.Get(R"(/api/studies/(.+))",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  const std::string uid = req.matches[1];
-                  Status valid = ValidateUid(uid, "StudyInstanceUID");
-                  if (!valid.ok()) {
-                    return SendError(res, MakeError(ErrorCode::kInvalidArgument,
-                                                    valid.error().message));
-                  }
-                  auto study = archive_.index().GetStudy(uid);
-                  if (!study.ok()) return SendError(res, study.error());
-                  if (!study->has_value()) {
-                    return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
-                  }
-                  SendJson(res, 200, ToJson(**study));
-                });
+    server_.Get(
+        R"(/api/studies/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+          const std::string uid = req.matches[1];
+          Status valid = ValidateUid(uid, "StudyInstanceUID");
+          if (!valid.ok()) {
+            return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+          }
+          auto study = archive_.index().GetStudy(uid);
+          if (!study.ok())
+            return SendError(res, study.error());
+          if (!study->has_value()) {
+            return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
+          }
+          SendJson(res, 200, ToJson(**study));
+        });
   }
 
   HttpOptions options_;

@@ -21,8 +21,8 @@ TEST(Uid, AcceptsValidUids) {
 }
 
 TEST(Uid, RejectsHostileAndMalformedUids) {
-  for (const char* bad : {"../../etc/passwd", "1.2..3", ".1.2", "1.2.", "1.2.3a", "1.2 .3",
-                          "1/2", "..", "1.2.3\n"}) {
+  for (const char* bad :
+       {"../../etc/passwd", "1.2..3", ".1.2", "1.2.", "1.2.3a", "1.2 .3", "1/2", "..", "1.2.3\n"}) {
     auto st = ValidateUid(bad, "SOPInstanceUID");
     ASSERT_FALSE(st.ok()) << bad;
     EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument) << bad;
@@ -52,10 +52,10 @@ TEST(Fs, WriteSyncedReadBackAndHash) {
   std::string path = dir / "a/b/c.bin";
   ASSERT_TRUE(fs::MakeDirs(dir / "a/b").ok());
   std::string text = "hello";
-  ASSERT_TRUE(fs::WriteFileSynced(
-                  path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()),
-                                                 text.size()))
-                  .ok());
+  ASSERT_TRUE(
+      fs::WriteFileSynced(path, std::span<const uint8_t>(
+                                    reinterpret_cast<const uint8_t*>(text.data()), text.size()))
+          .ok());
   EXPECT_EQ(fs::ReadFile(path).value(), "hello");
   EXPECT_EQ(Sha256File(path).value(), Sha256Hex("hello"));
   ASSERT_TRUE(fs::RenameDurable(path, dir / "moved").ok());
@@ -68,7 +68,8 @@ TEST(ThreadPool, RunsEverythingAndWaits) {
   std::atomic<int> sum{0};
   {
     ThreadPool pool(3, 2);  // tiny queue exercises back-pressure
-    for (int i = 1; i <= 100; ++i) pool.Submit([&, i] { sum += i; });
+    for (int i = 1; i <= 100; ++i)
+      pool.Submit([&, i] { sum += i; });
     pool.Wait();
     EXPECT_EQ(sum.load(), 5050);
   }

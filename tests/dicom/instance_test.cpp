@@ -1,3 +1,5 @@
+#include "dicom/instance.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -6,7 +8,6 @@
 
 #include "../test_util.h"
 #include "core/fs.h"
-#include "dicom/instance.h"
 
 namespace dxhub::dicom {
 namespace {
@@ -19,7 +20,8 @@ const std::string kShared = DXHUB_SHARED_DATA;
 
 std::string FirstFileIn(const std::string& dir) {
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    files.push_back(e.path());
   std::sort(files.begin(), files.end());
   return files.empty() ? std::string() : files.front();
 }
@@ -82,7 +84,8 @@ TEST(ReadInstance, RejectsGarbage) {
   ScratchDir dir;
   {
     std::ofstream f(dir / "junk.dcm", std::ios::binary);
-    for (int i = 0; i < 1000; ++i) f.put(static_cast<char>((i * 7919) & 0xFF));
+    for (int i = 0; i < 1000; ++i)
+      f.put(static_cast<char>((i * 7919) & 0xFF));
   }
   auto info = ReadInstanceFile(dir / "junk.dcm");
   ASSERT_FALSE(info.ok());
@@ -173,7 +176,7 @@ TEST(ReadInstance, CoercesBlankUidsOfRealAnonymisedSeriesConsistently) {
     auto info = ReadInstanceFile(e.path(), /*coerce_missing_uids=*/true);
     ASSERT_TRUE(info.ok()) << info.error().ToString();
     EXPECT_EQ(info->coerced, (std::vector<std::string>{"SOPClassUID", "SOPInstanceUID",
-                                                      "StudyInstanceUID", "SeriesInstanceUID"}));
+                                                       "StudyInstanceUID", "SeriesInstanceUID"}));
     EXPECT_TRUE(info->study_uid.rfind("2.25.", 0) == 0);
     studies.insert(info->study_uid);
     series.insert(info->series_uid);

@@ -1,3 +1,5 @@
+#include "store/archive.h"
+
 #include <gtest/gtest.h>
 #include <sys/file.h>
 
@@ -7,7 +9,6 @@
 #include "../test_util.h"
 #include "core/fs.h"
 #include "core/hash.h"
-#include "store/archive.h"
 
 namespace dxhub::store {
 namespace {
@@ -31,7 +32,8 @@ class ArchiveTest : public ::testing::Test {
   int TempFiles() {
     int n = 0;
     for (const auto& e : stdfs::recursive_directory_iterator(data_ / "tmp")) {
-      if (e.is_regular_file() && e.path().filename() != ".lock") ++n;
+      if (e.is_regular_file() && e.path().filename() != ".lock")
+        ++n;
     }
     return n;
   }

@@ -41,9 +41,9 @@ TEST(SqliteIndex, CountsPerLevelAndDetail) {
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
-  ASSERT_TRUE(ix.PutInstance(Record("1.2", "1.2.1", "1.2.1.1", "MR", "P2", "ROE^RICHARD",
-                                    "20250505"))
-                  .ok());
+  ASSERT_TRUE(
+      ix.PutInstance(Record("1.2", "1.2.1", "1.2.1.1", "MR", "P2", "ROE^RICHARD", "20250505"))
+          .ok());
 
   auto counts = ix.Counts().value();
   EXPECT_EQ(counts.patients, 2);
@@ -79,7 +79,8 @@ TEST(SqliteIndex, ReplaceKeepsCountsAndUpdatesRow) {
   ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.9", "1.1.1.1")).ok());
   auto d = ix->GetStudy("1.1").value().value();
   int total = 0;
-  for (const auto& s : d.series) total += s.num_instances;
+  for (const auto& s : d.series)
+    total += s.num_instances;
   EXPECT_EQ(total, 1);
   EXPECT_EQ(d.study.num_instances, 1);
 }
@@ -87,16 +88,17 @@ TEST(SqliteIndex, ReplaceKeepsCountsAndUpdatesRow) {
 TEST(SqliteIndex, StudyFilters) {
   ScratchDir dir;
   auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
-  ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1", "CT", "P1", "ZHANG^WEI",
-                                     "20260101")).ok());
-  ASSERT_TRUE(ix->PutInstance(Record("1.2", "1.2.1", "1.2.1.1", "MR", "P2", "LI^MING",
-                                     "20260315")).ok());
-  ASSERT_TRUE(ix->PutInstance(Record("1.3", "1.3.1", "1.3.1.1", "CT", "P3", "王^小东",
-                                     "20261120")).ok());
+  ASSERT_TRUE(
+      ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1", "CT", "P1", "ZHANG^WEI", "20260101")).ok());
+  ASSERT_TRUE(
+      ix->PutInstance(Record("1.2", "1.2.1", "1.2.1.1", "MR", "P2", "LI^MING", "20260315")).ok());
+  ASSERT_TRUE(
+      ix->PutInstance(Record("1.3", "1.3.1", "1.3.1.1", "CT", "P3", "王^小东", "20261120")).ok());
   auto uids = [&](const StudyQuery& q) {
     std::vector<std::string> out;
     auto page = ix->FindStudies(q);
-    for (const auto& s : page.value().studies) out.push_back(s.study_uid);
+    for (const auto& s : page.value().studies)
+      out.push_back(s.study_uid);
     std::sort(out.begin(), out.end());
     return out;
   };
@@ -142,7 +144,8 @@ TEST(SqliteIndex, ConcurrentWritersAllLand) {
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   EXPECT_EQ(ix->Counts()->instances, 400);
   EXPECT_EQ(ix->GetStudy("1.5").value()->study.num_instances, 400);
   EXPECT_EQ(ix->GetStudy("1.5").value()->study.num_series, 8);
