@@ -35,11 +35,12 @@ void DrawProgress(const Tally& t, int64_t total, bool final_line) {
   int filled = total > 0 ? static_cast<int>(width * done / total) : width;
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(width, '.');
-  std::fprintf(stderr, "\r[%s] %lld/%lld  imported %lld  duplicates %lld  rejected %lld%s",
-               bar.c_str(), static_cast<long long>(done), static_cast<long long>(total),
-               static_cast<long long>(t.imported + t.replaced),
-               static_cast<long long>(t.duplicates.load()),
-               static_cast<long long>(t.rejected.load()), final_line ? "\n" : "");
+  std::fprintf(
+      stderr, "\r[%s] %lld/%lld  imported %lld  duplicates %lld  rejected %lld%s", bar.c_str(),
+      static_cast<long long>(done), static_cast<long long>(total),
+      static_cast<long long>(t.imported.load()) + static_cast<long long>(t.replaced.load()),
+      static_cast<long long>(t.duplicates.load()), static_cast<long long>(t.rejected.load()),
+      final_line ? "\n" : "");
   std::fflush(stderr);
 }
 

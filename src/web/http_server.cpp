@@ -99,9 +99,9 @@ class HttpServerImpl final : public HttpServer {
   Status Start() {
     const int threads = std::max(1, options_.threads);
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // NOLINT
-    server_.set_payload_max_length(64 * 1024 * 1024);
+    server_.set_payload_max_length(size_t{64} * 1024 * 1024);
     server_.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        [](const httplib::Request&, httplib::Response& res, const std::exception_ptr& ep) {
           std::string what = "unexpected error";
           try {
             std::rethrow_exception(ep);
