@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 DATA ?= ./var
 SHARED ?= $(abspath ../shared/data)
 
-.PHONY: all deps build build-asan testdata test unit run bench format tidy clean
+.PHONY: all deps build build-asan testdata test unit run bench fuzz format format-check tidy clean
 
 all: build
 
@@ -53,6 +53,22 @@ bench: build
 	@scripts/install-deps.sh bench
 	bench/ingest.sh
 
+# Fuzz the DICOM parser for FUZZ_SECONDS, seeded with the real files of the test corpora.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDXHUB_SANITIZE=ON \
+	  -DDXHUB_FUZZ=ON -DDXHUB_TESTS=OFF
+	cmake --build build-fuzz -j $(JOBS) --target dataset_fuzzer
+	mkdir -p build-fuzz/corpus
+	cp -n $(SHARED)/cr-chest/*.dcm /usr/lib/python3/dist-packages/pydicom/data/test_files/*.dcm \
+	  build-fuzz/corpus/ 2>/dev/null || true
+	build-fuzz/bin/dataset_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=262144 \
+	  -rss_limit_mb=4096 build-fuzz/corpus
+
+format-check:
+	find src tests bench fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format --dry-run --Werror
+
 format:
 	find src tests bench fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format -i
 
@@ -60,4 +76,4 @@ tidy: build
 	run-clang-tidy -p $(BUILD) -quiet 'src/.*\.cpp$$'
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
