@@ -231,11 +231,20 @@ class DicomServerImpl final : public DicomServer {
     }
     spdlog::debug("dicom: association from '{}' ({}) accepted", calling, peer);
 
+    int idle_s = 0;
     while (!stopping_) {
       T_ASC_PresentationContextID pres_id = 0;
       T_DIMSE_Message msg{};
-      cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &pres_id,
-                                  &msg, nullptr);
+      // Wait in one-second steps so a shutdown does not hang on an idle association.
+      cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, 1, &pres_id, &msg, nullptr);
+      if (cond == DIMSE_NODATAAVAILABLE) {
+        if (++idle_s < options_.dimse_timeout_s)
+          continue;
+        spdlog::warn("dicom: '{}' idle for {} s; aborting association", calling, idle_s);
+        ASC_abortAssociation(assoc);
+        return;
+      }
+      idle_s = 0;
       if (cond == DUL_PEERREQUESTEDRELEASE) {
         ASC_acknowledgeRelease(assoc);
         return;

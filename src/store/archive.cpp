@@ -16,7 +16,7 @@ std::string BlobKeyFor(const std::string& sop_uid) {
 }
 
 Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock& clock) {
-  std::unique_ptr<Archive> archive(new Archive(config, clock));  // private constructor
+  auto archive = std::make_unique<Archive>(OpenTag{}, config, clock);
   DXHUB_TRY(fs::MakeDirs(config.data_dir));
   auto blobs = OpenFileBlobStore(config.data_dir);
   if (!blobs.ok())

@@ -63,6 +63,11 @@ class Archive {
   /// left half-done.
   static Result<std::unique_ptr<Archive>> Open(const Config& config, const Clock& clock);
 
+  /// Use Open(); the tag keeps construction there while make_unique can still reach it.
+  struct OpenTag {
+    explicit OpenTag() = default;
+  };
+  Archive(OpenTag, const Config& config, const Clock& clock) : config_(config), clock_(clock) {}
   Archive(const Archive&) = delete;
   Archive& operator=(const Archive&) = delete;
   ~Archive();
@@ -88,7 +93,6 @@ class Archive {
   const RecoveryStats& recovery() const { return recovery_; }
 
  private:
-  Archive(const Config& config, const Clock& clock) : config_(config), clock_(clock) {}
   Status Recover();
   std::mutex& StripeFor(const std::string& key);
 

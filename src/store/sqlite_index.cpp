@@ -286,6 +286,19 @@ class SqliteIndex final : public StudyIndex {
     }
   }
 
+  Status Ping() override {
+    auto conn = Borrow();
+    if (!conn.ok())
+      return conn.error();
+    auto stmt = Stmt::Prepare(conn->db(), "SELECT 1");
+    if (!stmt.ok())
+      return stmt.error();
+    auto row = stmt->Step();
+    if (!row.ok())
+      return row.error();
+    return Ok();
+  }
+
   Result<IndexCounts> Counts() override {
     auto conn = Borrow();
     if (!conn.ok())

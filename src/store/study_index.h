@@ -120,7 +120,10 @@ class StudyIndex {
   /// Calls `fn` for every indexed instance (for verify). Stops early if `fn` returns false.
   virtual Status ForEachInstance(const std::function<bool(const StoredInstance&)>& fn) = 0;
 
+  /// Exact counts per level. Scans: for statistics pages, not for health probes.
   virtual Result<IndexCounts> Counts() = 0;
+  /// Cheap liveness check of the backend (for /healthz).
+  virtual Status Ping() = 0;
   virtual int SchemaVersion() const = 0;
 };
 

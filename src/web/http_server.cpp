@@ -98,6 +98,7 @@ class HttpServerImpl final : public HttpServer {
 
   Status Start() {
     const int threads = std::max(1, options_.threads);
+    // httplib's API takes ownership of a raw TaskQueue pointer.
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // NOLINT
     server_.set_payload_max_length(size_t{64} * 1024 * 1024);
     server_.set_exception_handler(
@@ -148,15 +149,22 @@ class HttpServerImpl final : public HttpServer {
  private:
   void Routes() {
     server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-      auto counts = archive_.index().Counts();
-      if (!counts.ok()) {
-        SendJson(res, 503, {{"status", "unhealthy"}, {"index", counts.error().message}});
+      Status index = archive_.index().Ping();
+      if (!index.ok()) {
+        SendJson(res, 503, {{"status", "unhealthy"}, {"index", index.error().message}});
         return;
       }
+      SendJson(res, 200, {{"status", "ok"}, {"schema_version", archive_.index().SchemaVersion()}});
+    });
+
+    server_.Get("/api/statistics", [this](const httplib::Request&, httplib::Response& res) {
+      auto counts = archive_.index().Counts();
+      if (!counts.ok())
+        return SendError(res, counts.error());
       SendJson(res, 200,
-               {{"status", "ok"},
-                {"schema_version", archive_.index().SchemaVersion()},
+               {{"patients", counts->patients},
                 {"studies", counts->studies},
+                {"series", counts->series},
                 {"instances", counts->instances}});
     });
 

@@ -68,14 +68,14 @@ class CrashTest(unittest.TestCase):
         try:
             for round_no in range(3):
                 server = Server(data_dir=data_dir).start()
-                _, health = server.get("/healthz")
+                _, health = server.get("/api/statistics")
                 before = health["instances"]
                 procs = self.send_all(server)
                 # Kill while instances are arriving: after a random share of the rest has landed.
                 target = before + rng.randint(20, 120)
                 deadline = time.time() + 60
                 while time.time() < deadline:
-                    _, health = server.get("/healthz")
+                    _, health = server.get("/api/statistics")
                     if health["instances"] >= target:
                         break
                     time.sleep(0.005)

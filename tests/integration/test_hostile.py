@@ -31,7 +31,7 @@ class HostileTest(unittest.TestCase):
         while self.server.temp_files() and time.time() < deadline:
             time.sleep(0.1)
         self.assertEqual(self.server.temp_files(), [])
-        status, health = self.server.get("/healthz")
+        status, health = self.server.get("/api/statistics")
         self.assertEqual((status, health["instances"]), (200, 0))
         self.assertEqual(glob.glob(os.path.join(self.server.var, "blobs", "*", "*", "*")), [])
         self.assertTrue(self.server.echo(), "server must keep serving")

@@ -113,7 +113,7 @@ class IngestTest(unittest.TestCase):
             self.assertEqual(got["modality"], want["modality"], want["file"])
             self.assertEqual(got["rows"], want["rows"], want["file"])
             self.assertEqual(got["columns"], want["columns"], want["file"])
-        _, health = self.server.get("/healthz")
+        _, health = self.server.get("/api/statistics")
         self.assertEqual(health["instances"], len(expected))
         self.assertEqual(self.server.temp_files(), [])
         self.server.stop()
