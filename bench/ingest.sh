@@ -166,8 +166,14 @@ start_dxhub() {
     sleep 0.2
   done
 }
-stored_dxhub() {
-  curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["instances"])'
+stored_dxhub() {  # index count (GET /api/statistics; older builds: /healthz), cross-checked with the blob files
+  local indexed blobs
+  indexed=$( { curl -sf "http://127.0.0.1:$HTTP_PORT/api/statistics" || curl -sf "http://127.0.0.1:$HTTP_PORT/healthz"; } |
+             "$PY" -c 'import json,sys; print(json.load(sys.stdin)["instances"])') ||
+    die "dxhub: cannot read the instance count from /api/statistics or /healthz"
+  blobs=$(if [[ -d "$RUN_DIR/var/blobs" ]]; then find "$RUN_DIR/var/blobs" -type f; fi | wc -l)
+  (( indexed == blobs )) || die "dxhub: index holds $indexed instances but $blobs blob files exist"
+  echo "$indexed"
 }
 
 start_orthanc() {
@@ -263,7 +269,7 @@ run_once() {
   done
   t1=$(date +%s.%N)
   SCU_PIDS=()
-  (( failed == 0 )) || die "$target, $assoc association(s): storescu failed (logs in $RUN_DIR)"
+  (( failed == 0 )) || die "$target, $assoc association(s): storescu failed"
   # storescu logs warnings/errors even when it exits 0 (e.g. a refused presentation context)
   local complaints
   complaints=$(grep -hE '^(E|W|F): ' "$RUN_DIR"/storescu.*.log || true)
@@ -355,7 +361,7 @@ SECTION=$(mktemp "$OUT/section.XXXXXX")
   echo "| dxhub / Orthanc | $r1o | $r8o | >= 3x: $(verdict "$r8o" 3) |"
   echo "| dxhub / storescp | $r1s | $r8s | >= 0.7x: $(verdict "$r8s" 0.7) |"
   echo
-  echo "dxhub fsyncs every instance's blob and commits its index row before it sends the C-STORE response, so an acknowledged instance survives a crash; storescp does neither (it writes the file without fsync and has no index), and Orthanc does not fsync its storage files either. storescp is an upper bound for writing the files alone."
+  echo "dxhub fsyncs every instance's blob and commits its index row before it sends the C-STORE response, so an acknowledged instance survives a crash; storescp does neither (it writes the file without fsync and has no index). Orthanc 1.10 also fsyncs each stored file by default (SyncStorageArea) and runs its SQLite index with synchronous=NORMAL. storescp is an upper bound for receiving and writing the files alone."
 } >"$SECTION"
 
 echo
