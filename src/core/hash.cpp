@@ -50,7 +50,7 @@ std::string Sha256Hex(std::string_view data) {
   return h.HexDigest();
 }
 
-Result<std::string> Sha256File(const std::string& path) {
+Result<std::string> Sha256File(const std::string& path, bool sync) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return MakeError(ErrorCode::kIo, "open " + path + ": " + std::strerror(errno));
@@ -68,6 +68,12 @@ Result<std::string> Sha256File(const std::string& path) {
     if (n == 0)
       break;
     h.Update(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)));
+  }
+  if (sync && ::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    ErrorCode code = (e == ENOSPC || e == EDQUOT) ? ErrorCode::kDiskFull : ErrorCode::kIo;
+    return MakeError(code, "fsync " + path + ": " + std::strerror(e));
   }
   ::close(fd);
   return h.HexDigest();

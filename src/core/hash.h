@@ -30,7 +30,8 @@ class Sha256 {
 
 std::string Sha256Hex(std::string_view data);
 
-/// SHA-256 of a whole file, read in chunks.
-Result<std::string> Sha256File(const std::string& path);
+/// SHA-256 of a whole file, read in chunks. With `sync`, the file is also fsync'd through the same
+/// descriptor (the ingest path needs both, and every extra open/close shows up per instance).
+Result<std::string> Sha256File(const std::string& path, bool sync = false);
 
 }  // namespace dxhub

@@ -30,6 +30,10 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
   if (!index.ok())
     return index.error();
   archive->index_ = std::move(index.value());
+  // Every instance's temp file is fsync'd before it is queued; one fsync of the temp area per
+  // index batch then makes all their names durable before the rows commit.
+  BlobStore* blobs_ptr = archive->blobs_.get();
+  archive->index_->SetPreCommitHook([blobs_ptr] { return blobs_ptr->SyncTempArea(); });
   DXHUB_TRY(archive->Recover());
   return archive;
 }
@@ -76,7 +80,8 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
   auto size = fs::FileSize(temp_path);
   if (!size.ok())
     return size.error();
-  auto sha = Sha256File(temp_path);
+  // Hash and fsync in one pass: the bytes must be durable before the index row is committed.
+  auto sha = Sha256File(temp_path, /*sync=*/true);
   if (!sha.ok())
     return sha.error();
 
@@ -95,7 +100,6 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     kind = IngestKind::kReplaced;
   }
 
-  DXHUB_TRY(fs::SyncPath(temp_path));
   InstanceRecord record{info.value(), key, *size, *sha, ctx.source, clock_.NowMillis()};
   DXHUB_TRY(index_->PutInstance(record));
   // From here the instance is indexed: if we die before the rename, Recover() finishes it.

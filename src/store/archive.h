@@ -5,12 +5,16 @@
 //
 // Ordering, and why it is crash-safe:
 //   1. the dataset sits in a temp file of this process's temp area; it is parsed and validated;
-//   2. the temp file is fsync'd;
-//   3. the index row is committed (group commit, synchronous=FULL);
-//   4. the temp file is renamed to its blob path and the directory fsync'd; only then Success.
-// A crash between 3 and 4 leaves an index row whose bytes are still in the (now unlocked) temp
-// area; Open() finds such files, and renames those whose SHA-256 matches their index row into
-// place. Everything else in a dead temp area was never acknowledged and is deleted.
+//   2. the temp file is hashed and fsync'd;
+//   3. the index row is committed (group commit, synchronous=FULL); just before each commit the
+//      temp area directory is fsync'd once for the whole batch, so every file of the batch is
+//      durable under its temp name;
+//   4. the temp file is renamed to its blob path; then Success.
+// A crash (or power loss) before the rename reaches the disk leaves an index row whose bytes are
+// still in the (now unlocked) temp area; Open() finds such files and renames those whose SHA-256
+// matches their index row into place. Everything else in a dead temp area was never acknowledged
+// and is deleted. Per instance this costs one fsync; per batch, one directory fsync and one WAL
+// fsync. (It assumes, as PostgreSQL does, a filesystem whose rename never loses both names.)
 
 #include <atomic>
 #include <cstdint>

@@ -1,8 +1,8 @@
 #include "store/blob_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -44,6 +44,7 @@ class FileBlobStore final : public BlobStore {
 
   Status Init() {
     DXHUB_TRY(fs::MakeDirs(root_ + "/blobs"));
+    DXHUB_TRY(CreateFanOut());
     DXHUB_TRY(fs::MakeDirs(root_ + "/tmp"));
     temp_dir_ = root_ + "/tmp/" + std::to_string(::getpid()) + "-" + RandomHex(4);
     DXHUB_TRY(fs::MakeDirs(temp_dir_));
@@ -60,17 +61,19 @@ class FileBlobStore final : public BlobStore {
   }
 
   std::string PathOf(const std::string& key) const override {
-    return root_ + "/blobs/" + key.substr(0, 2) + "/" + key.substr(2, 2) + "/" + key;
+    return root_ + "/blobs/" + key.substr(0, 3) + "/" + key;
   }
 
   Status Commit(const std::string& temp_path, const std::string& key) override {
     if (!IsBlobKey(key))
       return MakeError(ErrorCode::kInternal, "bad blob key");
-    DXHUB_TRY(fs::SyncPath(temp_path));
-    std::string dest = PathOf(key);
-    DXHUB_TRY(fs::MakeDirs(stdfs::path(dest).parent_path().string()));
-    return fs::RenameDurable(temp_path, dest);
+    if (::rename(temp_path.c_str(), PathOf(key).c_str()) != 0) {
+      return fs::ErrnoError(errno, "rename to blob " + key);
+    }
+    return Ok();
   }
+
+  Status SyncTempArea() override { return fs::SyncPath(temp_dir_); }
 
   bool Contains(const std::string& key) const override {
     return IsBlobKey(key) && fs::Exists(PathOf(key));
@@ -124,6 +127,20 @@ class FileBlobStore final : public BlobStore {
   }
 
  private:
+  Status CreateFanOut() {
+    static constexpr char kHex[] = "0123456789abcdef";
+    const std::string blobs = root_ + "/blobs/";
+    if (fs::Exists(blobs + "fff"))
+      return Ok();  // created last: all are there
+    for (int i = 0; i < 4096; ++i) {
+      std::string dir = blobs + kHex[(i >> 8) & 0xF] + kHex[(i >> 4) & 0xF] + kHex[i & 0xF];
+      if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+        return fs::ErrnoError(errno, "mkdir " + dir);
+      }
+    }
+    return fs::SyncPath(blobs);
+  }
+
   std::string root_;
   std::string temp_dir_;
   int lock_fd_ = -1;

@@ -570,7 +570,25 @@ class SqliteIndex final : public StudyIndex {
     }
   }
 
+  void SetPreCommitHook(std::function<Status()> hook) override {
+    std::lock_guard lock(write_mu_);
+    pre_commit_ = std::move(hook);
+  }
+
   void CommitBatch(std::vector<Pending>& batch) {
+    std::function<Status()> hook;
+    {
+      std::lock_guard lock(write_mu_);
+      hook = pre_commit_;
+    }
+    if (hook) {
+      Status ready = hook();
+      if (!ready.ok()) {
+        for (auto& p : batch)
+          p.done.set_value(ready);
+        return;
+      }
+    }
     Status begin = writer_db_.Exec("BEGIN IMMEDIATE");
     if (!begin.ok()) {
       for (auto& p : batch)
@@ -607,8 +625,9 @@ class SqliteIndex final : public StudyIndex {
 
   std::mutex write_mu_;
   std::condition_variable write_cv_;
-  std::deque<Pending> queue_;  // guarded by write_mu_
-  bool stopping_ = false;      // guarded by write_mu_
+  std::deque<Pending> queue_;           // guarded by write_mu_
+  bool stopping_ = false;               // guarded by write_mu_
+  std::function<Status()> pre_commit_;  // guarded by write_mu_
   std::thread writer_;
 
   std::mutex read_mu_;

@@ -114,6 +114,11 @@ class StudyIndex {
   /// the same SOP Instance UID. Durable (committed and synced) on Ok.
   virtual Status PutInstance(const InstanceRecord& record) = 0;
 
+  /// Runs `hook` before every commit of index writes, once per batch of concurrent PutInstance
+  /// calls; if it fails, the batch fails. The archive uses it to make a whole batch's blob files
+  /// durable with one directory fsync. Set once, before the first PutInstance.
+  virtual void SetPreCommitHook(std::function<Status()> hook) = 0;
+
   virtual Result<StudyPage> FindStudies(const StudyQuery& query) = 0;
   virtual Result<std::optional<StudyDetail>> GetStudy(const std::string& study_uid) = 0;
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -133,6 +134,11 @@ class HttpServerImpl final : public HttpServer {
                        "cannot bind HTTP " + options_.bind + ":" + std::to_string(options_.port));
     }
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // httplib's stop() is a no-op until its accept loop runs; a signal arriving during start-up
+    // would otherwise leave Stop() joining a thread that never ends.
+    for (int i = 0; i < 5000 && !server_.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     spdlog::info("http: listening on http://{}:{}", options_.bind, port_);
     return Ok();
   }

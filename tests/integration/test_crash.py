@@ -97,7 +97,7 @@ class CrashTest(unittest.TestCase):
                     uid = str(original.SOPInstanceUID)
                     self.assertIn(uid, rows, f"acknowledged {path} is not indexed")
                     key = hashlib.sha256(uid.encode()).hexdigest()
-                    blob = os.path.join(server.var, "blobs", key[:2], key[2:4], key)
+                    blob = os.path.join(server.var, "blobs", key[:3], key)
                     stored = pydicom.dcmread(blob)
                     self.assertEqual(stored.SOPInstanceUID, original.SOPInstanceUID)
                     self.assertEqual(stored.PixelData, original.PixelData, path)

@@ -33,7 +33,7 @@ class HostileTest(unittest.TestCase):
         self.assertEqual(self.server.temp_files(), [])
         status, health = self.server.get("/api/statistics")
         self.assertEqual((status, health["instances"]), (200, 0))
-        self.assertEqual(glob.glob(os.path.join(self.server.var, "blobs", "*", "*", "*")), [])
+        self.assertEqual(glob.glob(os.path.join(self.server.var, "blobs", "*", "*")), [])
         self.assertTrue(self.server.echo(), "server must keep serving")
 
     def store_raw(self, command_uid, dataset, sop_class=CT):

@@ -242,7 +242,7 @@ class IngestTest(unittest.TestCase):
 def blob_path(var, sop_uid):
     import hashlib
     key = hashlib.sha256(sop_uid.encode()).hexdigest()
-    return os.path.join(var, "blobs", key[:2], key[2:4], key)
+    return os.path.join(var, "blobs", key[:3], key)
 
 
 def urllib_quote(s):
