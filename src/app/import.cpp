@@ -25,6 +25,7 @@ struct Tally {
   std::atomic<int64_t> replaced{0};
   std::atomic<int64_t> duplicates{0};
   std::atomic<int64_t> rejected{0};
+  std::atomic<int64_t> coerced{0};  // archived with blank UIDs filled in
   std::mutex mu;
   std::map<std::string, std::vector<std::string>> reasons;  // guarded by mu
 };
@@ -105,6 +106,7 @@ int RunImport(const Config& config, const ImportOptions& options) {
         } else {
           ++tally.imported;
         }
+        if (outcome.ok() && !outcome->info.coerced.empty()) ++tally.coerced;
         ++tally.done;
       });
     }
@@ -123,6 +125,10 @@ int RunImport(const Config& config, const ImportOptions& options) {
       static_cast<long long>(tally.replaced.load()),
       static_cast<long long>(tally.duplicates.load()),
       static_cast<long long>(tally.rejected.load()));
+  if (tally.coerced > 0) {
+    std::printf("  %lld arrived with blank UIDs (anonymised data) and were given derived ones\n",
+                static_cast<long long>(tally.coerced.load()));
+  }
   for (const auto& [reason, paths] : tally.reasons) {
     std::printf("  rejected %zu: %s\n", paths.size(), reason.c_str());
     for (size_t i = 0; i < paths.size() && i < 5; ++i)

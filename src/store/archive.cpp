@@ -73,7 +73,7 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     fs::RemoveQuiet(guard.path);
     guard.path = coerced_path;
     DXHUB_TRY(written);
-    spdlog::info("archive: {} arrived without {}; filled in", info->sop_uid,
+    spdlog::debug("archive: {} arrived without {}; filled in", info->sop_uid,
                  fmt::join(info->coerced, ", "));
   }
   const std::string& temp_path = guard.path;
