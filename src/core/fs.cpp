@@ -96,25 +96,35 @@ Status WriteFileSynced(const std::string& path, std::span<const uint8_t> data) {
   return Ok();
 }
 
-Status CopyFileSynced(const std::string& from, const std::string& to) {
-  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0)
-    return ErrnoError(errno, "open " + from);
-  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (out.get() < 0)
-    return ErrnoError(errno, "create " + to);
+Status ReadChunks(const std::string& path,
+                  const std::function<Status(std::span<const uint8_t>)>& fn, bool sync) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0)
+    return ErrnoError(errno, "open " + path);
   std::array<uint8_t, 1 << 16> buf{};
   for (;;) {
-    ssize_t n = ::read(in.get(), buf.data(), buf.size());
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return ErrnoError(errno, "read " + from);
+      return ErrnoError(errno, "read " + path);
     }
     if (n == 0)
       break;
-    DXHUB_TRY(WriteAll(out.get(), buf.data(), static_cast<size_t>(n), to));
+    DXHUB_TRY(fn(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n))));
   }
+  if (sync && ::fsync(fd.get()) != 0)
+    return ErrnoError(errno, "fsync " + path);
+  return Ok();
+}
+
+Status CopyFileSynced(const std::string& from, const std::string& to) {
+  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  if (out.get() < 0)
+    return ErrnoError(errno, "create " + to);
+  DXHUB_TRY(ReadChunks(from, [&](std::span<const uint8_t> chunk) {
+    return WriteAll(out.get(), chunk.data(), chunk.size(), to);
+  }));
   if (::fsync(out.get()) != 0)
     return ErrnoError(errno, "fsync " + to);
   if (out.Close() != 0)
@@ -133,22 +143,11 @@ void RemoveQuiet(const std::string& path) {
 }
 
 Result<std::string> ReadFile(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0)
-    return ErrnoError(errno, "open " + path);
   std::string out;
-  std::array<char, 1 << 16> buf{};
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return ErrnoError(errno, "read " + path);
-    }
-    if (n == 0)
-      break;
-    out.append(buf.data(), static_cast<size_t>(n));
-  }
+  DXHUB_TRY(ReadChunks(path, [&](std::span<const uint8_t> chunk) {
+    out.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+    return Ok();
+  }));
   return out;
 }
 

@@ -3,6 +3,7 @@
 // fsync/rename discipline lives in one place.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -28,6 +29,11 @@ Status RenameDurable(const std::string& from, const std::string& to);
 
 /// Removes a file; a missing file is not an error.
 void RemoveQuiet(const std::string& path);
+
+/// Reads the file at `path` in 64 KiB chunks, handing each to `fn` (which may fail and stop the
+/// read). With `sync` the file is then fsync'd through the same descriptor.
+Status ReadChunks(const std::string& path,
+                  const std::function<Status(std::span<const uint8_t>)>& fn, bool sync = false);
 
 /// Reads a whole file into memory.
 Result<std::string> ReadFile(const std::string& path);

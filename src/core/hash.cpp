@@ -1,12 +1,10 @@
 #include "core/hash.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 
 #include <array>
-#include <cerrno>
-#include <cstring>
+
+#include "core/fs.h"
 
 namespace dxhub {
 
@@ -51,31 +49,14 @@ std::string Sha256Hex(std::string_view data) {
 }
 
 Result<std::string> Sha256File(const std::string& path, bool sync) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return MakeError(ErrorCode::kIo, "open " + path + ": " + std::strerror(errno));
   Sha256 h;
-  std::array<uint8_t, 1 << 16> buf{};
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      int e = errno;
-      ::close(fd);
-      return MakeError(ErrorCode::kIo, "read " + path + ": " + std::strerror(e));
-    }
-    if (n == 0)
-      break;
-    h.Update(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)));
-  }
-  if (sync && ::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    ErrorCode code = (e == ENOSPC || e == EDQUOT) ? ErrorCode::kDiskFull : ErrorCode::kIo;
-    return MakeError(code, "fsync " + path + ": " + std::strerror(e));
-  }
-  ::close(fd);
+  DXHUB_TRY(fs::ReadChunks(
+      path,
+      [&](std::span<const uint8_t> chunk) {
+        h.Update(chunk);
+        return Ok();
+      },
+      sync));
   return h.HexDigest();
 }
 
