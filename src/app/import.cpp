@@ -106,7 +106,8 @@ int RunImport(const Config& config, const ImportOptions& options) {
         } else {
           ++tally.imported;
         }
-        if (outcome.ok() && !outcome->info.coerced.empty()) ++tally.coerced;
+        if (outcome.ok() && !outcome->info.coerced.empty())
+          ++tally.coerced;
         ++tally.done;
       });
     }

@@ -45,10 +45,11 @@ int RunServe(const Config& config) {
 
   // The REST API has no authentication yet: until accounts land it must not leave this host.
   if (config.bind != "127.0.0.1" && config.bind != "localhost" && config.bind != "::1") {
-    spdlog::error("refusing --bind {}: the HTTP API is not authenticated yet and serves patient "
-                  "data; bind it to 127.0.0.1 (a reverse proxy with its own access control can "
-                  "front it)",
-                  config.bind);
+    spdlog::error(
+        "refusing --bind {}: the HTTP API is not authenticated yet and serves patient "
+        "data; bind it to 127.0.0.1 (a reverse proxy with its own access control can "
+        "front it)",
+        config.bind);
     return 2;
   }
 

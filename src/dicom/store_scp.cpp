@@ -9,11 +9,13 @@
 #include "dicom/store_scp.h"
 
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcostrma.h>
 #include <dcmtk/dcmdata/dcostrmf.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dimse.h>
 #include <dcmtk/dcmnet/diutil.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -64,6 +66,81 @@ struct AssociationDeleter {
   }
 };
 using AssociationPtr = std::unique_ptr<T_ASC_Association, AssociationDeleter>;
+
+// Appends the received dataset to the temp file. A failing write (disk full) is remembered, not
+// reported to DCMTK: the DIMSE layer then keeps reading the rest of the dataset, so the sender
+// gets a proper "Out of Resources" response instead of an aborted association.
+class TolerantFileConsumer final : public DcmConsumer {
+ public:
+  explicit TolerantFileConsumer(const std::string& path)
+      : fd_(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC)) {
+    if (fd_ < 0)
+      error_ = errno;
+    buffer_.reserve(kBufferSize);
+  }
+  ~TolerantFileConsumer() override {
+    Drain();
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  TolerantFileConsumer(const TolerantFileConsumer&) = delete;
+  TolerantFileConsumer& operator=(const TolerantFileConsumer&) = delete;
+
+  OFBool good() const override { return OFTrue; }
+  OFCondition status() const override { return EC_Normal; }
+  OFBool isFlushed() const override { return buffer_.empty(); }
+  offile_off_t avail() const override { return 1 << 30; }
+  offile_off_t write(const void* buf, offile_off_t len) override {
+    const char* p = static_cast<const char*>(buf);
+    buffer_.insert(buffer_.end(), p, p + len);
+    if (buffer_.size() >= kBufferSize)
+      Drain();
+    return len;
+  }
+  void flush() override { Drain(); }
+  /// 0, or the errno of the first failed write (or of opening the file). Final once the
+  /// consumer was flushed.
+  int error() {
+    Drain();
+    return error_;
+  }
+
+ private:
+  // PDVs arrive in pieces of the sender's PDU size (often 16 KiB): write in larger blocks.
+  static constexpr size_t kBufferSize = 256 * 1024;
+
+  void Drain() {
+    const char* p = buffer_.data();
+    size_t left = buffer_.size();
+    while (error_ == 0 && left > 0) {
+      ssize_t n = ::write(fd_, p, left);
+      if (n < 0) {
+        if (errno != EINTR)
+          error_ = errno;
+        continue;
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    buffer_.clear();
+  }
+
+  int fd_;
+  int error_ = 0;
+  std::vector<char> buffer_;
+};
+
+// DcmOutputStream's constructor is protected and needs its consumer to exist first.
+struct ConsumerHolder {
+  explicit ConsumerHolder(const std::string& path) : consumer(path) {}
+  TolerantFileConsumer consumer;
+};
+class TolerantFileStream final : private ConsumerHolder, public DcmOutputStream {
+ public:
+  explicit TolerantFileStream(const std::string& path)
+      : ConsumerHolder(path), DcmOutputStream(&consumer) {}
+  int error() { return consumer.error(); }
+};
 
 void Reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result,
             T_ASC_RejectParametersSource source, T_ASC_RejectParametersReason reason) {
@@ -282,12 +359,24 @@ class DicomServerImpl final : public DicomServer {
                           const std::string& peer) {
     const std::string temp = handler_.NewTempPath();
 
-    DcmOutputFileStream* raw_stream = nullptr;
+    // DCMTK writes the File Meta Information header from the request; the dataset itself is
+    // appended by a stream that survives a full disk (see TolerantFileConsumer).
+    DcmOutputFileStream* raw_meta = nullptr;
     OFCondition cond =
-        DIMSE_createFilestream(OFFilename(temp.c_str()), &req, assoc, pres_id, OFTrue, &raw_stream);
-    std::unique_ptr<DcmOutputFileStream> stream(raw_stream);
-    if (cond.bad()) {
+        DIMSE_createFilestream(OFFilename(temp.c_str()), &req, assoc, pres_id, OFTrue, &raw_meta);
+    std::unique_ptr<DcmOutputFileStream> meta(raw_meta);
+    bool meta_ok = cond.good() && meta && meta->good();
+    if (meta) {
+      meta->flush();
+      meta_ok = meta_ok && meta->good();
+      meta.reset();
+    }
+    std::unique_ptr<TolerantFileStream> stream;
+    if (meta_ok)
+      stream = std::make_unique<TolerantFileStream>(temp);
+    if (!meta_ok || stream->error() != 0) {
       // Cannot even create the file (disk full, permissions): drain the dataset, refuse it.
+      stream.reset();
       DIC_UL bytes = 0, pdvs = 0;
       cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &bytes, &pdvs);
       fs::RemoveQuiet(temp);
@@ -300,12 +389,20 @@ class DicomServerImpl final : public DicomServer {
     T_ASC_PresentationContextID data_pres_id = pres_id;
     cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s,
                                       &data_pres_id, stream.get(), nullptr, nullptr);
+    const int write_error = stream->error();
     stream.reset();  // close the file before anyone reads it
     if (cond.bad()) {
       // The association broke mid-dataset: nothing was acknowledged, so nothing may remain.
       fs::RemoveQuiet(temp);
       spdlog::warn("dicom: C-STORE from '{}' interrupted: {}", calling, cond.text());
       return cond;
+    }
+    if (write_error != 0) {
+      fs::RemoveQuiet(temp);
+      Error error = fs::ErrnoError(write_error, "write");
+      spdlog::error("dicom: C-STORE {} from '{}' not stored: {}", req.AffectedSOPInstanceUID,
+                    calling, error.message);
+      return SendStoreResponse(assoc, pres_id, req, error.DicomStatus(), error.message);
     }
     StoreRequest request{calling, peer, req.AffectedSOPClassUID, req.AffectedSOPInstanceUID};
     Status status = handler_.Store(request, temp);

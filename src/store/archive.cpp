@@ -74,7 +74,7 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     guard.path = coerced_path;
     DXHUB_TRY(written);
     spdlog::debug("archive: {} arrived without {}; filled in", info->sop_uid,
-                 fmt::join(info->coerced, ", "));
+                  fmt::join(info->coerced, ", "));
   }
   const std::string& temp_path = guard.path;
   auto size = fs::FileSize(temp_path);

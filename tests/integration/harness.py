@@ -185,6 +185,18 @@ def storescu(server, files, calling="STORESCU", extra=()):
         os.unlink(cfg.name)
 
 
+def storescu_acknowledged(output):
+    """Files that storescu -v reported as answered with Success."""
+    acked, current = set(), None
+    for line in output.splitlines():
+        if "Sending file:" in line:
+            current = line.split("Sending file:", 1)[1].strip()
+        elif "Received Store Response (Success)" in line and current:
+            acked.add(current)
+            current = None
+    return acked
+
+
 # ---------------------------------------------------------------------------------------------
 # A minimal DICOM upper-layer client (PS3.8) for hostile traffic: malformed datasets, truncated
 # transfers, held-open associations.

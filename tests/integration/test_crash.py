@@ -19,18 +19,6 @@ SENDERS = 4
 PER_SENDER = 120
 
 
-def acknowledged(output):
-    """Files storescu -v saw answered with Success."""
-    acked, current = set(), None
-    for line in output.splitlines():
-        if "Sending file:" in line:
-            current = line.split("Sending file:", 1)[1].strip()
-        elif "Received Store Response (Success)" in line and current:
-            acked.add(current)
-            current = None
-    return acked
-
-
 class CrashTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -82,7 +70,7 @@ class CrashTest(unittest.TestCase):
                 server.kill9()
                 for p in procs:
                     out, _ = p.communicate(timeout=120)
-                    acked |= acknowledged(out)
+                    acked |= harness.storescu_acknowledged(out)
                 self.assertGreater(len(acked), 0, f"round {round_no}: nothing acknowledged")
 
             server = Server(data_dir=data_dir).start()

@@ -110,6 +110,35 @@ class HostileTest(unittest.TestCase):
         assoc.close_abruptly()
         self.assert_nothing_stored()
 
+    def test_full_disk_refuses_with_out_of_resources_and_loses_nothing(self):
+        small = tempfile.mkdtemp(prefix="dxhub-small-")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a small tmpfs here: " + r.stderr.strip())
+        server = None
+        try:
+            server = Server(data_dir=small).start()
+            files = [harness.write_instance(os.path.join(self.tmp, f"{i}.dcm"), f"1.2.5.{i}",
+                                            rows=256, cols=256, fill=i) for i in range(60)]
+            rc, out = harness.storescu(server, files)
+            self.assertIn("Refused: OutOfResources", out)  # 0xA700: the sender keeps it, retries
+            acked = harness.storescu_acknowledged(out)
+            self.assertGreater(len(acked), 0)
+            self.assertLess(len(acked), len(files))
+            self.assertEqual(server.temp_files(), [])
+            self.assertTrue(server.echo(), "server must keep serving")
+            _, stats = server.get("/api/statistics")
+            self.assertEqual(stats["instances"], len(acked))
+            server.stop()
+            r = harness.verify(server.var)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            if server:
+                server.stop()
+            subprocess.run(["umount", small])
+            os.rmdir(small)
+
     def test_excess_associations_are_rejected_not_queued(self):
         self.server.stop()
         server = Server(data_dir=self.server.data_dir,
