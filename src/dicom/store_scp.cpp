@@ -107,7 +107,7 @@ class TolerantFileConsumer final : public DcmConsumer {
 
  private:
   // PDVs arrive in pieces of the sender's PDU size (often 16 KiB): write in larger blocks.
-  static constexpr size_t kBufferSize = 256 * 1024;
+  static constexpr size_t kBufferSize = size_t{256} * 1024;
 
   void Drain() {
     const char* p = buffer_.data();
