@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 DATA ?= ./var
 SHARED ?= $(abspath ../shared/data)
 
-.PHONY: all deps build build-asan testdata test unit run bench fuzz format format-check tidy clean
+.PHONY: all deps build build-asan testdata test unit run bench fuzz lint format format-check tidy clean
 
 all: build
 
@@ -28,8 +28,9 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 testdata: deps
 	@scripts/fetch-test-data.sh $(BUILD)/testdata >/dev/null
 
-# Unit and integration tests on the release build, then the unit tests under ASan+UBSan.
-test: build build-asan testdata
+# Lint (format + clang-tidy), unit and integration tests on the release build, then the unit
+# tests under ASan+UBSan.
+test: build build-asan testdata lint
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
@@ -66,6 +67,8 @@ fuzz: deps
 	build-fuzz/bin/dataset_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=262144 \
 	  -rss_limit_mb=4096 build-fuzz/corpus
 
+lint: format-check tidy
+
 format-check:
 	find src tests bench fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format --dry-run --Werror
 
@@ -73,7 +76,8 @@ format:
 	find src tests bench fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format -i
 
 tidy: build
-	run-clang-tidy -p $(BUILD) -quiet 'src/.*\.cpp$$'
+	run-clang-tidy -p $(BUILD) -quiet -j $(JOBS) 'src/.*\.cpp$$' > $(BUILD)/clang-tidy.log 2>&1 \
+	  || { grep -E 'warning:|error:' $(BUILD)/clang-tidy.log; exit 1; }
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -10,6 +10,7 @@ build_pkgs=(
   libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang-format clang-tidy
   python3 python3-pydicom
   curl
 )
