@@ -125,42 +125,32 @@ class SqliteIndex final : public StudyIndex {
   }
 
   Result<StudyPage> FindStudies(const StudyQuery& q) override {
-    std::string where = " WHERE 1=1";
-    std::vector<std::string> args;
-    auto add_text = [&](const std::string& column, const std::string& value, bool nocase) {
+    std::vector<Filter> filters;
+    auto text = [&](Field field, const std::string& value) {
       if (value.empty())
         return;
-      if (HasWildcard(value)) {
-        where += " AND " + column + " LIKE ? ESCAPE '\\'";
-        args.push_back(WildcardToLike(value));
-      } else {
-        where += " AND " + column + (nocase ? " = ? COLLATE NOCASE" : " = ?");
-        args.push_back(value);
-      }
+      filters.push_back(
+          {field, HasWildcard(value) ? Filter::Kind::kWildcard : Filter::Kind::kExact, {value}});
     };
-    add_text("p.patient_id", q.patient_id, false);
-    add_text("p.patient_name", q.patient_name, true);
-    add_text("s.accession_number", q.accession_number, false);
-    if (!q.date_from.empty()) {
-      where += " AND s.study_date >= ?";
-      args.push_back(q.date_from);
-    }
-    if (!q.date_to.empty()) {
-      where += " AND s.study_date <= ?";
-      args.push_back(q.date_to);
+    text(Field::kPatientId, q.patient_id);
+    text(Field::kPatientName, q.patient_name);
+    text(Field::kAccessionNumber, q.accession_number);
+    if (!q.date_from.empty() || !q.date_to.empty()) {
+      filters.push_back({Field::kStudyDate, Filter::Kind::kRange, {q.date_from, q.date_to}});
     }
     if (!q.modality.empty()) {
-      where += " AND EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND m.modality = ?)";
-      args.push_back(q.modality);
+      filters.push_back({Field::kModalitiesInStudy, Filter::Kind::kExact, {q.modality}});
     }
-    const std::string from = " FROM studies s JOIN patients p ON p.id = s.patient_pk";
+    std::string where;
+    std::vector<std::string> args;
+    DXHUB_TRY(BuildWhere(Level::kStudy, filters, where, args));
 
     auto conn = Borrow();
     if (!conn.ok())
       return conn.error();
     StudyPage page;
     {
-      auto count = Stmt::Prepare(conn->db(), "SELECT COUNT(*)" + from + where);
+      auto count = Stmt::Prepare(conn->db(), "SELECT COUNT(*)" + FromClause(Level::kStudy) + where);
       if (!count.ok())
         return count.error();
       for (size_t i = 0; i < args.size(); ++i)
@@ -170,25 +160,23 @@ class SqliteIndex final : public StudyIndex {
         return row.error();
       page.total = count->Int(0);
     }
-    auto stmt = Stmt::Prepare(conn->db(), std::string(kStudyColumns) + from + where +
-                                              " ORDER BY s.study_date DESC, s.study_time DESC, "
-                                              "s.id DESC LIMIT ? OFFSET ?");
-    if (!stmt.ok())
-      return stmt.error();
-    int n = 1;
-    for (const auto& a : args)
-      stmt->Bind(n++, a);
-    stmt->Bind(n++, q.limit);
-    stmt->Bind(n++, q.offset);
-    for (;;) {
-      auto row = stmt->Step();
-      if (!row.ok())
-        return row.error();
-      if (!*row)
-        break;
-      page.studies.push_back(ReadStudy(*stmt));
-    }
+    IndexQuery query{Level::kStudy, std::move(filters), q.limit, q.offset};
+    auto rows = RunQuery(conn->db(), query, where, args);
+    if (!rows.ok())
+      return rows.error();
+    for (auto& r : *rows)
+      page.studies.push_back(std::move(r.study));
     return page;
+  }
+
+  Result<std::vector<QueryRow>> Query(const IndexQuery& query) override {
+    std::string where;
+    std::vector<std::string> args;
+    DXHUB_TRY(BuildWhere(query.level, query.filters, where, args));
+    auto conn = Borrow();
+    if (!conn.ok())
+      return conn.error();
+    return RunQuery(conn->db(), query, where, args);
   }
 
   Result<std::optional<StudyDetail>> GetStudy(const std::string& study_uid) override {
@@ -316,6 +304,209 @@ class SqliteIndex final : public StudyIndex {
   }
 
  private:
+  static std::string FromClause(Level level) {
+    std::string from = " FROM studies s JOIN patients p ON p.id = s.patient_pk";
+    if (level != Level::kStudy)
+      from += " JOIN series se ON se.study_pk = s.id";
+    if (level == Level::kInstance)
+      from += " JOIN instances i ON i.series_pk = se.id";
+    return from;
+  }
+
+  // The SQL column of each field, and whether it is a person name (case-insensitive matching).
+  static std::pair<const char*, bool> ColumnOf(Field field) {
+    switch (field) {
+      case Field::kPatientId:
+        return {"p.patient_id", false};
+      case Field::kPatientName:
+        return {"p.patient_name", true};
+      case Field::kPatientBirthDate:
+        return {"p.birth_date", false};
+      case Field::kPatientSex:
+        return {"p.sex", false};
+      case Field::kStudyUid:
+        return {"s.study_uid", false};
+      case Field::kStudyDate:
+        return {"s.study_date", false};
+      case Field::kStudyTime:
+        return {"s.study_time", false};
+      case Field::kAccessionNumber:
+        return {"s.accession_number", false};
+      case Field::kStudyId:
+        return {"s.study_id", false};
+      case Field::kStudyDescription:
+        return {"s.study_description", false};
+      case Field::kReferringPhysician:
+        return {"s.referring_physician", true};
+      case Field::kModalitiesInStudy:
+        return {"m.modality", false};
+      case Field::kSeriesUid:
+        return {"se.series_uid", false};
+      case Field::kModality:
+        return {"se.modality", false};
+      case Field::kSeriesNumber:
+        return {"se.series_number", false};
+      case Field::kSeriesDescription:
+        return {"se.series_description", false};
+      case Field::kBodyPart:
+        return {"se.body_part", false};
+      case Field::kSopUid:
+        return {"i.sop_uid", false};
+      case Field::kSopClassUid:
+        return {"i.sop_class_uid", false};
+      case Field::kInstanceNumber:
+        return {"i.instance_number", false};
+    }
+    return {"NULL", false};
+  }
+
+  // GLOB pattern for case-sensitive DICOM wildcard matching: '*' and '?' are the wildcards and
+  // '[' must be escaped as a one-character class.
+  static std::string WildcardToGlob(const std::string& pattern) {
+    std::string out;
+    for (char ch : pattern) {
+      if (ch == '[') {
+        out += "[[]";
+      } else {
+        out += ch;
+      }
+    }
+    return out;
+  }
+
+  static Status BuildWhere(Level level, const std::vector<Filter>& filters, std::string& where,
+                           std::vector<std::string>& args) {
+    where = " WHERE 1=1";
+    for (const auto& f : filters) {
+      if (static_cast<int>(LevelOf(f.field)) > static_cast<int>(level)) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "attribute cannot be matched at this query level");
+      }
+      auto [column, person_name] = ColumnOf(f.field);
+      std::string cond;
+      switch (f.kind) {
+        case Filter::Kind::kExact:
+          cond = std::string(column) + (person_name ? " = ? COLLATE NOCASE" : " = ?");
+          args.push_back(f.values.at(0));
+          break;
+        case Filter::Kind::kWildcard:
+          if (person_name) {
+            cond = std::string(column) + " LIKE ? ESCAPE '\\'";
+            args.push_back(WildcardToLike(f.values.at(0)));
+          } else {
+            cond = std::string(column) + " GLOB ?";
+            args.push_back(WildcardToGlob(f.values.at(0)));
+          }
+          break;
+        case Filter::Kind::kRange: {
+          std::vector<std::string> parts;
+          if (!f.values.at(0).empty()) {
+            parts.push_back(std::string(column) + " >= ?");
+            args.push_back(f.values[0]);
+          }
+          if (f.values.size() > 1 && !f.values[1].empty()) {
+            parts.push_back(std::string(column) + " <= ?");
+            args.push_back(f.values[1]);
+          }
+          for (size_t i = 0; i < parts.size(); ++i)
+            cond += (i ? " AND " : "") + parts[i];
+          break;
+        }
+        case Filter::Kind::kList: {
+          cond = std::string(column) + " IN (";
+          for (size_t i = 0; i < f.values.size(); ++i) {
+            cond += i ? ", ?" : "?";
+            args.push_back(f.values[i]);
+          }
+          cond += ")";
+          break;
+        }
+      }
+      if (cond.empty())
+        continue;
+      if (f.field == Field::kModalitiesInStudy) {
+        cond = "EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND " + cond + ")";
+      }
+      where += " AND " + cond;
+    }
+    return Ok();
+  }
+
+  Result<std::vector<QueryRow>> RunQuery(const Db& db, const IndexQuery& q,
+                                         const std::string& where,
+                                         const std::vector<std::string>& args) {
+    std::string sql = std::string(kStudyColumns) +
+                      ", se.series_uid, se.modality, se.series_number, se.series_description, "
+                      "se.body_part, se.num_instances, se.received_at, i.sop_uid, "
+                      "i.sop_class_uid, i.instance_number, i.transfer_syntax, i.rows, i.columns, "
+                      "i.frames, i.size, i.received_at, i.blob_key";
+    if (q.level == Level::kStudy) {
+      // Same column positions for every level; lower levels are NULL.
+      sql = std::string(kStudyColumns) +
+            ", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+            "NULL, NULL, NULL, NULL";
+    } else if (q.level == Level::kSeries) {
+      sql = std::string(kStudyColumns) +
+            ", se.series_uid, se.modality, se.series_number, se.series_description, "
+            "se.body_part, se.num_instances, se.received_at, NULL, NULL, NULL, NULL, NULL, "
+            "NULL, NULL, NULL, NULL, NULL";
+    }
+    sql += FromClause(q.level) + where;
+    switch (q.level) {
+      case Level::kStudy:
+        sql += " ORDER BY s.study_date DESC, s.study_time DESC, s.id DESC";
+        break;
+      case Level::kSeries:
+        sql += " ORDER BY s.id, se.series_number, se.id";
+        break;
+      case Level::kInstance:
+        sql += " ORDER BY s.id, se.series_number, se.id, i.instance_number, i.id";
+        break;
+    }
+    sql += " LIMIT ? OFFSET ?";
+    auto stmt = Stmt::Prepare(db, sql);
+    if (!stmt.ok())
+      return stmt.error();
+    int n = 1;
+    for (const auto& a : args)
+      stmt->Bind(n++, a);
+    stmt->Bind(n++, q.limit);
+    stmt->Bind(n++, q.offset);
+    std::vector<QueryRow> rows;
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok())
+        return row.error();
+      if (!*row)
+        break;
+      QueryRow r;
+      r.study = ReadStudy(*stmt);
+      if (q.level != Level::kStudy) {
+        r.series.series_uid = stmt->Text(17);
+        r.series.modality = stmt->Text(18);
+        r.series.series_number = static_cast<int>(stmt->Int(19));
+        r.series.series_description = stmt->Text(20);
+        r.series.body_part = stmt->Text(21);
+        r.series.num_instances = static_cast<int>(stmt->Int(22));
+        r.series.received_ms = stmt->Int(23);
+      }
+      if (q.level == Level::kInstance) {
+        r.instance.sop_uid = stmt->Text(24);
+        r.instance.sop_class_uid = stmt->Text(25);
+        r.instance.instance_number = static_cast<int>(stmt->Int(26));
+        r.instance.transfer_syntax_uid = stmt->Text(27);
+        r.instance.rows = static_cast<int>(stmt->Int(28));
+        r.instance.columns = static_cast<int>(stmt->Int(29));
+        r.instance.frames = static_cast<int>(stmt->Int(30));
+        r.instance.size = static_cast<uint64_t>(stmt->Int(31));
+        r.instance.received_ms = stmt->Int(32);
+        r.blob_key = stmt->Text(33);
+      }
+      rows.push_back(std::move(r));
+    }
+    return rows;
+  }
+
   static constexpr const char* kStudyColumns =
       "SELECT s.study_uid, p.patient_id, p.patient_name, p.birth_date, p.sex, s.study_date, "
       "s.study_time, s.accession_number, s.study_description, s.study_id, "
@@ -635,6 +826,23 @@ class SqliteIndex final : public StudyIndex {
 };
 
 }  // namespace
+
+Level LevelOf(Field field) {
+  switch (field) {
+    case Field::kSeriesUid:
+    case Field::kModality:
+    case Field::kSeriesNumber:
+    case Field::kSeriesDescription:
+    case Field::kBodyPart:
+      return Level::kSeries;
+    case Field::kSopUid:
+    case Field::kSopClassUid:
+    case Field::kInstanceNumber:
+      return Level::kInstance;
+    default:
+      return Level::kStudy;
+  }
+}
 
 Result<StudyIndexPtr> OpenSqliteIndex(const std::string& path) {
   auto index = std::make_unique<SqliteIndex>(path);

@@ -95,6 +95,65 @@ struct StudyDetail {
   std::vector<SeriesDetail> series;
 };
 
+/// The levels of the DICOM information model the index answers queries at.
+enum class Level { kStudy, kSeries, kInstance };
+
+/// The indexed attributes a query can match on (QIDO-RS and C-FIND keys).
+enum class Field {
+  kPatientId,
+  kPatientName,
+  kPatientBirthDate,
+  kPatientSex,
+  kStudyUid,
+  kStudyDate,
+  kStudyTime,
+  kAccessionNumber,
+  kStudyId,
+  kStudyDescription,
+  kReferringPhysician,
+  kModalitiesInStudy,
+  kSeriesUid,
+  kModality,
+  kSeriesNumber,
+  kSeriesDescription,
+  kBodyPart,
+  kSopUid,
+  kSopClassUid,
+  kInstanceNumber,
+};
+
+/// The level an attribute belongs to (patient attributes count as study level).
+Level LevelOf(Field field);
+
+/// One matching condition, already parsed from the protocol's syntax.
+struct Filter {
+  enum class Kind {
+    kExact,     // values[0]; person names compare case-insensitively
+    kWildcard,  // values[0] with '*' and '?'
+    kRange,     // values[0] = low, values[1] = high; either may be empty (open)
+    kList,      // any of values (UID lists)
+  };
+  Field field = Field::kStudyUid;
+  Kind kind = Kind::kExact;
+  std::vector<std::string> values;
+};
+
+struct IndexQuery {
+  Level level = Level::kStudy;
+  std::vector<Filter> filters;  // all must match
+  int limit = 1000;
+  int offset = 0;
+};
+
+/// One match. `series` is filled for series and instance queries, `instance` and `blob_key` for
+/// instance queries.
+struct QueryRow {
+  StudySummary study;
+  SeriesDetail series;  // without its instance list
+  InstanceSummary instance;
+  std::string blob_key;
+};
+
 struct IndexCounts {
   int64_t patients = 0;
   int64_t studies = 0;
@@ -120,6 +179,10 @@ class StudyIndex {
   virtual void SetPreCommitHook(std::function<Status()> hook) = 0;
 
   virtual Result<StudyPage> FindStudies(const StudyQuery& query) = 0;
+
+  /// Matches at any level, in a stable order (studies newest first; series and instances by
+  /// number). A filter on an attribute below the query level is an kInvalidArgument error.
+  virtual Result<std::vector<QueryRow>> Query(const IndexQuery& query) = 0;
   virtual Result<std::optional<StudyDetail>> GetStudy(const std::string& study_uid) = 0;
 
   /// Calls `fn` for every indexed instance (for verify). Stops early if `fn` returns false.

@@ -164,3 +164,82 @@ TEST(SqliteIndex, ReopenKeepsDataAndSchema) {
 
 }  // namespace
 }  // namespace dxhub::store
+
+namespace dxhub::store {
+namespace {
+
+class QueryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ix_ = OpenSqliteIndex(dir_ / "index.sqlite").value();
+    auto put = [&](InstanceRecord r, int series_number, int instance_number) {
+      r.info.series_number = series_number;
+      r.info.instance_number = instance_number;
+      ASSERT_TRUE(ix_->PutInstance(r).ok());
+    };
+    put(Record("1.1", "1.1.1", "1.1.1.1", "CT", "P1", "ZHANG^WEI", "20260101"), 1, 2);
+    put(Record("1.1", "1.1.1", "1.1.1.2", "CT", "P1", "ZHANG^WEI", "20260101"), 1, 1);
+    put(Record("1.1", "1.1.2", "1.1.2.1", "SR", "P1", "ZHANG^WEI", "20260101"), 2, 1);
+    put(Record("1.2", "1.2.1", "1.2.1.1", "MR", "P2", "LI^MING", "20260315"), 1, 1);
+  }
+  std::vector<std::string> Uids(const IndexQuery& q) {
+    std::vector<std::string> out;
+    auto rows = ix_->Query(q);
+    EXPECT_TRUE(rows.ok()) << rows.error().ToString();
+    if (!rows.ok())
+      return out;
+    for (const auto& r : *rows) {
+      out.push_back(q.level == Level::kStudy    ? r.study.study_uid
+                    : q.level == Level::kSeries ? r.series.series_uid
+                                                : r.instance.sop_uid);
+    }
+    return out;
+  }
+  ScratchDir dir_;
+  StudyIndexPtr ix_;
+};
+
+TEST_F(QueryTest, EachLevelWithItsKeys) {
+  EXPECT_EQ(Uids({Level::kStudy, {}}), (std::vector<std::string>{"1.2", "1.1"}));
+  EXPECT_EQ(Uids({Level::kSeries, {{Field::kStudyUid, Filter::Kind::kList, {"1.1"}}}}),
+            (std::vector<std::string>{"1.1.1", "1.1.2"}));
+  // Instances come in instance-number order.
+  EXPECT_EQ(Uids({Level::kInstance, {{Field::kSeriesUid, Filter::Kind::kList, {"1.1.1"}}}}),
+            (std::vector<std::string>{"1.1.1.2", "1.1.1.1"}));
+  EXPECT_EQ(Uids({Level::kSeries, {{Field::kModality, Filter::Kind::kExact, {"SR"}}}}),
+            (std::vector<std::string>{"1.1.2"}));
+  EXPECT_EQ(Uids({Level::kStudy, {{Field::kModalitiesInStudy, Filter::Kind::kExact, {"SR"}}}}),
+            (std::vector<std::string>{"1.1"}));
+  EXPECT_EQ(Uids({Level::kInstance, {{Field::kStudyDate, Filter::Kind::kRange, {"20260301", ""}}}}),
+            (std::vector<std::string>{"1.2.1.1"}));
+  EXPECT_EQ(Uids({Level::kStudy, {{Field::kStudyUid, Filter::Kind::kList, {"1.2", "9.9"}}}}),
+            (std::vector<std::string>{"1.2"}));
+  auto rows = ix_->Query({Level::kInstance, {{Field::kSopUid, Filter::Kind::kList, {"1.2.1.1"}}}});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].series.modality, "MR");
+  EXPECT_EQ((*rows)[0].study.patient_name, "LI^MING");
+  EXPECT_EQ((*rows)[0].blob_key.size(), 64u);
+}
+
+TEST_F(QueryTest, WildcardsAreCaseSensitiveExceptForNames) {
+  EXPECT_EQ(Uids({Level::kStudy, {{Field::kPatientName, Filter::Kind::kWildcard, {"zh*"}}}}),
+            (std::vector<std::string>{"1.1"}));
+  EXPECT_EQ(Uids({Level::kStudy, {{Field::kPatientId, Filter::Kind::kWildcard, {"p*"}}}}),
+            (std::vector<std::string>{}));
+  EXPECT_EQ(Uids({Level::kStudy, {{Field::kPatientId, Filter::Kind::kWildcard, {"P?"}}}}),
+            (std::vector<std::string>{"1.2", "1.1"}));
+  EXPECT_EQ(Uids({Level::kStudy, {{Field::kPatientId, Filter::Kind::kWildcard, {"[P*"}}}}),
+            (std::vector<std::string>{}));
+}
+
+TEST_F(QueryTest, PagingAndLevelChecks) {
+  IndexQuery q{Level::kInstance, {}, 2, 1};
+  EXPECT_EQ(Uids(q).size(), 2u);
+  auto bad = ix_->Query({Level::kStudy, {{Field::kModality, Filter::Kind::kExact, {"CT"}}}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace dxhub::store
