@@ -23,7 +23,8 @@ enum class ErrorCode {
   kDatabase,     // index backend error
   kUnavailable,  // temporarily overloaded or shutting down
   kUnsupported,
-  kInternal,  // programming error surfaced as a value
+  kNotAcceptable,  // the client accepts no representation we can produce
+  kInternal,       // programming error surfaced as a value
 };
 
 /// Static facts about an error code: its stable name and how it maps onto each protocol.

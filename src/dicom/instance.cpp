@@ -2,6 +2,7 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcjson.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 
 #include "core/fs.h"
 #include "core/hash.h"
@@ -249,6 +251,55 @@ Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std:
     return MakeError(ErrorCode::kIo, std::string("cannot write coerced copy: ") + cond.text());
   }
   return fs::SyncPath(dst);
+}
+
+namespace {
+
+// Bulk data goes out by reference: clients fetch it from the bulkdata/frames endpoints.
+class BulkDataJsonFormat final : public DcmJsonFormatCompact {
+ public:
+  explicit BulkDataJsonFormat(std::string base)
+      : DcmJsonFormatCompact(OFTrue), base_(std::move(base)) {}
+  OFBool asBulkDataURI(const DcmTagKey& tag, OFString& uri) override {
+    static const DcmTagKey kBulk[] = {
+        DCM_PixelData,    DCM_FloatPixelData,       DCM_DoubleFloatPixelData,
+        DCM_WaveformData, DCM_EncapsulatedDocument, DCM_SpectroscopyData};
+    for (const auto& bulk : kBulk) {
+      if (tag == bulk) {
+        char hex[9];
+        std::snprintf(hex, sizeof hex, "%04X%04X", tag.getGroup(), tag.getElement());
+        uri = base_ + "/" + hex;
+        return OFTrue;
+      }
+    }
+    return OFFalse;
+  }
+
+ private:
+  std::string base_;
+};
+
+}  // namespace
+
+Result<std::string> DatasetToJson(const std::string& path, const std::string& bulk_data_base) {
+  DcmFileFormat file;
+  OFCondition cond =
+      file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
+  if (cond.bad())
+    return MakeError(ErrorCode::kMalformedDicom, std::string("cannot read: ") + cond.text());
+  DcmDataset* ds = file.getDataset();
+  if (ds->tagExists(DCM_SpecificCharacterSet) && ds->convertToUTF8().bad()) {
+    // Unconvertible text would make invalid JSON; drop to ASCII-safe output below.
+    ds->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
+  }
+  BulkDataJsonFormat format(bulk_data_base);
+  std::ostringstream out;
+  cond = ds->writeJson(out, format);
+  if (cond.bad())
+    return MakeError(ErrorCode::kInternal, std::string("JSON encoding failed: ") + cond.text());
+  std::string json = out.str();
+  // writeJson emits the members of one object without braces.
+  return "{" + json + "}";
 }
 
 void ConfigureDcmtkLogging(bool verbose) {

@@ -67,6 +67,11 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
 /// keeping the transfer syntax (compressed pixel data is copied, not re-encoded). `dst` is fsync'd.
 Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std::string& dst);
 
+/// The dataset of the Part-10 file at `path` in the DICOM JSON model (PS3.18 Annex F), text in
+/// UTF-8 (SpecificCharacterSet becomes "ISO_IR 192"). Pixel data and other bulk data elements
+/// are replaced by a BulkDataURI of the form `<bulk_data_base>/<tag as 8 hex digits>`.
+Result<std::string> DatasetToJson(const std::string& path, const std::string& bulk_data_base);
+
 /// Routes DCMTK's own log output: only its errors, and only when `verbose`; dxhub reports
 /// every failure that matters itself, with context. Call once at start-up.
 void ConfigureDcmtkLogging(bool verbose);

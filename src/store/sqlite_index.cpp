@@ -425,9 +425,11 @@ class SqliteIndex final : public StudyIndex {
       if (cond.empty())
         continue;
       if (f.field == Field::kModalitiesInStudy) {
-        cond = "EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND " + cond + ")";
+        cond.insert(0, "EXISTS (SELECT 1 FROM series m WHERE m.study_pk = s.id AND ");
+        cond += ")";
       }
-      where += " AND " + cond;
+      where += " AND ";
+      where += cond;
     }
     return Ok();
   }

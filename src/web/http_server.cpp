@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/uid.h"
+#include "web/dicomweb_routes.h"
 #include "web/json_views.h"
 
 namespace dxhub::web {
@@ -22,7 +23,7 @@ void SendJson(httplib::Response& res, int status, const json& body) {
 }
 
 void SendError(httplib::Response& res, const Error& error) {
-  SendJson(res, error.HttpStatus(), {{"error", error.Name()}, {"message", error.message}});
+  SendErrorResponse(res, error);
 }
 
 Result<int> ParseInt(const std::string& name, const std::string& text, int min, int max) {
@@ -93,7 +94,7 @@ Result<store::StudyQuery> ParseStudyQuery(const httplib::Request& req) {
 class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(const HttpOptions& options, store::Archive& archive)
-      : options_(options), archive_(archive) {}
+      : options_(options), archive_(archive), dicomweb_(archive) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -154,6 +155,8 @@ class HttpServerImpl final : public HttpServer {
 
  private:
   void Routes() {
+    dicomweb_.Register(server_);
+
     server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
       Status index = archive_.index().Ping();
       if (!index.ok()) {
@@ -210,6 +213,7 @@ class HttpServerImpl final : public HttpServer {
 
   HttpOptions options_;
   store::Archive& archive_;
+  DicomWebRoutes dicomweb_;
   httplib::Server server_;
   int port_ = -1;
   std::thread thread_;

@@ -40,6 +40,9 @@ TEST(ErrorTable, MapsEveryInterface) {
   EXPECT_EQ(MakeError(ErrorCode::kMissingAttribute, "").DicomStatus(), 0xA900);
   EXPECT_EQ(MakeError(ErrorCode::kNotFound, "").HttpStatus(), 404);
   EXPECT_EQ(MakeError(ErrorCode::kNotFound, "").Name(), "not_found");
+  // The table is indexed by the enum: the last rows must line up too.
+  EXPECT_EQ(Describe(ErrorCode::kNotAcceptable).http_status, 406);
+  EXPECT_EQ(Describe(ErrorCode::kInternal).name, "internal_error");
 }
 
 TEST(Hash, KnownSha256Vectors) {

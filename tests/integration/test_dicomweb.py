@@ -1,0 +1,184 @@
+"""DICOMweb (QIDO-RS search, WADO-RS retrieve and metadata) against files sent with storescu."""
+
+import email.parser
+import email.policy
+import hashlib
+import json
+import os
+import tempfile
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pydicom
+
+import harness
+from harness import Server
+
+CT_SMALL = os.path.join(harness.PYDICOM_FILES, "CT_small.dcm")
+MR_SMALL = os.path.join(harness.PYDICOM_FILES, "MR_small.dcm")
+RLE = os.path.join(harness.PYDICOM_FILES, "MR_small_RLE.dcm")  # same UIDs as MR_small
+JPEG2K = os.path.join(harness.PYDICOM_FILES, "JPEG2000.dcm")
+
+
+def fetch(server, path, accept=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}{path}")
+    if accept:
+        req.add_header("Accept", accept)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def multipart_parts(headers, body):
+    """Splits a multipart/related body with the standard library's MIME parser."""
+    raw = f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + body
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    return [(p.get_content_type(), p.get_payload(decode=True)) for p in msg.iter_parts()]
+
+
+def value(obj, tag):
+    return obj[tag].get("Value", [None])[0]
+
+
+class DicomWebTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server().start()
+        cls.tmp = tempfile.mkdtemp()
+        cls.gb = harness.write_instance(os.path.join(cls.tmp, "gb.dcm"), "1.2.3.4.5.1",
+                                        study_uid="1.2.3.4.5", series_uid="1.2.3.4.5.9",
+                                        charset="GB18030", patient_name="王^小东",
+                                        patient_id="GB1")
+        rc, out = harness.storescu(cls.server, [CT_SMALL, MR_SMALL, JPEG2K, cls.gb])
+        assert rc == 0, out
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def qido(self, path):
+        status, headers, body = fetch(self.server, path, "application/dicom+json")
+        self.assertEqual(status, 200, body)
+        self.assertIn("application/dicom+json", headers["Content-Type"])
+        return json.loads(body)
+
+    def test_search_studies_with_matching(self):
+        ct = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
+        all_studies = self.qido("/dicom-web/studies")
+        self.assertEqual(len(all_studies), 4)
+        found = self.qido(f"/dicom-web/studies?PatientID={ct.PatientID}")
+        self.assertEqual([value(s, "0020000D") for s in found], [ct.StudyInstanceUID])
+        self.assertEqual(value(found[0], "00100010")["Alphabetic"], str(ct.PatientName))
+        self.assertEqual(value(found[0], "00201208"), 1)
+        # Wildcards, tags instead of keywords, date ranges, UID lists, ModalitiesInStudy.
+        sent = [pydicom.dcmread(f, stop_before_pixels=True) for f in (CT_SMALL, MR_SMALL, JPEG2K)]
+        compressed = {str(d.StudyInstanceUID) for d in sent
+                      if str(d.PatientName).lower().startswith("compressed")}
+        found = self.qido("/dicom-web/studies?PatientName=compressed*")  # names match any case
+        self.assertEqual({value(s, "0020000D") for s in found}, compressed)
+        self.assertEqual(len(self.qido("/dicom-web/studies?00100020=" + ct.PatientID)), 1)
+        self.assertEqual(len(self.qido(f"/dicom-web/studies?StudyDate={ct.StudyDate}-")), 
+                         len([s for s in all_studies if value(s, "00080020") and
+                              value(s, "00080020") >= ct.StudyDate]))
+        self.assertEqual(len(self.qido(
+            f"/dicom-web/studies?StudyInstanceUID={ct.StudyInstanceUID},1.2.3.4.5")), 2)
+        self.assertEqual(len(self.qido("/dicom-web/studies?ModalitiesInStudy=MR")), 1)
+        page = self.qido("/dicom-web/studies?limit=2&offset=1&includefield=all")
+        self.assertEqual(len(page), 2)
+        status, headers, _ = fetch(self.server, "/dicom-web/studies?fuzzymatching=true")
+        self.assertEqual(status, 200)
+        self.assertIn("fuzzymatching", headers.get("Warning", ""))
+
+    def test_chinese_names_in_qido_and_metadata(self):
+        found = self.qido("/dicom-web/studies?PatientName=" + urllib.parse.quote("王*"))
+        self.assertEqual(len(found), 1)
+        self.assertEqual(value(found[0], "00100010")["Alphabetic"], "王^小东")
+        meta = self.qido("/dicom-web/studies/1.2.3.4.5/metadata")
+        self.assertEqual(value(meta[0], "00100010")["Alphabetic"], "王^小东")
+        self.assertEqual(value(meta[0], "00080005"), "ISO_IR 192")
+
+    def test_series_and_instances(self):
+        mr = pydicom.dcmread(MR_SMALL, stop_before_pixels=True)
+        series = self.qido(f"/dicom-web/studies/{mr.StudyInstanceUID}/series")
+        self.assertEqual([value(s, "0020000E") for s in series], [mr.SeriesInstanceUID])
+        self.assertEqual(value(series[0], "00080060"), "MR")
+        instances = self.qido(f"/dicom-web/studies/{mr.StudyInstanceUID}/series/"
+                              f"{mr.SeriesInstanceUID}/instances")
+        self.assertEqual([value(i, "00080018") for i in instances], [mr.SOPInstanceUID])
+        self.assertEqual(value(instances[0], "00280010"), mr.Rows)
+        self.assertTrue(value(instances[0], "00081190").endswith(mr.SOPInstanceUID))
+        ct_series = {str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID)
+                     for f in (CT_SMALL, MR_SMALL, JPEG2K, self.gb)
+                     if pydicom.dcmread(f, stop_before_pixels=True).Modality == "CT"}
+        found = self.qido("/dicom-web/series?Modality=CT")
+        self.assertEqual({value(s, "0020000E") for s in found}, ct_series)
+        self.assertEqual(len(self.qido(f"/dicom-web/instances?SOPInstanceUID={mr.SOPInstanceUID}")), 1)
+
+    def test_retrieve_instance_series_and_study(self):
+        for path in (CT_SMALL, JPEG2K):
+            ds = pydicom.dcmread(path)
+            url = (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+                   f"/instances/{ds.SOPInstanceUID}")
+            status, headers, body = fetch(self.server, url,
+                                          'multipart/related; type="application/dicom"')
+            self.assertEqual(status, 200, body)
+            parts = multipart_parts(headers, body)
+            self.assertEqual([p[0] for p in parts], ["application/dicom"])
+            # The archived bytes, byte for byte, and the same dataset as was sent.
+            key = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()
+            with open(os.path.join(self.server.var, "blobs", key[:3], key), "rb") as f:
+                self.assertEqual(parts[0][1], f.read())
+            got = pydicom.dcmread(pydicom.filebase.DicomBytesIO(parts[0][1]))
+            self.assertEqual(got.SOPInstanceUID, ds.SOPInstanceUID)
+            self.assertEqual(got.PixelData, ds.PixelData)
+            for level_url in (url.rsplit("/instances/", 1)[0], url.split("/series/")[0]):
+                status, headers, body = fetch(self.server, level_url, "*/*")
+                self.assertEqual(status, 200)
+                self.assertEqual(len(multipart_parts(headers, body)), 1)
+
+    def test_metadata_has_bulk_data_uri(self):
+        ds = pydicom.dcmread(CT_SMALL)
+        meta = self.qido(f"/dicom-web/studies/{ds.StudyInstanceUID}/series/"
+                         f"{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}/metadata")
+        self.assertEqual(len(meta), 1)
+        self.assertEqual(value(meta[0], "00080018"), ds.SOPInstanceUID)
+        self.assertEqual(value(meta[0], "00280010"), ds.Rows)
+        self.assertIn("BulkDataURI", meta[0]["7FE00010"])
+        self.assertNotIn("Value", meta[0]["7FE00010"])
+
+    def test_bad_requests_are_4xx_with_json_reasons(self):
+        ct = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
+        cases = [
+            ("/dicom-web/studies?StudyDate=2004", 400),
+            ("/dicom-web/studies?StudyDate=20040101-2005", 400),
+            ("/dicom-web/studies?StudyInstanceUID=1.2.abc", 400),
+            ("/dicom-web/studies?limit=-1", 400),
+            ("/dicom-web/studies?NoSuchAttribute=1", 400),
+            ("/dicom-web/studies?Modality=CT", 400),  # a series key in a study query
+            ("/dicom-web/studies?includefield=Bad-Name", 400),
+            ("/dicom-web/studies/1.2.3.4.999/metadata", 404),
+            ("/dicom-web/studies/1.2.3.4.999", 404),
+            ("/dicom-web/studies/1.2.a/series", 400),
+            (f"/dicom-web/studies/{ct.StudyInstanceUID}/series/1.2.3/instances/1.2.4", 404),
+        ]
+        for path, expected in cases:
+            status, headers, body = fetch(self.server, path)
+            self.assertEqual(status, expected, path)
+            reason = json.loads(body)
+            self.assertIn("message", reason, path)
+        status, _, body = fetch(self.server, f"/dicom-web/studies/{ct.StudyInstanceUID}",
+                                "application/json")
+        self.assertEqual(status, 406)
+        status, _, body = fetch(
+            self.server, f"/dicom-web/studies/{ct.StudyInstanceUID}",
+            'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50')
+        self.assertEqual(status, 406)
+        self.assertIn("transcoding", json.loads(body)["message"])
+
+
+if __name__ == "__main__":
+    unittest.main()
