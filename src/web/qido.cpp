@@ -4,7 +4,7 @@
 #include <cctype>
 #include <charconv>
 
-#include "core/uid.h"
+#include "store/query_keys.h"
 
 namespace dxhub::web {
 namespace {
@@ -13,56 +13,6 @@ using nlohmann::json;
 using store::Field;
 using store::Filter;
 using store::Level;
-
-struct Key {
-  const char* keyword;
-  const char* tag;
-  Field field;
-  const char* vr;
-};
-
-// The matching keys dxhub indexes, by keyword and by tag.
-constexpr Key kKeys[] = {
-    {"PatientID", "00100020", Field::kPatientId, "LO"},
-    {"PatientName", "00100010", Field::kPatientName, "PN"},
-    {"PatientBirthDate", "00100030", Field::kPatientBirthDate, "DA"},
-    {"PatientSex", "00100040", Field::kPatientSex, "CS"},
-    {"StudyInstanceUID", "0020000D", Field::kStudyUid, "UI"},
-    {"StudyDate", "00080020", Field::kStudyDate, "DA"},
-    {"StudyTime", "00080030", Field::kStudyTime, "TM"},
-    {"AccessionNumber", "00080050", Field::kAccessionNumber, "SH"},
-    {"StudyID", "00200010", Field::kStudyId, "SH"},
-    {"StudyDescription", "00081030", Field::kStudyDescription, "LO"},
-    {"ReferringPhysicianName", "00080090", Field::kReferringPhysician, "PN"},
-    {"ModalitiesInStudy", "00080061", Field::kModalitiesInStudy, "CS"},
-    {"SeriesInstanceUID", "0020000E", Field::kSeriesUid, "UI"},
-    {"Modality", "00080060", Field::kModality, "CS"},
-    {"SeriesNumber", "00200011", Field::kSeriesNumber, "IS"},
-    {"SeriesDescription", "0008103E", Field::kSeriesDescription, "LO"},
-    {"BodyPartExamined", "00180015", Field::kBodyPart, "CS"},
-    {"SOPInstanceUID", "00080018", Field::kSopUid, "UI"},
-    {"SOPClassUID", "00080016", Field::kSopClassUid, "UI"},
-    {"InstanceNumber", "00200013", Field::kInstanceNumber, "IS"},
-};
-
-std::string Upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
-  return s;
-}
-
-const Key* FindKey(const std::string& name) {
-  const std::string upper = Upper(name);
-  for (const auto& k : kKeys) {
-    if (name == k.keyword || upper == k.tag)
-      return &k;
-  }
-  return nullptr;
-}
-
-bool AllDigits(const std::string& s) {
-  return !s.empty() &&
-         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
-}
 
 Error Bad(const std::string& what) {
   return MakeError(ErrorCode::kInvalidArgument, what);
@@ -75,57 +25,6 @@ Result<int> ParseCount(const std::string& name, const std::string& text, int max
     return Bad(name + " must be an integer between 0 and " + std::to_string(max));
   }
   return v;
-}
-
-Result<Filter> ParseValue(const Key& key, const std::string& value) {
-  const std::string vr = key.vr;
-  const std::string name = key.keyword;
-  if (vr == "UI") {
-    Filter f{key.field, Filter::Kind::kList, {}};
-    size_t start = 0;
-    while (start <= value.size()) {
-      size_t end = value.find_first_of(",\\", start);
-      if (end == std::string::npos)
-        end = value.size();
-      std::string uid = value.substr(start, end - start);
-      Status valid = ValidateUid(uid, name);
-      if (!valid.ok())
-        return Bad(valid.error().message);
-      f.values.push_back(uid);
-      start = end + 1;
-    }
-    return f;
-  }
-  if (vr == "DA" || vr == "TM") {
-    auto valid = [&](const std::string& v) {
-      if (v.empty())
-        return true;
-      if (vr == "DA")
-        return v.size() == 8 && AllDigits(v);
-      std::string digits = v.substr(0, v.find('.'));
-      return AllDigits(digits) && digits.size() <= 6 && digits.size() % 2 == 0;
-    };
-    size_t dash = value.find('-');
-    if (dash == std::string::npos) {
-      if (!valid(value) || value.empty())
-        return Bad(name + " must be " + (vr == "DA" ? "YYYYMMDD" : "HHMMSS") + " or a range");
-      return Filter{key.field, Filter::Kind::kExact, {value}};
-    }
-    std::string low = value.substr(0, dash), high = value.substr(dash + 1);
-    if (!valid(low) || !valid(high) || (low.empty() && high.empty()))
-      return Bad(name + " range must be " + (vr == "DA" ? "YYYYMMDD-YYYYMMDD" : "HHMMSS-HHMMSS"));
-    if (vr == "TM" && !high.empty() && high.find('.') == std::string::npos) {
-      high += std::string(6 - std::min<size_t>(6, high.size()), '9') + ".999999";
-    }
-    return Filter{key.field, Filter::Kind::kRange, {low, high}};
-  }
-  if (vr == "IS") {
-    if (!AllDigits(value))
-      return Bad(name + " must be an integer");
-    return Filter{key.field, Filter::Kind::kExact, {value}};
-  }
-  bool wildcard = value.find_first_of("*?") != std::string::npos;
-  return Filter{key.field, wildcard ? Filter::Kind::kWildcard : Filter::Kind::kExact, {value}};
 }
 
 json Attr(const char* vr, const json& values) {
@@ -202,7 +101,7 @@ Result<QidoRequest> ParseQido(Level level, const std::multimap<std::string, std:
         start = end + 1;
       }
     } else {
-      const Key* key = FindKey(name);
+      const store::QueryKey* key = store::FindQueryKey(name);
       if (key == nullptr)
         return Bad("unknown query parameter '" + name + "'");
       if (static_cast<int>(store::LevelOf(key->field)) > static_cast<int>(level)) {
@@ -210,7 +109,7 @@ Result<QidoRequest> ParseQido(Level level, const std::multimap<std::string, std:
       }
       if (value.empty())
         continue;  // universal matching
-      auto filter = ParseValue(*key, value);
+      auto filter = store::ParseMatchValue(*key, value);
       if (!filter.ok())
         return filter.error();
       request.query.filters.push_back(std::move(filter.value()));
