@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/commands.h"
+#include "app/find_index.h"
 #include "core/clock.h"
 #include "dicom/store_scp.h"
 #include "store/archive.h"
@@ -73,7 +74,8 @@ int RunServe(const Config& config) {
   scp.allowed_aets = config.allowed_aets;
   scp.allowed_hosts = config.allowed_hosts;
   scp.dimse_timeout_s = config.dimse_timeout_s;
-  auto dicom_server = dicom::StartDicomServer(scp, ingest);
+  FindIndex find((*archive)->index(), config.aet);
+  auto dicom_server = dicom::StartDicomServer(scp, ingest, &find);
   if (!dicom_server.ok()) {
     spdlog::error("{}", dicom_server.error().ToString());
     return 1;

@@ -9,6 +9,7 @@
 #include "dicom/store_scp.h"
 
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcelem.h>
 #include <dcmtk/dcmdata/dcostrma.h>
 #include <dcmtk/dcmdata/dcostrmf.h>
 #include <dcmtk/dcmdata/dcuid.h>
@@ -150,8 +151,8 @@ void Reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result,
 
 class DicomServerImpl final : public DicomServer {
  public:
-  DicomServerImpl(const ScpOptions& options, StoreHandler& handler)
-      : options_(options), handler_(handler) {
+  DicomServerImpl(const ScpOptions& options, StoreHandler& handler, FindHandler* find)
+      : options_(options), handler_(handler), find_(find) {
     for (const auto& ts : kTransferSyntaxes)
       ts_.push_back(ts.c_str());
   }
@@ -290,6 +291,15 @@ class DicomServerImpl final : public DicomServer {
           assoc->params, dcmAllStorageSOPClassUIDs, numberOfDcmAllStorageSOPClassUIDs, ts_.data(),
           static_cast<int>(ts_.size()));
     }
+    if (cond.good() && find_ != nullptr) {
+      const char* find_models[] = {UID_FINDPatientRootQueryRetrieveInformationModel,
+                                   UID_FINDStudyRootQueryRetrieveInformationModel};
+      const char* uncompressed[] = {UID_LittleEndianExplicitTransferSyntax,
+                                    UID_LittleEndianImplicitTransferSyntax,
+                                    UID_BigEndianExplicitTransferSyntax};
+      cond = ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, find_models, 2,
+                                                             uncompressed, 3);
+    }
     if (cond.bad()) {
       spdlog::warn("dicom: negotiation with '{}' failed: {}", calling, cond.text());
       return Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
@@ -339,6 +349,10 @@ class DicomServerImpl final : public DicomServer {
           break;
         case DIMSE_C_STORE_RQ:
           cond = HandleStore(assoc, pres_id, msg.msg.CStoreRQ, calling, peer);
+          break;
+        case DIMSE_C_FIND_RQ:
+          cond = find_ != nullptr ? HandleFind(assoc, pres_id, msg.msg.CFindRQ, calling)
+                                  : OFCondition(DIMSE_BADCOMMANDTYPE);
           break;
         default:
           spdlog::warn("dicom: '{}' sent unsupported command 0x{:04x}; aborting", calling,
@@ -414,6 +428,93 @@ class DicomServerImpl final : public DicomServer {
                              status.error().message);
   }
 
+  OFCondition HandleFind(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                         const T_DIMSE_C_FindRQ& req, const std::string& calling) {
+    DcmDataset* raw = nullptr;
+    T_ASC_PresentationContextID data_pres_id = pres_id;
+    OFCondition cond = DIMSE_receiveDataSetInMemory(
+        assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &data_pres_id, &raw, nullptr, nullptr);
+    std::unique_ptr<DcmDataset> identifier(raw);
+    if (cond.bad())
+      return cond;
+
+    FindQuery query;
+    query.sop_class_uid = req.AffectedSOPClassUID;
+    query.calling_aet = calling;
+    Uint16 failure = 0;
+    std::string failure_comment;
+    if (identifier->tagExists(DCM_SpecificCharacterSet) && identifier->convertToUTF8().bad()) {
+      failure = STATUS_FIND_Failed_UnableToProcess;
+      failure_comment = "identifier character set cannot be converted";
+    }
+    OFString level;
+    identifier->findAndGetOFString(DCM_QueryRetrieveLevel, level);
+    query.level = level.c_str();
+    for (unsigned long i = 0; i < identifier->card(); ++i) {
+      DcmElement* element = identifier->getElement(i);
+      const DcmTagKey key = element->getTag();
+      if (key == DCM_QueryRetrieveLevel || key == DCM_SpecificCharacterSet ||
+          element->ident() == EVR_SQ) {
+        continue;  // sequence matching is not supported; such keys are left out of answers
+      }
+      OFString value;
+      element->getOFStringArray(value);
+      query.keys.emplace_back((static_cast<uint32_t>(key.getGroup()) << 16) | key.getElement(),
+                              value.c_str());
+    }
+
+    std::vector<FindMatch> matches;
+    if (failure == 0) {
+      auto found = find_->Find(query);
+      if (found.ok()) {
+        matches = std::move(found.value());
+      } else {
+        failure = found.error().DicomStatus();
+        failure_comment = found.error().message;
+        spdlog::warn("dicom: C-FIND from '{}' refused: {}", calling, found.error().ToString());
+      }
+    }
+    for (const auto& match : matches) {
+      if (DIMSE_checkForCancelRQ(assoc, pres_id, req.MessageID).good()) {
+        return SendFindResponse(assoc, pres_id, req, STATUS_FIND_Cancel, nullptr, "");
+      }
+      DcmDataset answer;
+      answer.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
+      answer.putAndInsertString(DCM_QueryRetrieveLevel, query.level.c_str());
+      for (const auto& [tag, value] : match) {
+        answer.putAndInsertString(
+            DcmTag(static_cast<Uint16>(tag >> 16), static_cast<Uint16>(tag & 0xFFFF)),
+            value.c_str());
+      }
+      cond = SendFindResponse(assoc, pres_id, req, STATUS_FIND_Pending_MatchesAreContinuing,
+                              &answer, "");
+      if (cond.bad())
+        return cond;
+    }
+    if (failure != 0) {
+      return SendFindResponse(assoc, pres_id, req, failure, nullptr, failure_comment);
+    }
+    spdlog::debug("dicom: C-FIND {} from '{}': {} matches", query.level, calling, matches.size());
+    return SendFindResponse(assoc, pres_id, req, STATUS_FIND_Success, nullptr, "");
+  }
+
+  static OFCondition SendFindResponse(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                                      const T_DIMSE_C_FindRQ& req, Uint16 status,
+                                      DcmDataset* identifier, const std::string& comment) {
+    T_DIMSE_C_FindRSP rsp{};
+    rsp.MessageIDBeingRespondedTo = req.MessageID;
+    rsp.DimseStatus = status;
+    rsp.DataSetType = identifier != nullptr ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    rsp.opts = O_FIND_AFFECTEDSOPCLASSUID;
+    if (comment.empty())
+      return DIMSE_sendFindResponse(assoc, pres_id, &req, &rsp, identifier, nullptr);
+    DcmDataset detail;
+    detail.putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
+    return DIMSE_sendFindResponse(assoc, pres_id, &req, &rsp, identifier, &detail);
+  }
+
   static OFCondition SendStoreResponse(T_ASC_Association* assoc,
                                        T_ASC_PresentationContextID pres_id,
                                        const T_DIMSE_C_StoreRQ& req, Uint16 status,
@@ -437,6 +538,7 @@ class DicomServerImpl final : public DicomServer {
 
   ScpOptions options_;
   StoreHandler& handler_;
+  FindHandler* find_;  // may be null
   std::vector<const char*> ts_;
   T_ASC_Network* network_ = nullptr;
   std::atomic<bool> stopping_{false};
@@ -456,8 +558,9 @@ const std::vector<std::string>& AcceptedTransferSyntaxes() {
   return kTransferSyntaxes;
 }
 
-Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler) {
-  auto server = std::make_unique<DicomServerImpl>(options, handler);
+Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler,
+                                        FindHandler* find) {
+  auto server = std::make_unique<DicomServerImpl>(options, handler, find);
   DXHUB_TRY(server->Start());
   return DicomServerPtr(std::move(server));
 }

@@ -2,8 +2,10 @@
 // The DIMSE service provider: C-ECHO and C-STORE over a bounded pool of association threads
 // (DCMTK's DcmBaseSCPPool). Callers see only StoreHandler; DCMTK stays inside this layer.
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -31,6 +33,26 @@ class StoreHandler {
   virtual Status Store(const StoreRequest& request, const std::string& temp_path) = 0;
 };
 
+/// A C-FIND identifier in dxhub terms: the query level and the keys in request order (tag as
+/// (group << 16) | element, value in UTF-8; an empty value asks for the attribute back).
+struct FindQuery {
+  std::string level;  // PATIENT, STUDY, SERIES or IMAGE
+  std::vector<std::pair<uint32_t, std::string>> keys;
+  std::string sop_class_uid;  // Patient Root or Study Root FIND
+  std::string calling_aet;
+};
+
+/// One C-FIND match: the requested keys with their values, in request order.
+using FindMatch = std::vector<std::pair<uint32_t, std::string>>;
+
+/// Answers C-FIND requests. Thread-safe, like StoreHandler.
+class FindHandler {
+ public:
+  virtual ~FindHandler() = default;
+  /// The matches, or an error answered with the error table's DICOM status.
+  virtual Result<std::vector<FindMatch>> Find(const FindQuery& query) = 0;
+};
+
 struct ScpOptions {
   std::string aet = "DXHUB";
   int port = 11112;
@@ -51,9 +73,11 @@ class DicomServer {
 
 using DicomServerPtr = std::unique_ptr<DicomServer>;
 
-/// Binds the port and starts listening on a background thread. `handler` must outlive the server.
-/// Fails with kUnavailable if the port cannot be bound.
-Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler);
+/// Binds the port and starts listening on a background thread. The handlers must outlive the
+/// server; without a FindHandler the FIND SOP classes are not negotiated. Fails with
+/// kUnavailable if the port cannot be bound.
+Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler,
+                                        FindHandler* find = nullptr);
 
 /// The transfer syntaxes the SCP accepts, in order of preference.
 const std::vector<std::string>& AcceptedTransferSyntaxes();

@@ -10,7 +10,6 @@ namespace dxhub::web {
 namespace {
 
 using nlohmann::json;
-using store::Field;
 using store::Filter;
 using store::Level;
 

@@ -5,6 +5,7 @@ import email.policy
 import hashlib
 import json
 import os
+import subprocess
 import tempfile
 import unittest
 import urllib.error
@@ -178,6 +179,85 @@ class DicomWebTest(unittest.TestCase):
             'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50')
         self.assertEqual(status, 406)
         self.assertIn("transcoding", json.loads(body)["message"])
+
+
+def findscu(server, level, keys, model="-S"):
+    """Runs DCMTK findscu and returns the answers as pydicom datasets (via -X files)."""
+    out_dir = tempfile.mkdtemp()
+    args = ["findscu", "-v", model, "-aec", server.aet, "-X", "-k",
+            f"QueryRetrieveLevel={level}"]
+    for k in keys:
+        args += ["-k", k]
+    r = subprocess.run(args + ["127.0.0.1", str(server.dicom_port)], cwd=out_dir,
+                       capture_output=True, text=True, timeout=60)
+    answers = [pydicom.dcmread(os.path.join(out_dir, f))
+               for f in sorted(os.listdir(out_dir)) if f.startswith("rsp")]
+    return r.returncode, r.stdout + r.stderr, answers
+
+
+class CFindTest(unittest.TestCase):
+    """C-FIND with DCMTK's findscu against the same index QIDO-RS uses."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server().start()
+        cls.tmp = tempfile.mkdtemp()
+        cls.gb = harness.write_instance(os.path.join(cls.tmp, "gb.dcm"), "1.2.3.4.5.1",
+                                        study_uid="1.2.3.4.5", series_uid="1.2.3.4.5.9",
+                                        charset="GB18030", patient_name="王^小东",
+                                        patient_id="GB1")
+        rc, out = harness.storescu(cls.server, [CT_SMALL, MR_SMALL, JPEG2K, cls.gb])
+        assert rc == 0, out
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def test_study_level_with_wildcard_and_return_keys(self):
+        ct = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
+        rc, out, answers = findscu(self.server, "STUDY", [
+            f"PatientID={ct.PatientID}", "StudyInstanceUID", "PatientName",
+            "NumberOfStudyRelatedInstances", "ModalitiesInStudy", "StudyDate"])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Final Find Response (Success)", out)
+        self.assertEqual(len(answers), 1, out)
+        self.assertEqual(answers[0].StudyInstanceUID, ct.StudyInstanceUID)
+        self.assertEqual(str(answers[0].PatientName), str(ct.PatientName))
+        self.assertEqual(int(answers[0].NumberOfStudyRelatedInstances), 1)
+        self.assertEqual(answers[0].StudyDate, ct.StudyDate)
+        rc, out, answers = findscu(self.server, "STUDY", ["PatientName=王*", "StudyInstanceUID"])
+        self.assertEqual([a.StudyInstanceUID for a in answers], ["1.2.3.4.5"])
+        self.assertEqual(str(answers[0].PatientName), "王^小东")
+
+    def test_series_and_image_levels_patient_root(self):
+        mr = pydicom.dcmread(MR_SMALL, stop_before_pixels=True)
+        rc, out, answers = findscu(self.server, "SERIES", [
+            f"StudyInstanceUID={mr.StudyInstanceUID}", "SeriesInstanceUID", "Modality"])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual([(a.SeriesInstanceUID, a.Modality) for a in answers],
+                         [(mr.SeriesInstanceUID, "MR")])
+        rc, out, answers = findscu(self.server, "IMAGE", [
+            f"SeriesInstanceUID={mr.SeriesInstanceUID}", "SOPInstanceUID", "InstanceNumber"],
+            model="-P")
+        self.assertEqual(rc, 0, out)
+        self.assertEqual([a.SOPInstanceUID for a in answers], [mr.SOPInstanceUID])
+
+    def test_patient_level_answers_once_per_patient(self):
+        rc, out, answers = findscu(self.server, "PATIENT", ["PatientID", "PatientName"],
+                                   model="-P")
+        self.assertEqual(rc, 0, out)
+        ids = [a.PatientID for a in answers]
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertIn("GB1", ids)
+
+    def test_malformed_keys_are_refused(self):
+        rc, out, answers = findscu(self.server, "STUDY", ["StudyDate=2004", "StudyInstanceUID"])
+        self.assertEqual(answers, [])
+        self.assertIn("Final Find Response (Failed: UnableToProcess)", out)  # 0xC000
+        rc, out, answers = findscu(self.server, "NONSENSE", ["StudyInstanceUID"])
+        self.assertEqual(answers, [])
+        self.assertIn("Final Find Response (Error: DataSetDoesNotMatchSOPClass)", out)  # 0xA900
+        self.assertTrue(self.server.echo())
 
 
 if __name__ == "__main__":

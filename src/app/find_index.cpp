@@ -1,0 +1,73 @@
+#include "app/find_index.h"
+
+#include <set>
+
+#include "store/query_keys.h"
+
+namespace dxhub::app {
+namespace {
+
+constexpr uint32_t kRetrieveAet = 0x00080054;
+constexpr uint32_t kStudySeriesCount = 0x00201206;
+constexpr uint32_t kStudyInstanceCount = 0x00201208;
+constexpr uint32_t kSeriesInstanceCount = 0x00201209;
+
+}  // namespace
+
+Result<std::vector<dicom::FindMatch>> FindIndex::Find(const dicom::FindQuery& query) {
+  store::IndexQuery q;
+  q.limit = 100000;  // C-FIND has no paging; this bounds one answer
+  const bool patient_level = query.level == "PATIENT";
+  if (patient_level || query.level == "STUDY") {
+    q.level = store::Level::kStudy;
+  } else if (query.level == "SERIES") {
+    q.level = store::Level::kSeries;
+  } else if (query.level == "IMAGE") {
+    q.level = store::Level::kInstance;
+  } else {
+    return MakeError(ErrorCode::kMissingAttribute,
+                     "QueryRetrieveLevel must be PATIENT, STUDY, SERIES or IMAGE");
+  }
+  for (const auto& [tag, value] : query.keys) {
+    const store::QueryKey* key = store::FindQueryKey(tag);
+    if (key == nullptr || value.empty())
+      continue;  // a return key, or one we do not index: answered empty
+    if (static_cast<int>(store::LevelOf(key->field)) > static_cast<int>(q.level))
+      continue;  // below the query level: not a matching key here
+    auto filter = store::ParseMatchValue(*key, value);
+    if (!filter.ok())
+      return filter.error();
+    q.filters.push_back(std::move(filter.value()));
+  }
+  auto rows = index_.Query(q);
+  if (!rows.ok())
+    return rows.error();
+
+  std::vector<dicom::FindMatch> matches;
+  std::set<std::string> patients_seen;
+  for (const auto& row : *rows) {
+    if (patient_level && !patients_seen.insert(row.study.patient_id).second)
+      continue;  // one answer per patient
+    dicom::FindMatch match;
+    for (const auto& [tag, value] : query.keys) {
+      std::string answer;
+      if (const store::QueryKey* key = store::FindQueryKey(tag)) {
+        if (static_cast<int>(store::LevelOf(key->field)) <= static_cast<int>(q.level))
+          answer = store::RowValue(row, key->field);
+      } else if (tag == kRetrieveAet) {
+        answer = aet_;
+      } else if (tag == kStudySeriesCount) {
+        answer = std::to_string(row.study.num_series);
+      } else if (tag == kStudyInstanceCount) {
+        answer = std::to_string(row.study.num_instances);
+      } else if (tag == kSeriesInstanceCount && q.level != store::Level::kStudy) {
+        answer = std::to_string(row.series.num_instances);
+      }
+      match.emplace_back(tag, std::move(answer));
+    }
+    matches.push_back(std::move(match));
+  }
+  return matches;
+}
+
+}  // namespace dxhub::app
