@@ -449,7 +449,7 @@ class DicomServerImpl final : public DicomServer {
     }
     OFString level;
     identifier->findAndGetOFString(DCM_QueryRetrieveLevel, level);
-    query.level = level.c_str();
+    query.level = level;
     for (unsigned long i = 0; i < identifier->card(); ++i) {
       DcmElement* element = identifier->getElement(i);
       const DcmTagKey key = element->getTag();
