@@ -302,6 +302,28 @@ Result<std::string> DatasetToJson(const std::string& path, const std::string& bu
   return "{" + json + "}";
 }
 
+Result<std::string> ReadBulkData(const std::string& path, uint32_t tag) {
+  DcmFileFormat file;
+  OFCondition cond =
+      file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
+  if (cond.bad())
+    return MakeError(ErrorCode::kMalformedDicom, std::string("cannot read: ") + cond.text());
+  DcmDataset* ds = file.getDataset();
+  const DcmTagKey key(static_cast<Uint16>(tag >> 16), static_cast<Uint16>(tag & 0xFFFF));
+  DcmElement* element = nullptr;
+  if (ds->findAndGetElement(key, element).bad() || element == nullptr)
+    return MakeError(ErrorCode::kNotFound, "no such bulk data element");
+  if (key == DCM_PixelData && DcmXfer(ds->getOriginalXfer()).isEncapsulated()) {
+    return MakeError(ErrorCode::kNotAcceptable,
+                     "pixel data is stored compressed; request it per frame");
+  }
+  Uint8* bytes = nullptr;
+  if (element->getUint8Array(bytes).bad() || bytes == nullptr) {
+    return MakeError(ErrorCode::kNotFound, "element has no binary value");
+  }
+  return std::string(reinterpret_cast<const char*>(bytes), element->getLength());
+}
+
 void ConfigureDcmtkLogging(bool verbose) {
   OFLog::configure(verbose ? OFLogger::WARN_LOG_LEVEL : OFLogger::FATAL_LOG_LEVEL);
 }

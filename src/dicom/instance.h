@@ -72,6 +72,12 @@ Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std:
 /// are replaced by a BulkDataURI of the form `<bulk_data_base>/<tag as 8 hex digits>`.
 Result<std::string> DatasetToJson(const std::string& path, const std::string& bulk_data_base);
 
+/// The raw value of the top-level element `tag` ((group << 16) | element) of the Part-10 file at
+/// `path`, little endian: what a BulkDataURI from DatasetToJson refers to. kNotFound when the
+/// element is absent; kNotAcceptable for encapsulated (compressed) pixel data, which is served
+/// per frame instead.
+Result<std::string> ReadBulkData(const std::string& path, uint32_t tag);
+
 /// Routes DCMTK's own log output: only its errors, and only when `verbose`; dxhub reports
 /// every failure that matters itself, with context. Call once at start-up.
 void ConfigureDcmtkLogging(bool verbose);

@@ -78,7 +78,8 @@ void DicomWebRoutes::Register(httplib::Server& s) {
   Qido(s, study + "/instances", Level::kInstance, {Field::kStudyUid});
   Qido(s, series + "/instances", Level::kInstance, {Field::kStudyUid, Field::kSeriesUid});
 
-  // WADO-RS metadata, then retrieve (the more specific patterns first).
+  // WADO-RS bulk data, metadata, then retrieve (the more specific patterns first).
+  BulkData(s, instance + "/bulkdata/([0-9A-Fa-f]{8})");
   Metadata(s, instance + "/metadata", {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
   Metadata(s, series + "/metadata", {Field::kStudyUid, Field::kSeriesUid});
   Metadata(s, study + "/metadata", {Field::kStudyUid});
@@ -227,6 +228,33 @@ void DicomWebRoutes::Retrieve(httplib::Server& s, const std::string& pattern,
           sink.done();
           return true;
         });
+  });
+}
+
+void DicomWebRoutes::BulkData(httplib::Server& s, const std::string& pattern) {
+  s.Get(pattern, [this](const httplib::Request& req, httplib::Response& res) {
+    std::string accept = req.get_header_value("Accept");
+    if (!accept.empty() && accept.find("*/*") == std::string::npos &&
+        accept.find("application/octet-stream") == std::string::npos) {
+      return SendErrorResponse(
+          res, MakeError(ErrorCode::kNotAcceptable,
+                         "bulk data is served as multipart/related application/octet-stream"));
+    }
+    auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+    if (!rows.ok())
+      return SendErrorResponse(res, rows.error());
+    const uint32_t tag =
+        static_cast<uint32_t>(std::stoul(std::string(req.matches[4]), nullptr, 16));
+    auto value = dicom::ReadBulkData(archive_.blobs().PathOf(rows->front().blob_key), tag);
+    if (!value.ok())
+      return SendErrorResponse(res, value.error());
+    const std::string boundary = RandomBoundary();
+    std::string body = "--" + boundary + "\r\nContent-Type: application/octet-stream\r\n\r\n";
+    body += *value;
+    body += "\r\n--" + boundary + "--\r\n";
+    res.status = 200;
+    res.set_content(body,
+                    "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary);
   });
 }
 

@@ -21,6 +21,7 @@ class DicomWebRoutes {
                 const std::vector<store::Field>& fields);
   void Retrieve(httplib::Server& s, const std::string& pattern,
                 const std::vector<store::Field>& fields);
+  void BulkData(httplib::Server& s, const std::string& pattern);
   Result<std::vector<store::QueryRow>> Instances(const httplib::Request& req,
                                                  const std::vector<store::Field>& fields);
 

@@ -150,6 +150,21 @@ class DicomWebTest(unittest.TestCase):
         self.assertEqual(value(meta[0], "00280010"), ds.Rows)
         self.assertIn("BulkDataURI", meta[0]["7FE00010"])
         self.assertNotIn("Value", meta[0]["7FE00010"])
+        # The BulkDataURI resolves to the pixel bytes (native pixel data).
+        uri = meta[0]["7FE00010"]["BulkDataURI"]
+        path = uri.split(f":{self.server.http_port}", 1)[1]
+        status, headers, body = fetch(self.server, path,
+                                      'multipart/related; type="application/octet-stream"')
+        self.assertEqual(status, 200, body)
+        parts = multipart_parts(headers, body)
+        self.assertEqual(parts[0][0], "application/octet-stream")
+        self.assertEqual(parts[0][1], ds.PixelData)
+        # Compressed pixel data is not bulk data: it is served per frame.
+        j2k = pydicom.dcmread(JPEG2K, stop_before_pixels=True)
+        status, _, body = fetch(self.server, f"/dicom-web/studies/{j2k.StudyInstanceUID}/series/"
+                                f"{j2k.SeriesInstanceUID}/instances/{j2k.SOPInstanceUID}"
+                                "/bulkdata/7FE00010")
+        self.assertEqual(status, 406, body)
 
     def test_real_dicomweb_client(self):
         """npm dicomweb-client (what OHIF uses) searches, reads metadata and retrieves."""
