@@ -60,12 +60,14 @@ fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDXHUB_SANITIZE=ON \
 	  -DDXHUB_FUZZ=ON -DDXHUB_TESTS=OFF
-	cmake --build build-fuzz -j $(JOBS) --target dataset_fuzzer
+	cmake --build build-fuzz -j $(JOBS) --target dataset_fuzzer multipart_fuzzer
 	mkdir -p build-fuzz/corpus
 	cp -n $(SHARED)/cr-chest/*.dcm /usr/lib/python3/dist-packages/pydicom/data/test_files/*.dcm \
 	  build-fuzz/corpus/ 2>/dev/null || true
 	build-fuzz/bin/dataset_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=262144 \
 	  -rss_limit_mb=4096 build-fuzz/corpus
+	mkdir -p build-fuzz/multipart-corpus
+	build-fuzz/bin/multipart_fuzzer -max_total_time=$(FUZZ_SECONDS) build-fuzz/multipart-corpus
 
 lint: format-check tidy
 

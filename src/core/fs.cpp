@@ -84,12 +84,12 @@ Status MakeDirs(const std::string& dir) {
   return SyncPath(parent);
 }
 
-Status WriteFileSynced(const std::string& path, std::span<const uint8_t> data) {
+Status WriteFile(const std::string& path, std::span<const uint8_t> data, bool sync) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
   if (fd.get() < 0)
     return ErrnoError(errno, "create " + path);
   DXHUB_TRY(WriteAll(fd.get(), data.data(), data.size(), path));
-  if (::fsync(fd.get()) != 0)
+  if (sync && ::fsync(fd.get()) != 0)
     return ErrnoError(errno, "fsync " + path);
   if (fd.Close() != 0)
     return ErrnoError(errno, "close " + path);

@@ -18,8 +18,13 @@ Status MakeDirs(const std::string& dir);
 /// fsync()s an open-able file or directory.
 Status SyncPath(const std::string& path);
 
-/// Writes `data` to `path` (creating/truncating, mode 0640) and fsyncs it. Not atomic by itself.
-Status WriteFileSynced(const std::string& path, std::span<const uint8_t> data);
+/// Writes `data` to `path` (creating/truncating, mode 0640), fsync'd when `sync`. Not atomic.
+Status WriteFile(const std::string& path, std::span<const uint8_t> data, bool sync);
+
+/// WriteFile with fsync.
+inline Status WriteFileSynced(const std::string& path, std::span<const uint8_t> data) {
+  return WriteFile(path, data, true);
+}
 
 /// Copies `from` to `to` (truncating) and fsyncs `to`.
 Status CopyFileSynced(const std::string& from, const std::string& to);

@@ -78,6 +78,10 @@ void DicomWebRoutes::Register(httplib::Server& s) {
   Qido(s, study + "/instances", Level::kInstance, {Field::kStudyUid});
   Qido(s, series + "/instances", Level::kInstance, {Field::kStudyUid, Field::kSeriesUid});
 
+  // STOW-RS
+  Stow(s, "/dicom-web/studies", false);
+  Stow(s, study, true);
+
   // WADO-RS bulk data, metadata, then retrieve (the more specific patterns first).
   BulkData(s, instance + "/bulkdata/([0-9A-Fa-f]{8})");
   Metadata(s, instance + "/metadata", {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});

@@ -218,6 +218,103 @@ class DicomWebTest(unittest.TestCase):
         self.assertIn("transcoding", json.loads(body)["message"])
 
 
+def post(server, path, body, content_type):
+    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}{path}", data=body,
+                                 method="POST", headers={"Content-Type": content_type,
+                                                         "Accept": "application/dicom+json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def multipart_body(parts, boundary="dxhub-test-boundary"):
+    out = b""
+    for content_type, data in parts:
+        out += f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), \
+        f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+class StowTest(unittest.TestCase):
+    """STOW-RS: same durability and refusal rules as C-STORE."""
+
+    def setUp(self):
+        self.server = Server().start()
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        self.server.cleanup()
+
+    def instance(self, n, **kw):
+        return harness.write_instance(os.path.join(self.tmp, f"{n}.dcm"), f"1.2.7.{n}",
+                                      study_uid="1.2.7", series_uid="1.2.7.0", **kw)
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_store_mixed_batch_reports_each_part(self):
+        gb = self.instance(1, charset="GB18030", patient_name="王^小东")
+        body, ctype = multipart_body([("application/dicom", self.read(CT_SMALL)),
+                                      ("application/dicom", self.read(gb)),
+                                      ("application/dicom", b"\0" * 128 + b"DICM" + b"junk" * 50),
+                                      ("text/plain", b"hello")])
+        status, raw = post(self.server, "/dicom-web/studies", body, ctype)
+        self.assertEqual(status, 202, raw)
+        answer = json.loads(raw)
+        stored = [value(i, "00081155") for i in answer["00081199"]["Value"]]
+        ct = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
+        self.assertEqual(stored, [ct.SOPInstanceUID, "1.2.7.1"])
+        reasons = [value(i, "00081197") for i in answer["00081198"]["Value"]]
+        self.assertEqual(reasons, [0xC000, 0xC000])
+        # Stored means indexed and retrievable, with the name in UTF-8.
+        found = json.loads(fetch(self.server, "/dicom-web/studies/1.2.7/series/1.2.7.0/instances",
+                                 "application/dicom+json")[2])
+        self.assertEqual([value(i, "00080018") for i in found], ["1.2.7.1"])
+        meta = json.loads(fetch(self.server, "/dicom-web/studies/1.2.7/metadata")[2])
+        self.assertEqual(value(meta[0], "00100010")["Alphabetic"], "王^小东")
+        self.assertEqual(self.server.temp_files(), [])
+        self.server.stop()
+        r = harness.verify(self.server.var)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("2 indexed instances, 2 blobs", r.stdout)
+
+    def test_study_in_url_must_match(self):
+        body, ctype = multipart_body([("application/dicom", self.read(self.instance(2)))])
+        status, raw = post(self.server, "/dicom-web/studies/1.2.999", body, ctype)
+        self.assertEqual(status, 409, raw)
+        self.assertEqual(value(json.loads(raw)["00081198"]["Value"][0], "00081197"), 0xA900)
+        status, raw = post(self.server, "/dicom-web/studies/1.2.7", body, ctype)
+        self.assertEqual(status, 200, raw)
+
+    def test_bad_uploads_store_nothing(self):
+        good = self.read(self.instance(3))
+        body, ctype = multipart_body([("application/dicom", good), ("application/dicom", good)])
+        hostile_body, _ = multipart_body([("application/dicom", self.read(
+            harness.write_instance(os.path.join(self.tmp, "h.dcm"), "../../etc/passwd")))])
+        cases = [
+            (body, ctype.replace("dxhub-test-boundary", "wrong-boundary"), 400),
+            (body[: len(body) // 2], ctype, 400),  # truncated upload
+            (body[:-len("--dxhub-test-boundary--\r\n")], ctype, 400),  # no close delimiter
+            (body, "application/dicom", 415),
+            (body, 'multipart/related; type="application/json"; boundary=x', 415),
+        ]
+        for data, content_type, expected in cases:
+            status, raw = post(self.server, "/dicom-web/studies", data, content_type)
+            self.assertEqual(status, expected, (content_type, raw[:200]))
+            self.assertIn("message", json.loads(raw))
+        status, raw = post(self.server, "/dicom-web/studies", hostile_body, ctype)
+        self.assertEqual(status, 409, raw)
+        self.assertEqual(value(json.loads(raw)["00081198"]["Value"][0], "00081197"), 0xC000)
+        status, raw = post(self.server, "/dicom-web/studies/..%2F..%2Fetc", body, ctype)
+        self.assertIn(status, (400, 404))
+        _, stats = self.server.get("/api/statistics")
+        self.assertEqual(stats["instances"], 0)
+        self.assertEqual(self.server.temp_files(), [])
+
+
 def findscu(server, level, keys, model="-S"):
     """Runs DCMTK findscu and returns the answers as pydicom datasets (via -X files)."""
     out_dir = tempfile.mkdtemp()
