@@ -14,11 +14,10 @@ constexpr uint32_t kSeriesInstanceCount = 0x00201209;
 
 }  // namespace
 
-Result<std::vector<dicom::FindMatch>> FindIndex::Find(const dicom::FindQuery& query) {
+Result<store::IndexQuery> IdentifierToQuery(const dicom::FindQuery& query) {
   store::IndexQuery q;
   q.limit = 100000;  // C-FIND has no paging; this bounds one answer
-  const bool patient_level = query.level == "PATIENT";
-  if (patient_level || query.level == "STUDY") {
+  if (query.level == "PATIENT" || query.level == "STUDY") {
     q.level = store::Level::kStudy;
   } else if (query.level == "SERIES") {
     q.level = store::Level::kSeries;
@@ -39,6 +38,15 @@ Result<std::vector<dicom::FindMatch>> FindIndex::Find(const dicom::FindQuery& qu
       return filter.error();
     q.filters.push_back(std::move(filter.value()));
   }
+  return q;
+}
+
+Result<std::vector<dicom::FindMatch>> FindIndex::Find(const dicom::FindQuery& query) {
+  auto parsed = IdentifierToQuery(query);
+  if (!parsed.ok())
+    return parsed.error();
+  const store::IndexQuery& q = *parsed;
+  const bool patient_level = query.level == "PATIENT";
   auto rows = index_.Query(q);
   if (!rows.ok())
     return rows.error();
@@ -68,6 +76,37 @@ Result<std::vector<dicom::FindMatch>> FindIndex::Find(const dicom::FindQuery& qu
     matches.push_back(std::move(match));
   }
   return matches;
+}
+
+Result<std::vector<dicom::OutgoingInstance>> MoveIndex::Resolve(const dicom::FindQuery& query) {
+  auto parsed = IdentifierToQuery(query);
+  if (!parsed.ok())
+    return parsed.error();
+  store::IndexQuery q = std::move(parsed.value());
+  if (q.filters.empty()) {
+    // A C-MOVE names what to move by its unique keys; an empty identifier would send the archive.
+    return MakeError(ErrorCode::kMissingAttribute, "C-MOVE identifier selects nothing");
+  }
+  q.level = store::Level::kInstance;
+  q.limit = 1 << 30;
+  auto rows = index_.Query(q);
+  if (!rows.ok())
+    return rows.error();
+  std::vector<dicom::OutgoingInstance> out;
+  out.reserve(rows->size());
+  for (const auto& r : *rows) {
+    out.push_back({blobs_.PathOf(r.blob_key), r.instance.sop_class_uid, r.instance.sop_uid,
+                   r.instance.transfer_syntax_uid});
+  }
+  return out;
+}
+
+std::optional<dicom::RemoteNode> MoveIndex::Destination(const std::string& aet) {
+  for (const auto& ae : remote_aes_) {
+    if (ae.aet == aet)
+      return dicom::RemoteNode{ae.aet, ae.host, ae.port};
+  }
+  return std::nullopt;
 }
 
 }  // namespace dxhub::app

@@ -4,10 +4,15 @@
 
 #include <string>
 
+#include "core/config.h"
 #include "dicom/store_scp.h"
+#include "store/blob_store.h"
 #include "store/study_index.h"
 
 namespace dxhub::app {
+
+/// The index query a C-FIND/C-MOVE identifier asks for, at its QueryRetrieveLevel.
+Result<store::IndexQuery> IdentifierToQuery(const dicom::FindQuery& query);
 
 class FindIndex final : public dicom::FindHandler {
  public:
@@ -17,6 +22,21 @@ class FindIndex final : public dicom::FindHandler {
  private:
   store::StudyIndex& index_;
   std::string aet_;  // RetrieveAETitle in answers
+};
+
+/// C-MOVE from the index to the configured remote AEs.
+class MoveIndex final : public dicom::MoveHandler {
+ public:
+  MoveIndex(store::StudyIndex& index, const store::BlobStore& blobs,
+            std::vector<RemoteAe> remote_aes)
+      : index_(index), blobs_(blobs), remote_aes_(std::move(remote_aes)) {}
+  Result<std::vector<dicom::OutgoingInstance>> Resolve(const dicom::FindQuery& query) override;
+  std::optional<dicom::RemoteNode> Destination(const std::string& aet) override;
+
+ private:
+  store::StudyIndex& index_;
+  const store::BlobStore& blobs_;
+  std::vector<RemoteAe> remote_aes_;
 };
 
 }  // namespace dxhub::app

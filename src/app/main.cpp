@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::string data_dir, bind, aet, index, duplicates, log_level;
   int http_port = 0, dicom_port = 0, max_assoc = 0, http_threads = 0, dimse_timeout = 0;
-  std::vector<std::string> allowed_aets, allowed_hosts;
+  std::vector<std::string> allowed_aets, allowed_hosts, remote_aes;
 
   // Options shared by every verb that opens the archive.
   auto add_common = [&](CLI::App* cmd) {
@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   serve->add_option("--allowed-aets", allowed_aets, "calling AE titles allowed (default any)");
   serve->add_option("--allowed-hosts", allowed_hosts, "peer IPs allowed (default any)");
   serve->add_option("--http-threads", http_threads, "HTTP worker threads");
+  serve->add_option("--remote-ae", remote_aes,
+                    "a DICOM node C-MOVE may send to, as AET@HOST:PORT (repeatable)");
   serve->add_option("--dimse-timeout", dimse_timeout, "DIMSE timeout in seconds");
 
   dxhub::app::ImportOptions import_options;
@@ -102,6 +104,17 @@ int main(int argc, char** argv) {
     config.http_threads = http_threads;
   if (given("--dimse-timeout"))
     config.dimse_timeout_s = dimse_timeout;
+  if (given("--remote-ae")) {
+    config.remote_aes.clear();
+    for (const auto& text : remote_aes) {
+      auto ae = dxhub::ParseRemoteAe(text);
+      if (!ae.ok()) {
+        std::fprintf(stderr, "dxhub: %s\n", ae.error().message.c_str());
+        return 2;
+      }
+      config.remote_aes.push_back(*ae);
+    }
+  }
   if (given("--duplicates")) {
     auto policy = dxhub::ParseDuplicatePolicy(duplicates);
     if (!policy.ok()) {

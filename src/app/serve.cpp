@@ -75,7 +75,8 @@ int RunServe(const Config& config) {
   scp.allowed_hosts = config.allowed_hosts;
   scp.dimse_timeout_s = config.dimse_timeout_s;
   FindIndex find((*archive)->index(), config.aet);
-  auto dicom_server = dicom::StartDicomServer(scp, ingest, &find);
+  MoveIndex move((*archive)->index(), (*archive)->blobs(), config.remote_aes);
+  auto dicom_server = dicom::StartDicomServer(scp, ingest, &find, &move);
   if (!dicom_server.ok()) {
     spdlog::error("{}", dicom_server.error().ToString());
     return 1;

@@ -15,6 +15,31 @@ Result<DuplicatePolicy> ParseDuplicatePolicy(const std::string& text) {
                    "duplicates must be 'keep-first' or 'replace', not '" + text + "'");
 }
 
+Result<RemoteAe> ParseRemoteAe(const std::string& text) {
+  auto bad = [&] {
+    return MakeError(ErrorCode::kInvalidArgument, "remote AE '" + text + "' must be AET@HOST:PORT");
+  };
+  size_t at = text.find('@');
+  size_t colon = text.rfind(':');
+  if (at == std::string::npos || colon == std::string::npos || colon < at || at == 0 || at > 16 ||
+      colon == at + 1) {
+    return bad();
+  }
+  RemoteAe ae;
+  ae.aet = text.substr(0, at);
+  ae.name = ae.aet;
+  ae.host = text.substr(at + 1, colon - at - 1);
+  try {
+    size_t used = 0;
+    ae.port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1 || ae.port <= 0 || ae.port > 65535)
+      return bad();
+  } catch (const std::exception&) {
+    return bad();
+  }
+  return ae;
+}
+
 Result<Config> LoadConfigFile(const std::string& path, Config base) {
   toml::table table;
   try {
@@ -27,7 +52,7 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
       "data",          "bind",       "http-port",        "dicom-port",
       "aet",           "index",      "max-associations", "allowed-aets",
       "allowed-hosts", "duplicates", "http-threads",     "dimse-timeout",
-      "log-level"};
+      "log-level",     "remote-ae"};
   for (const auto& [key, value] : table) {
     if (!kKnown.count(std::string(key.str()))) {
       return MakeError(ErrorCode::kInvalidArgument,
@@ -63,6 +88,29 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
   num("http-threads", base.http_threads);
   num("dimse-timeout", base.dimse_timeout_s);
   str("log-level", base.log_level);
+  if (auto* arr = table["remote-ae"].as_array()) {
+    base.remote_aes.clear();
+    for (auto& item : *arr) {
+      if (auto s = item.value<std::string>()) {
+        auto ae = ParseRemoteAe(*s);
+        if (!ae.ok())
+          return ae.error();
+        base.remote_aes.push_back(*ae);
+      } else if (auto* t = item.as_table()) {
+        RemoteAe ae;
+        ae.aet = (*t)["aet"].value_or(std::string());
+        ae.name = (*t)["name"].value_or(ae.aet);
+        ae.host = (*t)["host"].value_or(std::string());
+        ae.port = static_cast<int>((*t)["port"].value_or(int64_t{104}));
+        if (ae.aet.empty() || ae.aet.size() > 16 || ae.host.empty() || ae.port <= 0 ||
+            ae.port > 65535) {
+          return MakeError(ErrorCode::kInvalidArgument,
+                           "config " + path + ": remote-ae needs aet (<= 16 chars), host, port");
+        }
+        base.remote_aes.push_back(ae);
+      }
+    }
+  }
   if (auto v = table["duplicates"].value<std::string>()) {
     auto policy = ParseDuplicatePolicy(*v);
     if (!policy.ok())

@@ -15,6 +15,17 @@ enum class DuplicatePolicy {
   kReplace,    // replace the archived copy with the new bytes (for corrected re-sends)
 };
 
+/// Another DICOM node dxhub may send to (C-MOVE destinations, later exports and replicas).
+struct RemoteAe {
+  std::string name;  // how operators refer to it; defaults to the AE title
+  std::string aet;
+  std::string host;
+  int port = 104;
+};
+
+/// Parses "AET@HOST:PORT" (the --remote-ae flag); name = AET.
+Result<RemoteAe> ParseRemoteAe(const std::string& text);
+
 struct Config {
   std::string data_dir = "./var";
   std::string bind = "127.0.0.1";
@@ -30,6 +41,8 @@ struct Config {
   /// Peer IP addresses allowed to associate; empty allows any.
   std::vector<std::string> allowed_hosts;
   DuplicatePolicy duplicates = DuplicatePolicy::kKeepFirst;
+  /// Known DICOM nodes (TOML: [[remote-ae]] name/aet/host/port tables, or "AET@HOST:PORT").
+  std::vector<RemoteAe> remote_aes;
   int http_threads = 8;
   /// Seconds of DIMSE inactivity after which an association is aborted.
   int dimse_timeout_s = 60;

@@ -151,8 +151,9 @@ void Reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result,
 
 class DicomServerImpl final : public DicomServer {
  public:
-  DicomServerImpl(const ScpOptions& options, StoreHandler& handler, FindHandler* find)
-      : options_(options), handler_(handler), find_(find) {
+  DicomServerImpl(const ScpOptions& options, StoreHandler& handler, FindHandler* find,
+                  MoveHandler* move)
+      : options_(options), handler_(handler), find_(find), move_(move) {
     for (const auto& ts : kTransferSyntaxes)
       ts_.push_back(ts.c_str());
   }
@@ -291,6 +292,15 @@ class DicomServerImpl final : public DicomServer {
           assoc->params, dcmAllStorageSOPClassUIDs, numberOfDcmAllStorageSOPClassUIDs, ts_.data(),
           static_cast<int>(ts_.size()));
     }
+    if (cond.good() && move_ != nullptr) {
+      const char* move_models[] = {UID_MOVEPatientRootQueryRetrieveInformationModel,
+                                   UID_MOVEStudyRootQueryRetrieveInformationModel};
+      const char* uncompressed[] = {UID_LittleEndianExplicitTransferSyntax,
+                                    UID_LittleEndianImplicitTransferSyntax,
+                                    UID_BigEndianExplicitTransferSyntax};
+      cond = ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, move_models, 2,
+                                                             uncompressed, 3);
+    }
     if (cond.good() && find_ != nullptr) {
       const char* find_models[] = {UID_FINDPatientRootQueryRetrieveInformationModel,
                                    UID_FINDStudyRootQueryRetrieveInformationModel};
@@ -349,6 +359,10 @@ class DicomServerImpl final : public DicomServer {
           break;
         case DIMSE_C_STORE_RQ:
           cond = HandleStore(assoc, pres_id, msg.msg.CStoreRQ, calling, peer);
+          break;
+        case DIMSE_C_MOVE_RQ:
+          cond = move_ != nullptr ? HandleMove(assoc, pres_id, msg.msg.CMoveRQ, calling)
+                                  : OFCondition(DIMSE_BADCOMMANDTYPE);
           break;
         case DIMSE_C_FIND_RQ:
           cond = find_ != nullptr ? HandleFind(assoc, pres_id, msg.msg.CFindRQ, calling)
@@ -428,6 +442,118 @@ class DicomServerImpl final : public DicomServer {
                              status.error().message);
   }
 
+  // The identifier of a C-FIND/C-MOVE in dxhub terms; `failure` is set when it cannot be used.
+  static void ParseIdentifier(DcmDataset& identifier, const char* sop_class,
+                              const std::string& calling, FindQuery& query, Uint16& failure,
+                              std::string& failure_comment) {
+    query.sop_class_uid = sop_class;
+    query.calling_aet = calling;
+    if (identifier.tagExists(DCM_SpecificCharacterSet) && identifier.convertToUTF8().bad()) {
+      failure = STATUS_FIND_Failed_UnableToProcess;
+      failure_comment = "identifier character set cannot be converted";
+    }
+    OFString level;
+    identifier.findAndGetOFString(DCM_QueryRetrieveLevel, level);
+    query.level = level;
+    for (unsigned long i = 0; i < identifier.card(); ++i) {
+      DcmElement* element = identifier.getElement(i);
+      const DcmTagKey key = element->getTag();
+      if (key == DCM_QueryRetrieveLevel || key == DCM_SpecificCharacterSet ||
+          element->ident() == EVR_SQ) {
+        continue;  // sequence matching is not supported; such keys are left out of answers
+      }
+      OFString value;
+      element->getOFStringArray(value);
+      query.keys.emplace_back((static_cast<uint32_t>(key.getGroup()) << 16) | key.getElement(),
+                              value.c_str());
+    }
+  }
+
+  OFCondition HandleMove(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                         const T_DIMSE_C_MoveRQ& req, const std::string& calling) {
+    DcmDataset* raw = nullptr;
+    T_ASC_PresentationContextID data_pres_id = pres_id;
+    OFCondition cond = DIMSE_receiveDataSetInMemory(
+        assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &data_pres_id, &raw, nullptr, nullptr);
+    std::unique_ptr<DcmDataset> identifier(raw);
+    if (cond.bad())
+      return cond;
+    FindQuery query;
+    Uint16 failure = 0;
+    std::string comment;
+    ParseIdentifier(*identifier, req.AffectedSOPClassUID, calling, query, failure, comment);
+    if (failure != 0)
+      return SendMoveResponse(assoc, pres_id, req, failure, {}, 0, comment);
+
+    auto destination = move_->Destination(req.MoveDestination);
+    if (!destination) {
+      spdlog::warn("dicom: C-MOVE from '{}' to unknown destination '{}'", calling,
+                   req.MoveDestination);
+      return SendMoveResponse(assoc, pres_id, req, STATUS_MOVE_Refused_MoveDestinationUnknown, {},
+                              0, "move destination unknown");
+    }
+    auto instances = move_->Resolve(query);
+    if (!instances.ok()) {
+      return SendMoveResponse(assoc, pres_id, req, instances.error().DicomStatus(), {}, 0,
+                              instances.error().message);
+    }
+    const int total = static_cast<int>(instances->size());
+    auto sent = SendInstances(
+        *destination, options_.aet, *instances,
+        [&](const SendResult& progress) {
+          int done = progress.completed + progress.failed + progress.warning;
+          if (done < total) {
+            SendMoveResponse(assoc, pres_id, req, STATUS_MOVE_Pending_SubOperationsAreContinuing,
+                             progress, total - done, "");
+          }
+        },
+        calling, req.MessageID);
+    if (!sent.ok()) {
+      spdlog::warn("dicom: C-MOVE to '{}': {}", req.MoveDestination, sent.error().message);
+      return SendMoveResponse(assoc, pres_id, req, STATUS_MOVE_Refused_OutOfResourcesSubOperations,
+                              {}, 0, sent.error().message);
+    }
+    Uint16 status = STATUS_MOVE_Success_SubOperationsCompleteNoFailures;
+    if (sent->failed > 0 || sent->warning > 0)
+      status = STATUS_MOVE_Warning_SubOperationsCompleteOneOrMoreFailures;
+    spdlog::info("dicom: C-MOVE from '{}' to '{}': {} sent, {} failed", calling,
+                 req.MoveDestination, sent->completed + sent->warning, sent->failed);
+    return SendMoveResponse(assoc, pres_id, req, status, *sent, 0, "");
+  }
+
+  static OFCondition SendMoveResponse(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                                      const T_DIMSE_C_MoveRQ& req, Uint16 status,
+                                      const SendResult& counts, int remaining,
+                                      const std::string& comment) {
+    T_DIMSE_C_MoveRSP rsp{};
+    rsp.MessageIDBeingRespondedTo = req.MessageID;
+    rsp.DimseStatus = status;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(remaining);
+    rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(counts.completed);
+    rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(counts.failed);
+    rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(counts.warning);
+    rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID | O_MOVE_NUMBEROFREMAININGSUBOPERATIONS |
+               O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS | O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |
+               O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
+    std::unique_ptr<DcmDataset> failed_list;
+    if (!counts.failed_uids.empty() && status != STATUS_MOVE_Pending_SubOperationsAreContinuing) {
+      std::string joined;
+      for (const auto& uid : counts.failed_uids)
+        joined += (joined.empty() ? "" : "\\") + uid;
+      failed_list = std::make_unique<DcmDataset>();
+      failed_list->putAndInsertString(DCM_FailedSOPInstanceUIDList, joined.c_str());
+    }
+    rsp.DataSetType = failed_list ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+    std::unique_ptr<DcmDataset> detail;
+    if (!comment.empty()) {
+      detail = std::make_unique<DcmDataset>();
+      detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
+    }
+    return DIMSE_sendMoveResponse(assoc, pres_id, &req, &rsp, failed_list.get(), detail.get());
+  }
+
   OFCondition HandleFind(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
                          const T_DIMSE_C_FindRQ& req, const std::string& calling) {
     DcmDataset* raw = nullptr;
@@ -439,30 +565,9 @@ class DicomServerImpl final : public DicomServer {
       return cond;
 
     FindQuery query;
-    query.sop_class_uid = req.AffectedSOPClassUID;
-    query.calling_aet = calling;
     Uint16 failure = 0;
     std::string failure_comment;
-    if (identifier->tagExists(DCM_SpecificCharacterSet) && identifier->convertToUTF8().bad()) {
-      failure = STATUS_FIND_Failed_UnableToProcess;
-      failure_comment = "identifier character set cannot be converted";
-    }
-    OFString level;
-    identifier->findAndGetOFString(DCM_QueryRetrieveLevel, level);
-    query.level = level;
-    for (unsigned long i = 0; i < identifier->card(); ++i) {
-      DcmElement* element = identifier->getElement(i);
-      const DcmTagKey key = element->getTag();
-      if (key == DCM_QueryRetrieveLevel || key == DCM_SpecificCharacterSet ||
-          element->ident() == EVR_SQ) {
-        continue;  // sequence matching is not supported; such keys are left out of answers
-      }
-      OFString value;
-      element->getOFStringArray(value);
-      query.keys.emplace_back((static_cast<uint32_t>(key.getGroup()) << 16) | key.getElement(),
-                              value.c_str());
-    }
-
+    ParseIdentifier(*identifier, req.AffectedSOPClassUID, calling, query, failure, failure_comment);
     std::vector<FindMatch> matches;
     if (failure == 0) {
       auto found = find_->Find(query);
@@ -539,6 +644,7 @@ class DicomServerImpl final : public DicomServer {
   ScpOptions options_;
   StoreHandler& handler_;
   FindHandler* find_;  // may be null
+  MoveHandler* move_;  // may be null
   std::vector<const char*> ts_;
   T_ASC_Network* network_ = nullptr;
   std::atomic<bool> stopping_{false};
@@ -559,8 +665,8 @@ const std::vector<std::string>& AcceptedTransferSyntaxes() {
 }
 
 Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler,
-                                        FindHandler* find) {
-  auto server = std::make_unique<DicomServerImpl>(options, handler, find);
+                                        FindHandler* find, MoveHandler* move) {
+  auto server = std::make_unique<DicomServerImpl>(options, handler, find, move);
   DXHUB_TRY(server->Start());
   return DicomServerPtr(std::move(server));
 }

@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/result.h"
+#include "dicom/store_scu.h"
 
 namespace dxhub::dicom {
 
@@ -53,6 +55,16 @@ class FindHandler {
   virtual Result<std::vector<FindMatch>> Find(const FindQuery& query) = 0;
 };
 
+/// Resolves C-MOVE requests: which instances, and where the destination AE title lives.
+class MoveHandler {
+ public:
+  virtual ~MoveHandler() = default;
+  /// The instances the identifier selects (same keys and matching as C-FIND).
+  virtual Result<std::vector<OutgoingInstance>> Resolve(const FindQuery& query) = 0;
+  /// The configured node for a Move Destination AE title; nullopt is answered 0xA801.
+  virtual std::optional<RemoteNode> Destination(const std::string& aet) = 0;
+};
+
 struct ScpOptions {
   std::string aet = "DXHUB";
   int port = 11112;
@@ -74,10 +86,10 @@ class DicomServer {
 using DicomServerPtr = std::unique_ptr<DicomServer>;
 
 /// Binds the port and starts listening on a background thread. The handlers must outlive the
-/// server; without a FindHandler the FIND SOP classes are not negotiated. Fails with
-/// kUnavailable if the port cannot be bound.
+/// server; without a FindHandler (MoveHandler) the FIND (MOVE) SOP classes are not negotiated.
+/// Fails with kUnavailable if the port cannot be bound.
 Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler,
-                                        FindHandler* find = nullptr);
+                                        FindHandler* find = nullptr, MoveHandler* move = nullptr);
 
 /// The transfer syntaxes the SCP accepts, in order of preference.
 const std::vector<std::string>& AcceptedTransferSyntaxes();

@@ -78,6 +78,28 @@ TEST(ThreadPool, RunsEverythingAndWaits) {
   }
 }
 
+TEST(Config, RemoteAes) {
+  auto ae = ParseRemoteAe("PACS@10.0.0.5:4242");
+  ASSERT_TRUE(ae.ok());
+  EXPECT_EQ(ae->aet, "PACS");
+  EXPECT_EQ(ae->host, "10.0.0.5");
+  EXPECT_EQ(ae->port, 4242);
+  for (const char* bad : {"PACS", "PACS@host", "@h:1", "PACS@:1", "PACS@h:0", "PACS@h:x",
+                          "AN_AE_TITLE_TOO_LONG@h:1"}) {
+    EXPECT_FALSE(ParseRemoteAe(bad).ok()) << bad;
+  }
+  testing::ScratchDir dir;
+  {
+    std::ofstream f(dir / "ae.toml");
+    f << "remote-ae = [\"A@h1:104\", { aet = \"B\", host = \"h2\", port = 11112 }]\n";
+  }
+  auto cfg = LoadConfigFile(dir / "ae.toml", Config{});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  ASSERT_EQ(cfg->remote_aes.size(), 2u);
+  EXPECT_EQ(cfg->remote_aes[1].aet, "B");
+  EXPECT_EQ(cfg->remote_aes[1].port, 11112);
+}
+
 TEST(Config, FileOverlaysDefaultsAndRejectsUnknownKeys) {
   testing::ScratchDir dir;
   {

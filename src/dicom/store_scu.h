@@ -1,0 +1,47 @@
+#pragma once
+// Sends archived instances to another DICOM node (C-STORE SCU), as C-MOVE sub-operations and,
+// later, exports and replication do. DCMTK's DcmSCU stays inside.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace dxhub::dicom {
+
+/// A DICOM node dxhub may send to (configured, never taken from a request).
+struct RemoteNode {
+  std::string aet;
+  std::string host;
+  int port = 104;
+};
+
+/// One instance to send: its Part-10 file and what negotiation needs.
+struct OutgoingInstance {
+  std::string path;
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string transfer_syntax_uid;
+};
+
+struct SendResult {
+  int completed = 0;
+  int failed = 0;
+  int warning = 0;
+  std::vector<std::string> failed_uids;
+};
+
+/// Opens one association from `calling_aet` to `node`, proposing each (SOP class, stored
+/// transfer syntax) pair of `instances` (plus the uncompressed alternatives for uncompressed
+/// data), and C-STOREs them in order. `progress` is called after each instance. An error means
+/// the association could not be established; per-instance failures are counted instead.
+/// `move_originator` fills the Move Originator AE Title/Message ID of C-MOVE sub-operations.
+Result<SendResult> SendInstances(const RemoteNode& node, const std::string& calling_aet,
+                                 const std::vector<OutgoingInstance>& instances,
+                                 const std::function<void(const SendResult&)>& progress,
+                                 const std::string& move_originator = "",
+                                 uint16_t move_message_id = 0);
+
+}  // namespace dxhub::dicom
