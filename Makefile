@@ -10,7 +10,7 @@ SHARED ?= $(abspath ../shared/data)
 all: build
 
 deps:
-	@scripts/install-deps.sh build
+	@scripts/install-deps.sh
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
@@ -51,7 +51,7 @@ run: build
 	exec $(BUILD)/bin/dxhub serve --data $(DATA)
 
 bench: build
-	@scripts/install-deps.sh bench
+	@scripts/install-deps.sh
 	bench/ingest.sh
 
 # Fuzz the DICOM parser for FUZZ_SECONDS, seeded with the real files of the test corpora.

