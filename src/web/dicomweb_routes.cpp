@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
 #include <fstream>
 #include <memory>
 #include <random>
 
 #include "core/uid.h"
 #include "dicom/instance.h"
+#include "dicom/pixels.h"
 #include "web/qido.h"
 
 namespace dxhub::web {
@@ -53,6 +55,24 @@ bool AcceptsJson(const httplib::Request& req) {
          accept.find("application/json") != std::string::npos;
 }
 
+std::vector<std::string> SplitComma(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos)
+      end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool ParseNumber(const std::string& text, double& value) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
 std::string RandomBoundary() {
   std::random_device rd;
   static constexpr char kHex[] = "0123456789abcdef";
@@ -84,6 +104,9 @@ void DicomWebRoutes::Register(httplib::Server& s) {
 
   // WADO-RS bulk data, metadata, then retrieve (the more specific patterns first).
   BulkData(s, instance + "/bulkdata/([0-9A-Fa-f]{8})");
+  Rendered(s, instance + "/frames/([0-9]+)/rendered", true);
+  Rendered(s, instance + "/rendered", false);
+  Frames(s, instance + "/frames/([0-9,]+)");
   Metadata(s, instance + "/metadata", {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
   Metadata(s, series + "/metadata", {Field::kStudyUid, Field::kSeriesUid});
   Metadata(s, study + "/metadata", {Field::kStudyUid});
@@ -259,6 +282,107 @@ void DicomWebRoutes::BulkData(httplib::Server& s, const std::string& pattern) {
     res.status = 200;
     res.set_content(body,
                     "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary);
+  });
+}
+
+void DicomWebRoutes::Frames(httplib::Server& s, const std::string& pattern) {
+  s.Get(pattern, [this](const httplib::Request& req, httplib::Response& res) {
+    std::string accept = req.get_header_value("Accept");
+    if (!accept.empty() && accept.find("*/*") == std::string::npos &&
+        accept.find("application/octet-stream") == std::string::npos) {
+      return SendErrorResponse(res, MakeError(ErrorCode::kNotAcceptable,
+                                              "frames are served uncompressed as multipart/related "
+                                              "application/octet-stream"));
+    }
+    auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+    if (!rows.ok())
+      return SendErrorResponse(res, rows.error());
+    const std::string path = archive_.blobs().PathOf(rows->front().blob_key);
+    const std::string list = req.matches[4];
+    const std::string boundary = RandomBoundary();
+    std::string body;
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = list.find(',', start);
+      if (end == std::string::npos)
+        end = list.size();
+      std::string number = list.substr(start, end - start);
+      start = end + 1;
+      if (number.empty() || number.size() > 6) {
+        return SendErrorResponse(
+            res, MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999"));
+      }
+      auto frame = dicom::ReadFrame(path, std::stoi(number));
+      if (!frame.ok())
+        return SendErrorResponse(res, frame.error());
+      body += "--" + boundary + "\r\nContent-Type: application/octet-stream\r\n\r\n";
+      body += *frame;
+      body += "\r\n";
+    }
+    body += "--" + boundary + "--\r\n";
+    res.status = 200;
+    res.set_content(body,
+                    "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary);
+  });
+}
+
+void DicomWebRoutes::Rendered(httplib::Server& s, const std::string& pattern, bool frame_in_path) {
+  s.Get(pattern, [this, frame_in_path](const httplib::Request& req, httplib::Response& res) {
+    dicom::RenderOptions options;
+    std::string accept = req.get_header_value("Accept");
+    if (accept.find("image/png") != std::string::npos &&
+        accept.find("image/jpeg") == std::string::npos) {
+      options.format = dicom::RenderOptions::Format::kPng;
+    } else if (!accept.empty() && accept.find("*/*") == std::string::npos &&
+               accept.find("image/*") == std::string::npos &&
+               accept.find("image/jpeg") == std::string::npos) {
+      return SendErrorResponse(
+          res, MakeError(ErrorCode::kNotAcceptable, "rendered images are image/jpeg or image/png"));
+    }
+    for (const auto& [name, value] : req.params) {
+      if (name == "window") {
+        // PS3.18: window=center,width[,function]; only the linear function is supported.
+        auto fields = SplitComma(value);
+        double center = 0, width = 0;
+        bool ok = (fields.size() == 2 || (fields.size() == 3 && fields[2] == "linear")) &&
+                  ParseNumber(fields[0], center) && ParseNumber(fields[1], width) && width > 0;
+        if (!ok) {
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kInvalidArgument, "window must be center,width[,linear]"));
+        }
+        options.window_center = center;
+        options.window_width = width;
+      } else if (name == "quality") {
+        double q = 0;
+        if (!ParseNumber(value, q) || q < 1 || q > 100 || q != static_cast<int>(q)) {
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kInvalidArgument, "quality must be 1..100"));
+        }
+        options.quality = static_cast<int>(q);
+      } else {
+        return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument,
+                                                "unsupported rendering parameter '" + name + "'"));
+      }
+    }
+    auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+    if (!rows.ok())
+      return SendErrorResponse(res, rows.error());
+    int frame = 1;
+    if (frame_in_path) {
+      const std::string number = req.matches[4];
+      if (number.size() > 6) {
+        return SendErrorResponse(
+            res, MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999"));
+      }
+      frame = std::stoi(number);
+    }
+    auto image =
+        dicom::RenderFrame(archive_.blobs().PathOf(rows->front().blob_key), frame, options);
+    if (!image.ok())
+      return SendErrorResponse(res, image.error());
+    res.status = 200;
+    res.set_content(
+        *image, options.format == dicom::RenderOptions::Format::kPng ? "image/png" : "image/jpeg");
   });
 }
 

@@ -22,6 +22,8 @@ class DicomWebRoutes {
   void Retrieve(httplib::Server& s, const std::string& pattern,
                 const std::vector<store::Field>& fields);
   void BulkData(httplib::Server& s, const std::string& pattern);
+  void Frames(httplib::Server& s, const std::string& pattern);
+  void Rendered(httplib::Server& s, const std::string& pattern, bool frame_in_path);
   void Stow(httplib::Server& s, const std::string& pattern, bool study_in_path);
   Result<std::vector<store::QueryRow>> Instances(const httplib::Request& req,
                                                  const std::vector<store::Field>& fields);

