@@ -53,6 +53,7 @@ run: build
 bench: build
 	@scripts/install-deps.sh
 	bench/ingest.sh
+	bench/query.sh
 
 # Fuzz the DICOM parser for FUZZ_SECONDS, seeded with the real files of the test corpora.
 FUZZ_SECONDS ?= 60

@@ -14,7 +14,7 @@ build_pkgs=(
   clang-format clang-tidy
   python3 python3-pydicom
   curl
-  orthanc
+  orthanc orthanc-dicomweb
 )
 
 want=("${build_pkgs[@]}")
