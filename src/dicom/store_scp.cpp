@@ -469,19 +469,30 @@ class DicomServerImpl final : public DicomServer {
     }
   }
 
-  OFCondition HandleMove(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
-                         const T_DIMSE_C_MoveRQ& req, const std::string& calling) {
+  // Receives the identifier of a C-FIND/C-MOVE and parses it; a bad condition means the
+  // association broke, `failure` that the identifier cannot be used.
+  OFCondition ReceiveIdentifier(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                                const char* sop_class, const std::string& calling, FindQuery& query,
+                                Uint16& failure, std::string& comment) const {
     DcmDataset* raw = nullptr;
     T_ASC_PresentationContextID data_pres_id = pres_id;
     OFCondition cond = DIMSE_receiveDataSetInMemory(
         assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &data_pres_id, &raw, nullptr, nullptr);
     std::unique_ptr<DcmDataset> identifier(raw);
-    if (cond.bad())
-      return cond;
+    if (cond.good())
+      ParseIdentifier(*identifier, sop_class, calling, query, failure, comment);
+    return cond;
+  }
+
+  OFCondition HandleMove(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                         const T_DIMSE_C_MoveRQ& req, const std::string& calling) {
     FindQuery query;
     Uint16 failure = 0;
     std::string comment;
-    ParseIdentifier(*identifier, req.AffectedSOPClassUID, calling, query, failure, comment);
+    OFCondition cond = ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, calling, query,
+                                         failure, comment);
+    if (cond.bad())
+      return cond;
     if (failure != 0)
       return SendMoveResponse(assoc, pres_id, req, failure, {}, 0, comment);
 
@@ -556,18 +567,13 @@ class DicomServerImpl final : public DicomServer {
 
   OFCondition HandleFind(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
                          const T_DIMSE_C_FindRQ& req, const std::string& calling) {
-    DcmDataset* raw = nullptr;
-    T_ASC_PresentationContextID data_pres_id = pres_id;
-    OFCondition cond = DIMSE_receiveDataSetInMemory(
-        assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &data_pres_id, &raw, nullptr, nullptr);
-    std::unique_ptr<DcmDataset> identifier(raw);
-    if (cond.bad())
-      return cond;
-
     FindQuery query;
     Uint16 failure = 0;
     std::string failure_comment;
-    ParseIdentifier(*identifier, req.AffectedSOPClassUID, calling, query, failure, failure_comment);
+    OFCondition cond = ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, calling, query,
+                                         failure, failure_comment);
+    if (cond.bad())
+      return cond;
     std::vector<FindMatch> matches;
     if (failure == 0) {
       auto found = find_->Find(query);
