@@ -281,33 +281,44 @@ class BulkDataJsonFormat final : public DcmJsonFormatCompact {
 
 }  // namespace
 
-Result<std::string> DatasetToJson(const std::string& path, const std::string& bulk_data_base) {
-  DcmFileFormat file;
+namespace {
+
+// Loads an archived Part-10 file for reading; large values stay on disk until used.
+Status LoadArchived(const std::string& path, DcmFileFormat& file) {
   OFCondition cond =
       file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
   if (cond.bad())
     return MakeError(ErrorCode::kMalformedDicom, std::string("cannot read: ") + cond.text());
+  return Ok();
+}
+
+}  // namespace
+
+Result<std::string> DatasetToJson(const std::string& path, const std::string& bulk_data_base) {
+  DcmFileFormat file;
+  DXHUB_TRY(LoadArchived(path, file));
   DcmDataset* ds = file.getDataset();
+  bool utf8 = true;
   if (ds->tagExists(DCM_SpecificCharacterSet) && ds->convertToUTF8().bad()) {
-    // Unconvertible text would make invalid JSON; drop to ASCII-safe output below.
+    utf8 = false;
     ds->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
   }
   BulkDataJsonFormat format(bulk_data_base);
   std::ostringstream out;
-  cond = ds->writeJson(out, format);
+  OFCondition cond = ds->writeJson(out, format);
   if (cond.bad())
     return MakeError(ErrorCode::kInternal, std::string("JSON encoding failed: ") + cond.text());
   std::string json = out.str();
+  // Text in a character set iconv cannot convert must not make the JSON invalid UTF-8.
+  if (!utf8)
+    AsciiOnly(json);
   // writeJson emits the members of one object without braces.
   return "{" + json + "}";
 }
 
 Result<std::string> ReadBulkData(const std::string& path, uint32_t tag) {
   DcmFileFormat file;
-  OFCondition cond =
-      file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
-  if (cond.bad())
-    return MakeError(ErrorCode::kMalformedDicom, std::string("cannot read: ") + cond.text());
+  DXHUB_TRY(LoadArchived(path, file));
   DcmDataset* ds = file.getDataset();
   const DcmTagKey key(static_cast<Uint16>(tag >> 16), static_cast<Uint16>(tag & 0xFFFF));
   DcmElement* element = nullptr;

@@ -45,7 +45,10 @@ def value(obj, tag):
     return obj[tag].get("Value", [None])[0]
 
 
-class DicomWebTest(unittest.TestCase):
+class LoadedServer(unittest.TestCase):
+    """A dxhub holding CT_small, MR_small, JPEG2000 and a GB18030-named instance, sent by
+    storescu; shared by the DICOMweb and C-FIND tests."""
+
     @classmethod
     def setUpClass(cls):
         cls.server = Server().start()
@@ -60,6 +63,9 @@ class DicomWebTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.cleanup()
+
+
+class DicomWebTest(LoadedServer):
 
     def qido(self, path):
         status, headers, body = fetch(self.server, path, "application/dicom+json")
@@ -329,23 +335,8 @@ def findscu(server, level, keys, model="-S"):
     return r.returncode, r.stdout + r.stderr, answers
 
 
-class CFindTest(unittest.TestCase):
+class CFindTest(LoadedServer):
     """C-FIND with DCMTK's findscu against the same index QIDO-RS uses."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server().start()
-        cls.tmp = tempfile.mkdtemp()
-        cls.gb = harness.write_instance(os.path.join(cls.tmp, "gb.dcm"), "1.2.3.4.5.1",
-                                        study_uid="1.2.3.4.5", series_uid="1.2.3.4.5.9",
-                                        charset="GB18030", patient_name="王^小东",
-                                        patient_id="GB1")
-        rc, out = harness.storescu(cls.server, [CT_SMALL, MR_SMALL, JPEG2K, cls.gb])
-        assert rc == 0, out
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
 
     def test_study_level_with_wildcard_and_return_keys(self):
         ct = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
