@@ -9,10 +9,10 @@ build_pkgs=(
   libdcmtk-dev dcmtk
   libsqlite3-dev sqlite3
   libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
-  libcpp-httplib-dev
+  libcpp-httplib-dev libopenjp2-7-dev python3-pil
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
-  python3 python3-pydicom
+  python3 python3-pydicom python3-numpy
   curl
   orthanc orthanc-dicomweb
 )

@@ -5,6 +5,9 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmimgle/dcmimage.h>
 #include <dcmtk/dcmimage/diregist.h>  // colour images in DicomImage
@@ -14,9 +17,13 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 // clang-format on
 
+#include <openjpeg.h>
+
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace dxhub::dicom {
 namespace {
@@ -61,10 +68,155 @@ Result<std::unique_ptr<Loaded>> Load(const std::string& path, int frame_number) 
 Error DecodeError(DcmDataset* ds, const OFCondition& cond) {
   DcmXfer xfer(ds->getOriginalXfer());
   if (xfer.getXfer() == EXS_JPEG2000LosslessOnly || xfer.getXfer() == EXS_JPEG2000) {
-    return MakeError(ErrorCode::kNotAcceptable, "JPEG 2000 frames cannot be decoded yet");
+    return MakeError(ErrorCode::kUnsupported, "JPEG 2000 frame cannot be decoded");
   }
   return MakeError(ErrorCode::kUnsupported, std::string("cannot decode pixel data (") +
                                                 xfer.getXferName() + "): " + cond.text());
+}
+
+bool IsJpeg2000(E_TransferSyntax xfer) {
+  return xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000;
+}
+
+// The compressed bytes of one frame of encapsulated pixel data: all fragments for a single
+// frame, else one fragment per frame, else the Basic Offset Table.
+Result<std::string> FrameFragments(DcmDataset* ds, int frame_number, int frames) {
+  DcmElement* element = nullptr;
+  ds->findAndGetElement(DCM_PixelData, element);
+  auto* pixel_data = dynamic_cast<DcmPixelData*>(element);
+  DcmPixelSequence* sequence = nullptr;
+  if (pixel_data == nullptr ||
+      pixel_data->getEncapsulatedRepresentation(ds->getOriginalXfer(), nullptr, sequence).bad() ||
+      sequence == nullptr) {
+    return MakeError(ErrorCode::kMalformedDicom, "no encapsulated pixel data");
+  }
+  const unsigned long items = sequence->card();
+  auto item_bytes = [&](unsigned long i) -> std::string {
+    DcmPixelItem* item = nullptr;
+    Uint8* data = nullptr;
+    if (sequence->getItem(item, i).bad() || item->getUint8Array(data).bad() || data == nullptr)
+      return {};
+    return std::string(reinterpret_cast<const char*>(data), item->getLength());
+  };
+  if (items < 2)
+    return MakeError(ErrorCode::kMalformedDicom, "encapsulated pixel data has no fragments");
+  std::string out;
+  if (frames == 1) {
+    for (unsigned long i = 1; i < items; ++i)
+      out += item_bytes(i);
+    return out;
+  }
+  if (items - 1 == static_cast<unsigned long>(frames))
+    return item_bytes(static_cast<unsigned long>(frame_number));
+  // Several fragments per frame: follow the Basic Offset Table (byte offsets of each frame's first
+  // fragment item, counted from the first fragment).
+  std::string table = item_bytes(0);
+  if (table.size() != static_cast<size_t>(frames) * 4)
+    return MakeError(ErrorCode::kUnsupported, "multi-fragment frames without an offset table");
+  auto offset_of = [&](int f) {
+    Uint32 v = 0;
+    std::memcpy(&v, table.data() + static_cast<size_t>(f) * 4, 4);
+    return v;
+  };
+  const Uint32 begin = offset_of(frame_number - 1);
+  const Uint32 end = frame_number < frames ? offset_of(frame_number) : 0xFFFFFFFF;
+  Uint32 position = 0;
+  for (unsigned long i = 1; i < items; ++i) {
+    std::string bytes = item_bytes(i);
+    if (position >= begin && position < end)
+      out += bytes;
+    position += 8 + static_cast<Uint32>(bytes.size());  // item header + value
+  }
+  return out;
+}
+
+struct MemoryStream {
+  const std::string* data;
+  size_t offset = 0;
+};
+
+OPJ_SIZE_T ReadStream(void* buffer, OPJ_SIZE_T size, void* user) {
+  auto* s = static_cast<MemoryStream*>(user);
+  if (s->offset >= s->data->size())
+    return static_cast<OPJ_SIZE_T>(-1);
+  size_t n = std::min(size, s->data->size() - s->offset);
+  std::memcpy(buffer, s->data->data() + s->offset, n);
+  s->offset += n;
+  return n;
+}
+
+OPJ_OFF_T SkipStream(OPJ_OFF_T n, void* user) {
+  auto* s = static_cast<MemoryStream*>(user);
+  if (n < 0 || s->offset + static_cast<size_t>(n) > s->data->size())
+    return -1;
+  s->offset += static_cast<size_t>(n);
+  return n;
+}
+
+OPJ_BOOL SeekStream(OPJ_OFF_T n, void* user) {
+  auto* s = static_cast<MemoryStream*>(user);
+  if (n < 0 || static_cast<size_t>(n) > s->data->size())
+    return OPJ_FALSE;
+  s->offset = static_cast<size_t>(n);
+  return OPJ_TRUE;
+}
+
+// Decodes one JPEG 2000 frame (codestream or JP2) with OpenJPEG into native pixels laid out as
+// the dataset describes (BitsAllocated 8 or 16, samples interleaved, little endian).
+Result<std::string> DecodeJpeg2000(const std::string& compressed, int bits_allocated) {
+  const bool jp2 = compressed.size() > 12 && compressed.compare(4, 4, "jP  ") == 0;
+  std::unique_ptr<opj_codec_t, decltype(&opj_destroy_codec)> codec(
+      opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K), &opj_destroy_codec);
+  std::unique_ptr<opj_stream_t, decltype(&opj_stream_destroy)> stream(
+      opj_stream_create(1 << 16, OPJ_TRUE), &opj_stream_destroy);
+  if (!codec || !stream)
+    return MakeError(ErrorCode::kInternal, "OpenJPEG initialisation failed");
+  MemoryStream source{&compressed};
+  opj_stream_set_user_data(stream.get(), &source, nullptr);
+  opj_stream_set_user_data_length(stream.get(), compressed.size());
+  opj_stream_set_read_function(stream.get(), ReadStream);
+  opj_stream_set_skip_function(stream.get(), SkipStream);
+  opj_stream_set_seek_function(stream.get(), SeekStream);
+  opj_dparameters_t parameters;
+  opj_set_default_decoder_parameters(&parameters);
+  if (!opj_setup_decoder(codec.get(), &parameters))
+    return MakeError(ErrorCode::kInternal, "OpenJPEG decoder setup failed");
+  opj_image_t* raw_image = nullptr;
+  if (!opj_read_header(stream.get(), codec.get(), &raw_image))
+    return MakeError(ErrorCode::kMalformedDicom, "JPEG 2000 header cannot be read");
+  std::unique_ptr<opj_image_t, decltype(&opj_image_destroy)> image(raw_image, &opj_image_destroy);
+  if (!opj_decode(codec.get(), stream.get(), image.get()) ||
+      !opj_end_decompress(codec.get(), stream.get())) {
+    return MakeError(ErrorCode::kMalformedDicom, "JPEG 2000 frame cannot be decoded");
+  }
+  const OPJ_UINT32 components = image->numcomps;
+  if (components == 0)
+    return MakeError(ErrorCode::kMalformedDicom, "JPEG 2000 frame has no components");
+  const size_t pixels = static_cast<size_t>(image->comps[0].w) * image->comps[0].h;
+  const size_t bytes_per_sample = bits_allocated > 8 ? 2 : 1;
+  std::string out(pixels * components * bytes_per_sample, '\0');
+  for (OPJ_UINT32 c = 0; c < components; ++c) {
+    const opj_image_comp_t& comp = image->comps[c];
+    if (static_cast<size_t>(comp.w) * comp.h != pixels || comp.data == nullptr)
+      return MakeError(ErrorCode::kUnsupported, "JPEG 2000 components differ in size");
+    for (size_t i = 0; i < pixels; ++i) {
+      const auto v = static_cast<uint32_t>(comp.data[i]);  // two's complement kept as stored
+      const size_t at = (i * components + c) * bytes_per_sample;
+      out[at] = static_cast<char>(v & 0xFF);
+      if (bytes_per_sample == 2)
+        out[at + 1] = static_cast<char>((v >> 8) & 0xFF);
+    }
+  }
+  return out;
+}
+
+Result<std::string> ReadJpeg2000Frame(DcmDataset* ds, int frame_number, int frames) {
+  auto compressed = FrameFragments(ds, frame_number, frames);
+  if (!compressed.ok())
+    return compressed.error();
+  Uint16 bits_allocated = 16;
+  ds->findAndGetUint16(DCM_BitsAllocated, bits_allocated);
+  return DecodeJpeg2000(*compressed, bits_allocated);
 }
 
 }  // namespace
@@ -74,6 +226,8 @@ Result<std::string> ReadFrame(const std::string& path, int frame_number) {
   if (!loaded.ok())
     return loaded.error();
   DcmDataset* ds = (*loaded)->file.getDataset();
+  if (IsJpeg2000(ds->getOriginalXfer()))
+    return ReadJpeg2000Frame(ds, frame_number, (*loaded)->frames);
   DcmElement* pixel_data = nullptr;
   ds->findAndGetElement(DCM_PixelData, pixel_data);
   Uint32 frame_size = 0;
@@ -96,8 +250,26 @@ Result<std::string> RenderFrame(const std::string& path, int frame_number,
   if (!loaded.ok())
     return loaded.error();
   DcmDataset* ds = (*loaded)->file.getDataset();
-  DicomImage image(&(*loaded)->file, ds->getOriginalXfer(), CIF_UsePartialAccessToPixelData,
-                   static_cast<unsigned long>(frame_number - 1), 1);
+  unsigned long first_frame = static_cast<unsigned long>(frame_number - 1);
+  E_TransferSyntax xfer = ds->getOriginalXfer();
+  if (IsJpeg2000(xfer)) {
+    // DCMTK cannot decode JPEG 2000: hand DicomImage the frame decoded by OpenJPEG.
+    auto frame = ReadJpeg2000Frame(ds, frame_number, (*loaded)->frames);
+    if (!frame.ok())
+      return frame.error();
+    ds->findAndDeleteElement(DCM_PixelData);
+    ds->findAndDeleteElement(DCM_NumberOfFrames);
+    OFString photometric;
+    ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
+    if (photometric == "YBR_RCT" || photometric == "YBR_ICT")
+      ds->putAndInsertString(DCM_PhotometricInterpretation, "RGB");  // the codec undid it
+    ds->putAndInsertUint8Array(DCM_PixelData, reinterpret_cast<const Uint8*>(frame->data()),
+                               frame->size());
+    ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+    xfer = EXS_LittleEndianExplicit;
+    first_frame = 0;
+  }
+  DicomImage image(ds, xfer, CIF_UsePartialAccessToPixelData, first_frame, 1);
   if (image.getStatus() != EIS_Normal)
     return DecodeError(ds, EC_IllegalCall);
   if (image.isMonochrome()) {

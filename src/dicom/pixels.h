@@ -1,7 +1,7 @@
 #pragma once
 // Pixel access for WADO-RS frames and rendered images. Decoding uses DCMTK's codecs (JPEG
-// baseline/extended/lossless, JPEG-LS, RLE); JPEG 2000 is not decodable with Debian's DCMTK 3.6.7
-// and is reported as kNotAcceptable until an OpenJPEG-based decoder lands.
+// baseline/extended/lossless, JPEG-LS, RLE) and OpenJPEG for JPEG 2000 (which Debian's DCMTK
+// 3.6.7 cannot decode).
 
 #include <optional>
 #include <string>

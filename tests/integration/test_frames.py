@@ -1,6 +1,8 @@
 """WADO-RS frames and rendered images. Lossless syntaxes must decode bit for bit like DCMTK's own
-command-line decoders (dcmdjpeg, dcmdjpls, dcmdrle)."""
+command-line decoders (dcmdjpeg, dcmdjpls, dcmdrle) or, for JPEG 2000, which DCMTK cannot decode,
+like pydicom (Pillow)."""
 
+import glob
 import json
 import os
 import struct
@@ -26,15 +28,24 @@ LOSSLESS = [
     (os.path.join(D, "jpeg_lossless_sel1.dcm"), "dcmdjpeg"),
     (os.path.join(D, "rle.dcm"), "dcmdrle"),
     (os.path.join(P, "SC_rgb_rle_2frame.dcm"), "dcmdrle"),
+    (os.path.join(P, "MR_small_jp2klossless.dcm"), "pydicom"),
+    (sorted(glob.glob(os.path.join(harness.SHARED, "ct-abdomen-20slices", "*")))[0], "pydicom"),
 ]
 XA = os.path.join(D, "jpeg_baseline_8bit.dcm")  # 96-frame coronary angiogram, JPEG baseline
-J2K = os.path.join(P, "JPEG2000.dcm")
+J2K = os.path.join(P, "JPEG2000.dcm")  # JPEG 2000 (lossy-capable syntax), signed 16-bit
+
+
+SERVER = None  # set by FramesTest.setUpClass
 
 
 def instance_url(path):
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    return (f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-            f"/instances/{ds.SOPInstanceUID}")
+    """The WADO-RS path of an imported file, found by QIDO on its SOP Instance UID (the shared CT
+    has blank UIDs in its dataset; import filled them in)."""
+    _, _, sop, _ = harness.read_header(path)
+    status, _, body = fetch(SERVER, f"/dicom-web/instances?SOPInstanceUID={sop}")
+    assert status == 200, body
+    url = json.loads(body)[0]["00081190"]["Value"][0]
+    return url.split(f":{SERVER.http_port}", 1)[1]
 
 
 class FramesTest(unittest.TestCase):
@@ -47,12 +58,17 @@ class FramesTest(unittest.TestCase):
         assert r.returncode == 0, r.stdout + r.stderr
         cls.server.start()
         cls.tmp = tempfile.mkdtemp()
+        global SERVER
+        SERVER = cls.server
 
     @classmethod
     def tearDownClass(cls):
         cls.server.cleanup()
 
     def reference_frames(self, path, decoder):
+        if decoder == "pydicom":
+            ds = pydicom.dcmread(path)
+            return [ds.pixel_array.astype(ds.pixel_array.dtype.newbyteorder("<")).tobytes()]
         if decoder is not None:
             out = os.path.join(self.tmp, os.path.basename(path) + ".raw.dcm")
             subprocess.run([decoder, path, out], check=True, capture_output=True)
@@ -103,6 +119,17 @@ class FramesTest(unittest.TestCase):
         _, _, wide = fetch(self.server, f"{instance_url(ct)}/rendered?window=40,4000", "image/png")
         self.assertNotEqual(narrow, wide)
 
+    def test_jpeg2000_lossy_syntax_frame_and_rendering(self):
+        expected = self.reference_frames(J2K, "pydicom")[0]
+        status, headers, body = fetch(self.server, f"{instance_url(J2K)}/frames/1")
+        self.assertEqual(status, 200, body[:200])
+        self.assertEqual(multipart_parts(headers, body)[0][1], expected)
+        ct = LOSSLESS[-1][0]
+        status, headers, body = fetch(self.server, f"{instance_url(ct)}/rendered?window=40,400",
+                                      "image/png")
+        self.assertEqual((status, headers["Content-Type"]), (200, "image/png"))
+        self.assertEqual(struct.unpack(">II", body[16:24]), (512, 512))
+
     def test_errors(self):
         ct = LOSSLESS[0][0]
         for path, expected in [
@@ -112,7 +139,6 @@ class FramesTest(unittest.TestCase):
             (f"{instance_url(ct)}/rendered?bogus=1", 400),
             (f"{instance_url(ct)}/frames/0", 404),
             (f"{instance_url(ct)}/frames/1234567", 400),
-            (f"{instance_url(J2K)}/frames/1", 406),  # JPEG 2000 decoding not available yet
         ]:
             status, _, body = fetch(self.server, path)
             self.assertEqual(status, expected, path)
