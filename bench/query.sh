@@ -483,21 +483,6 @@ echo
 cat "$SECTION"
 
 if [[ "$RESULTS" != "-" ]]; then
-  "$PY" - "$RESULTS" "$SECTION" <<'EOF'
-import os, re, sys
-path, section_path = sys.argv[1], sys.argv[2]
-section = open(section_path).read().rstrip("\n") + "\n"
-heading = "## Query and retrieve (bench/query.sh)"
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-lines = text.splitlines(keepends=True)
-start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == heading), None)
-if start is None:
-    text = text.rstrip("\n") + "\n\n" + section
-else:
-    end = next((i for i in range(start + 1, len(lines)) if re.match(r"^#{1,2} ", lines[i])), len(lines))
-    rest = "".join(lines[end:])
-    text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
-open(path, "w").write(text)
-EOF
+  "$PY" "$(dirname "$0")/write_section.py" "$RESULTS" "$SECTION" "## Query and retrieve (bench/query.sh)"
   log "wrote section to $RESULTS"
 fi

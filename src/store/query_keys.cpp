@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/strings.h"
 #include "core/uid.h"
 
 namespace dxhub::store {
@@ -68,17 +69,11 @@ Result<Filter> ParseMatchValue(const QueryKey& key, const std::string& value) {
   const std::string name = key.keyword;
   if (vr == "UI") {
     Filter f{key.field, Filter::Kind::kList, {}};
-    size_t start = 0;
-    while (start <= value.size()) {
-      size_t end = value.find_first_of(",\\", start);
-      if (end == std::string::npos)
-        end = value.size();
-      std::string uid = value.substr(start, end - start);
+    for (auto& uid : Split(value, ",\\")) {
       Status valid = ValidateUid(uid, name);
       if (!valid.ok())
         return Bad(valid.error().message);
-      f.values.push_back(uid);
-      start = end + 1;
+      f.values.push_back(std::move(uid));
     }
     return f;
   }

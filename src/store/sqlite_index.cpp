@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/strings.h"
 #include "store/sql_migrations.h"
 #include "store/sqlite_db.h"
 #include "store/study_index.h"
@@ -49,17 +50,9 @@ bool HasWildcard(const std::string& s) {
 }
 
 std::vector<std::string> SplitModalities(const std::string& joined) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= joined.size() && !joined.empty()) {
-    size_t end = joined.find(',', start);
-    if (end == std::string::npos)
-      end = joined.size();
-    if (end > start)
-      out.push_back(joined.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
+  if (joined.empty())
+    return {};
+  return Split(joined, ",");  // group_concat output: never empty items
 }
 
 class SqliteIndex final : public StudyIndex {

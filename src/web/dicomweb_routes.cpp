@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 
+#include "core/strings.h"
 #include "core/uid.h"
 #include "dicom/instance.h"
 #include "dicom/pixels.h"
@@ -53,19 +54,6 @@ bool AcceptsJson(const httplib::Request& req) {
   return accept.empty() || accept.find("*/*") != std::string::npos ||
          accept.find("application/dicom+json") != std::string::npos ||
          accept.find("application/json") != std::string::npos;
-}
-
-std::vector<std::string> SplitComma(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string::npos)
-      end = text.size();
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 bool ParseNumber(const std::string& text, double& value) {
@@ -301,13 +289,7 @@ void DicomWebRoutes::Frames(httplib::Server& s, const std::string& pattern) {
     const std::string list = req.matches[4];
     const std::string boundary = RandomBoundary();
     std::string body;
-    size_t start = 0;
-    while (start <= list.size()) {
-      size_t end = list.find(',', start);
-      if (end == std::string::npos)
-        end = list.size();
-      std::string number = list.substr(start, end - start);
-      start = end + 1;
+    for (const auto& number : Split(list, ",")) {
       if (number.empty() || number.size() > 6) {
         return SendErrorResponse(
             res, MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999"));
@@ -342,7 +324,7 @@ void DicomWebRoutes::Rendered(httplib::Server& s, const std::string& pattern, bo
     for (const auto& [name, value] : req.params) {
       if (name == "window") {
         // PS3.18: window=center,width[,function]; only the linear function is supported.
-        auto fields = SplitComma(value);
+        auto fields = Split(value, ",");
         double center = 0, width = 0;
         bool ok = (fields.size() == 2 || (fields.size() == 3 && fields[2] == "linear")) &&
                   ParseNumber(fields[0], center) && ParseNumber(fields[1], width) && width > 0;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/strings.h"
 #include "store/query_keys.h"
 
 namespace dxhub::web {
@@ -83,12 +84,7 @@ Result<QidoRequest> ParseQido(Level level, const std::multimap<std::string, std:
       request.fuzzy_requested = value == "true";
     } else if (name == "includefield") {
       // Every indexed attribute is returned anyway; check the names so typos are reported.
-      size_t start = 0;
-      while (start <= value.size()) {
-        size_t end = value.find(',', start);
-        if (end == std::string::npos)
-          end = value.size();
-        std::string field = value.substr(start, end - start);
+      for (const auto& field : Split(value, ",")) {
         bool tag =
             field.size() == 8 && std::all_of(field.begin(), field.end(),
                                              [](unsigned char c) { return std::isxdigit(c); });
@@ -97,7 +93,6 @@ Result<QidoRequest> ParseQido(Level level, const std::multimap<std::string, std:
                                           [](unsigned char c) { return std::isalnum(c); });
         if (!(field == "all" || tag || keyword))
           return Bad("includefield: '" + field + "' is not an attribute keyword or tag");
-        start = end + 1;
       }
     } else {
       const store::QueryKey* key = store::FindQueryKey(name);

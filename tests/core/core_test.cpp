@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/strings.h"
 #include "core/thread_pool.h"
 #include "core/uid.h"
 
@@ -30,6 +31,13 @@ TEST(Uid, RejectsHostileAndMalformedUids) {
   }
   EXPECT_FALSE(ValidateUid(std::string(65, '1'), "x").ok());
   EXPECT_EQ(ValidateUid("", "x").error().code, ErrorCode::kMissingAttribute);
+}
+
+TEST(Strings, SplitKeepsEmptyFields) {
+  EXPECT_EQ(Split("a,b", ","), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Split("a,,b\\c", ",\\"), (std::vector<std::string>{"a", "", "b", "c"}));
+  EXPECT_EQ(Split("", ","), (std::vector<std::string>{""}));
+  EXPECT_EQ(Split("a,", ","), (std::vector<std::string>{"a", ""}));
 }
 
 TEST(ErrorTable, MapsEveryInterface) {

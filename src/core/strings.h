@@ -1,0 +1,13 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dxhub {
+
+/// Splits `text` at every character in `separators`, keeping empty fields ("a,,b" -> a, "", b;
+/// "" -> one empty field), so callers can reject empty list items explicitly.
+std::vector<std::string> Split(std::string_view text, std::string_view separators);
+
+}  // namespace dxhub
