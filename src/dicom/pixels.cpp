@@ -1,5 +1,7 @@
 #include "dicom/pixels.h"
 
+#include "dicom/transcode.h"
+
 // DCMTK needs osconfig.h first and dcmimage.h before its plugin headers.
 // clang-format off
 #include <dcmtk/config/osconfig.h>
@@ -9,6 +11,7 @@
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmimgle/dcmimage.h>
 #include <dcmtk/dcmimage/diregist.h>  // colour images in DicomImage
 #include <dcmtk/dcmimage/dipipng.h>
@@ -220,6 +223,60 @@ Result<std::string> ReadJpeg2000Frame(DcmDataset* ds, int frame_number, int fram
 }
 
 }  // namespace
+
+bool IsUncompressedSyntax(const std::string& ts) {
+  return ts == UID_LittleEndianExplicitTransferSyntax ||
+         ts == UID_LittleEndianImplicitTransferSyntax || ts == UID_BigEndianExplicitTransferSyntax;
+}
+
+Result<std::unique_ptr<DcmFileFormat>> LoadDecompressed(const std::string& path) {
+  RegisterCodecs();
+  auto file = std::make_unique<DcmFileFormat>();
+  OFCondition cond = file->loadFile(path.c_str());
+  if (cond.bad())
+    return MakeError(ErrorCode::kMalformedDicom, std::string("cannot read: ") + cond.text());
+  DcmDataset* ds = file->getDataset();
+  const E_TransferSyntax xfer = ds->getOriginalXfer();
+  if (!DcmXfer(xfer).isEncapsulated() || !ds->tagExists(DCM_PixelData))
+    return file;
+  if (IsJpeg2000(xfer)) {
+    Sint32 frames = 1;
+    if (ds->findAndGetSint32(DCM_NumberOfFrames, frames).bad() || frames < 1)
+      frames = 1;
+    std::string native;
+    for (int f = 1; f <= frames; ++f) {
+      auto frame = ReadJpeg2000Frame(ds, f, frames);
+      if (!frame.ok())
+        return frame.error();
+      native += *frame;
+    }
+    Uint16 bits_allocated = 16;
+    ds->findAndGetUint16(DCM_BitsAllocated, bits_allocated);
+    ds->findAndDeleteElement(DCM_PixelData);
+    OFString photometric;
+    ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
+    if (photometric == "YBR_RCT" || photometric == "YBR_ICT")
+      ds->putAndInsertString(DCM_PhotometricInterpretation, "RGB");  // the codec undid the MCT
+    if (ds->tagExists(DCM_PlanarConfiguration))
+      ds->putAndInsertUint16(DCM_PlanarConfiguration, 0);  // decoded samples are interleaved
+    if (bits_allocated > 8) {
+      // Native pixels are little endian, as is this host (x86-64, arm64).
+      std::vector<Uint16> words(native.size() / 2);
+      std::memcpy(words.data(), native.data(), words.size() * 2);
+      cond = ds->putAndInsertUint16Array(DCM_PixelData, words.data(), words.size());
+    } else {
+      cond = ds->putAndInsertUint8Array(
+          DCM_PixelData, reinterpret_cast<const Uint8*>(native.data()), native.size());
+    }
+  } else {
+    cond = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+  }
+  if (cond.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit)) {
+    return MakeError(ErrorCode::kUnsupported,
+                     std::string("cannot decode pixel data (") + DcmXfer(xfer).getXferName() + ")");
+  }
+  return file;
+}
 
 Result<std::string> ReadFrame(const std::string& path, int frame_number) {
   auto loaded = Load(path, frame_number);

@@ -25,12 +25,15 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "core/fs.h"
+#include "dicom/transcode.h"
 
 namespace dxhub::dicom {
 namespace {
@@ -147,6 +150,46 @@ void Reject(T_ASC_Association* assoc, T_ASC_RejectParametersResult result,
             T_ASC_RejectParametersSource source, T_ASC_RejectParametersReason reason) {
   T_ASC_RejectParameters rej{result, source, reason};
   ASC_rejectAssociation(assoc, &rej);
+}
+
+// The final status of a C-MOVE/C-GET (PS3.4 C.4.2.1.5/C.4.3.1.4): cancelled, all failed,
+// some failed, or success. The MOVE and GET codes are the same numbers.
+Uint16 FinalRetrieveStatus(const SendResult& sent, int total) {
+  if (sent.cancelled)
+    return STATUS_MOVE_Cancel_SubOperationsTerminatedDueToCancelIndication;
+  if (total > 0 && sent.failed == total)
+    return STATUS_MOVE_Refused_OutOfResourcesSubOperations;  // 0xA702: none could be sent
+  if (sent.failed > 0 || sent.warning > 0)
+    return STATUS_MOVE_Warning_SubOperationsCompleteOneOrMoreFailures;
+  return STATUS_MOVE_Success_SubOperationsCompleteNoFailures;
+}
+
+// Accepts the storage contexts with the role the requestor proposed: the default (it sends us
+// C-STOREs) or SCP (a C-GET client receiving them), choosing our most preferred transfer syntax
+// among those proposed.
+OFCondition AcceptStorageContexts(T_ASC_Parameters* params,
+                                  const std::vector<const char*>& preference) {
+  const int count = ASC_countPresentationContexts(params);
+  for (int i = 0; i < count; ++i) {
+    T_ASC_PresentationContext pc;
+    OFCondition cond = ASC_getPresentationContext(params, i, &pc);
+    if (cond.bad())
+      return cond;
+    if (!dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All))
+      continue;
+    for (const char* ts : preference) {
+      const auto* proposed = std::find_if(
+          pc.proposedTransferSyntaxes, pc.proposedTransferSyntaxes + pc.transferSyntaxCount,
+          [ts](const DIC_UI& p) { return std::strcmp(p, ts) == 0; });
+      if (proposed == pc.proposedTransferSyntaxes + pc.transferSyntaxCount)
+        continue;
+      cond = ASC_acceptPresentationContext(params, pc.presentationContextID, ts, pc.proposedRole);
+      if (cond.bad())
+        return cond;
+      break;
+    }
+  }
+  return EC_Normal;
 }
 
 class DicomServerImpl final : public DicomServer {
@@ -287,18 +330,17 @@ class DicomServerImpl final : public DicomServer {
     const char* verification[] = {UID_VerificationSOPClass};
     OFCondition cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
         assoc->params, verification, 1, ts_.data(), static_cast<int>(ts_.size()));
-    if (cond.good()) {
-      cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
-          assoc->params, dcmAllStorageSOPClassUIDs, numberOfDcmAllStorageSOPClassUIDs, ts_.data(),
-          static_cast<int>(ts_.size()));
-    }
+    if (cond.good())
+      cond = AcceptStorageContexts(assoc->params, ts_);
     if (cond.good() && move_ != nullptr) {
-      const char* move_models[] = {UID_MOVEPatientRootQueryRetrieveInformationModel,
-                                   UID_MOVEStudyRootQueryRetrieveInformationModel};
+      const char* retrieve_models[] = {UID_MOVEPatientRootQueryRetrieveInformationModel,
+                                       UID_MOVEStudyRootQueryRetrieveInformationModel,
+                                       UID_GETPatientRootQueryRetrieveInformationModel,
+                                       UID_GETStudyRootQueryRetrieveInformationModel};
       const char* uncompressed[] = {UID_LittleEndianExplicitTransferSyntax,
                                     UID_LittleEndianImplicitTransferSyntax,
                                     UID_BigEndianExplicitTransferSyntax};
-      cond = ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, move_models, 2,
+      cond = ASC_acceptContextsWithPreferredTransferSyntaxes(assoc->params, retrieve_models, 4,
                                                              uncompressed, 3);
     }
     if (cond.good() && find_ != nullptr) {
@@ -364,6 +406,12 @@ class DicomServerImpl final : public DicomServer {
           cond = move_ != nullptr ? HandleMove(assoc, pres_id, msg.msg.CMoveRQ, calling)
                                   : OFCondition(DIMSE_BADCOMMANDTYPE);
           break;
+        case DIMSE_C_GET_RQ:
+          cond = move_ != nullptr ? HandleGet(assoc, pres_id, msg.msg.CGetRQ, calling)
+                                  : OFCondition(DIMSE_BADCOMMANDTYPE);
+          break;
+        case DIMSE_C_CANCEL_RQ:
+          break;  // for an operation already finished: nothing to stop (PS3.7 9.3.2.3)
         case DIMSE_C_FIND_RQ:
           cond = find_ != nullptr ? HandleFind(assoc, pres_id, msg.msg.CFindRQ, calling)
                                   : OFCondition(DIMSE_BADCOMMANDTYPE);
@@ -512,11 +560,14 @@ class DicomServerImpl final : public DicomServer {
     auto sent = SendInstances(
         *destination, options_.aet, *instances,
         [&](const SendResult& progress) {
+          if (DIMSE_checkForCancelRQ(assoc, pres_id, req.MessageID).good())
+            return false;
           int done = progress.completed + progress.failed + progress.warning;
           if (done < total) {
             SendMoveResponse(assoc, pres_id, req, STATUS_MOVE_Pending_SubOperationsAreContinuing,
                              progress, total - done, "");
           }
+          return true;
         },
         calling, req.MessageID);
     if (!sent.ok()) {
@@ -524,12 +575,183 @@ class DicomServerImpl final : public DicomServer {
       return SendMoveResponse(assoc, pres_id, req, STATUS_MOVE_Refused_OutOfResourcesSubOperations,
                               {}, 0, sent.error().message);
     }
-    Uint16 status = STATUS_MOVE_Success_SubOperationsCompleteNoFailures;
-    if (sent->failed > 0 || sent->warning > 0)
-      status = STATUS_MOVE_Warning_SubOperationsCompleteOneOrMoreFailures;
-    spdlog::info("dicom: C-MOVE from '{}' to '{}': {} sent, {} failed", calling,
-                 req.MoveDestination, sent->completed + sent->warning, sent->failed);
-    return SendMoveResponse(assoc, pres_id, req, status, *sent, 0, "");
+    const int done = sent->completed + sent->failed + sent->warning;
+    const Uint16 status = FinalRetrieveStatus(*sent, total);
+    spdlog::info("dicom: C-MOVE from '{}' to '{}': {} sent, {} failed{}", calling,
+                 req.MoveDestination, sent->completed + sent->warning, sent->failed,
+                 sent->cancelled ? ", cancelled" : "");
+    return SendMoveResponse(assoc, pres_id, req, status, *sent, total - done, "");
+  }
+
+  // C-GET: the matching instances go back over this association as C-STORE sub-operations, on
+  // the storage contexts the requestor proposed with the SCP role.
+  OFCondition HandleGet(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                        const T_DIMSE_C_GetRQ& req, const std::string& calling) {
+    FindQuery query;
+    Uint16 failure = 0;
+    std::string comment;
+    OFCondition cond = ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, calling, query,
+                                         failure, comment);
+    if (cond.bad())
+      return cond;
+    if (failure != 0)
+      return SendGetResponse(assoc, pres_id, req, failure, {}, 0, comment);
+    auto instances = move_->Resolve(query);
+    if (!instances.ok()) {
+      return SendGetResponse(assoc, pres_id, req, instances.error().DicomStatus(), {}, 0,
+                             instances.error().message);
+    }
+    const int total = static_cast<int>(instances->size());
+    SendResult sent;
+    for (const auto& instance : *instances) {
+      if (DIMSE_checkForCancelRQ(assoc, pres_id, req.MessageID).good()) {
+        sent.cancelled = true;
+        break;
+      }
+      bool cancelled = false;
+      cond = StoreSubOperation(assoc, instance, calling, sent, cancelled);
+      if (cond.bad())
+        return cond;  // the association is gone
+      if (cancelled) {
+        sent.cancelled = true;
+        break;
+      }
+      const int done = sent.completed + sent.failed + sent.warning;
+      if (done < total) {
+        cond = SendGetResponse(assoc, pres_id, req, STATUS_GET_Pending_SubOperationsAreContinuing,
+                               sent, total - done, "");
+        if (cond.bad())
+          return cond;
+      }
+    }
+    const int done = sent.completed + sent.failed + sent.warning;
+    spdlog::info("dicom: C-GET from '{}': {} sent, {} failed{}", calling,
+                 sent.completed + sent.warning, sent.failed, sent.cancelled ? ", cancelled" : "");
+    return SendGetResponse(assoc, pres_id, req, FinalRetrieveStatus(sent, total), sent,
+                           total - done, "");
+  }
+
+  // The accepted storage context on which we may send `instance` to the requestor (which took
+  // the SCP role for its SOP class): the stored encoding if accepted, else an uncompressed one,
+  // which means decoding (`decode`). 0 when there is none.
+  static T_ASC_PresentationContextID ContextForGet(T_ASC_Association* assoc,
+                                                   const OutgoingInstance& instance, bool& decode) {
+    T_ASC_PresentationContextID fallback = 0;
+    const int count = ASC_countAcceptedPresentationContexts(assoc->params);
+    for (int i = 0; i < ASC_countPresentationContexts(assoc->params) && count > 0; ++i) {
+      T_ASC_PresentationContext pc;
+      if (ASC_getPresentationContext(assoc->params, i, &pc).bad() ||
+          pc.resultReason != ASC_P_ACCEPTANCE || instance.sop_class_uid != pc.abstractSyntax ||
+          (pc.acceptedRole != ASC_SC_ROLE_SCP && pc.acceptedRole != ASC_SC_ROLE_SCUSCP)) {
+        continue;
+      }
+      if (instance.transfer_syntax_uid == pc.acceptedTransferSyntax) {
+        decode = false;
+        return pc.presentationContextID;
+      }
+      if (fallback == 0 && IsUncompressedSyntax(pc.acceptedTransferSyntax))
+        fallback = pc.presentationContextID;
+    }
+    decode = fallback != 0 && !IsUncompressedSyntax(instance.transfer_syntax_uid);
+    return fallback;
+  }
+
+  // One C-STORE sub-operation of a C-GET, counted into `sent`. A bad condition means the
+  // association broke; `cancelled` that a C-CANCEL arrived while it ran.
+  OFCondition StoreSubOperation(T_ASC_Association* assoc, const OutgoingInstance& instance,
+                                const std::string& calling, SendResult& sent,
+                                bool& cancelled) const {
+    auto fail = [&](const std::string& why) {
+      ++sent.failed;
+      sent.failed_uids.push_back(instance.sop_instance_uid);
+      spdlog::warn("dicom: C-GET sub-operation {} for '{}' failed: {}", instance.sop_instance_uid,
+                   calling, why);
+      return EC_Normal;
+    };
+    bool decode = false;
+    const T_ASC_PresentationContextID pc = ContextForGet(assoc, instance, decode);
+    if (pc == 0)
+      return fail("no storage context with the SCP role for its SOP class and encoding");
+    std::unique_ptr<DcmFileFormat> decoded;
+    if (decode) {
+      auto loaded = LoadDecompressed(instance.path);
+      if (!loaded.ok())
+        return fail(loaded.error().message);
+      decoded = std::move(loaded.value());
+    }
+    T_DIMSE_C_StoreRQ store{};
+    store.MessageID = assoc->nextMsgID++;
+    OFStandard::strlcpy(store.AffectedSOPClassUID, instance.sop_class_uid.c_str(),
+                        sizeof store.AffectedSOPClassUID);
+    OFStandard::strlcpy(store.AffectedSOPInstanceUID, instance.sop_instance_uid.c_str(),
+                        sizeof store.AffectedSOPInstanceUID);
+    store.Priority = DIMSE_PRIORITY_MEDIUM;
+    store.DataSetType = DIMSE_DATASET_PRESENT;
+    T_DIMSE_C_StoreRSP rsp{};
+    DcmDataset* raw_detail = nullptr;
+    T_DIMSE_DetectedCancelParameters cancel{};
+    OFCondition cond =
+        DIMSE_storeUser(assoc, pc, &store, decoded ? nullptr : instance.path.c_str(),
+                        decoded ? decoded->getDataset() : nullptr, nullptr, nullptr,
+                        DIMSE_NONBLOCKING, options_.dimse_timeout_s, &rsp, &raw_detail, &cancel);
+    std::unique_ptr<DcmDataset> detail(raw_detail);
+    cancelled = cancel.cancelEncountered != OFFalse;
+    if (cond.bad()) {
+      fail(cond.text());
+      return cond;
+    }
+    if (rsp.DimseStatus == STATUS_Success) {
+      ++sent.completed;
+    } else if ((rsp.DimseStatus & 0xF000) == 0xB000) {
+      ++sent.warning;
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%04x", rsp.DimseStatus);
+      fail(std::string("requestor answered ") + hex);
+    }
+    return EC_Normal;
+  }
+
+  static OFCondition SendGetResponse(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                                     const T_DIMSE_C_GetRQ& req, Uint16 status,
+                                     const SendResult& counts, int remaining,
+                                     const std::string& comment) {
+    T_DIMSE_C_GetRSP rsp{};
+    rsp.MessageIDBeingRespondedTo = req.MessageID;
+    rsp.DimseStatus = status;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    rsp.NumberOfRemainingSubOperations = static_cast<DIC_US>(remaining);
+    rsp.NumberOfCompletedSubOperations = static_cast<DIC_US>(counts.completed);
+    rsp.NumberOfFailedSubOperations = static_cast<DIC_US>(counts.failed);
+    rsp.NumberOfWarningSubOperations = static_cast<DIC_US>(counts.warning);
+    rsp.opts = O_GET_AFFECTEDSOPCLASSUID | O_GET_NUMBEROFREMAININGSUBOPERATIONS |
+               O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS | O_GET_NUMBEROFFAILEDSUBOPERATIONS |
+               O_GET_NUMBEROFWARNINGSUBOPERATIONS;
+    std::unique_ptr<DcmDataset> failed_list = FailedList(counts, status);
+    rsp.DataSetType = failed_list ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+    std::unique_ptr<DcmDataset> detail = CommentDetail(comment);
+    return DIMSE_sendGetResponse(assoc, pres_id, &req, &rsp, failed_list.get(), detail.get());
+  }
+
+  // The Failed SOP Instance UID List of a final C-MOVE/C-GET response, or null.
+  static std::unique_ptr<DcmDataset> FailedList(const SendResult& counts, Uint16 status) {
+    if (counts.failed_uids.empty() || status == STATUS_MOVE_Pending_SubOperationsAreContinuing)
+      return nullptr;
+    std::string joined;
+    for (const auto& uid : counts.failed_uids)
+      joined += (joined.empty() ? "" : "\\") + uid;
+    auto list = std::make_unique<DcmDataset>();
+    list->putAndInsertString(DCM_FailedSOPInstanceUIDList, joined.c_str());
+    return list;
+  }
+
+  static std::unique_ptr<DcmDataset> CommentDetail(const std::string& comment) {
+    if (comment.empty())
+      return nullptr;
+    auto detail = std::make_unique<DcmDataset>();
+    detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
+    return detail;
   }
 
   static OFCondition SendMoveResponse(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
@@ -548,20 +770,9 @@ class DicomServerImpl final : public DicomServer {
     rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID | O_MOVE_NUMBEROFREMAININGSUBOPERATIONS |
                O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS | O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |
                O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
-    std::unique_ptr<DcmDataset> failed_list;
-    if (!counts.failed_uids.empty() && status != STATUS_MOVE_Pending_SubOperationsAreContinuing) {
-      std::string joined;
-      for (const auto& uid : counts.failed_uids)
-        joined += (joined.empty() ? "" : "\\") + uid;
-      failed_list = std::make_unique<DcmDataset>();
-      failed_list->putAndInsertString(DCM_FailedSOPInstanceUIDList, joined.c_str());
-    }
+    std::unique_ptr<DcmDataset> failed_list = FailedList(counts, status);
     rsp.DataSetType = failed_list ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
-    std::unique_ptr<DcmDataset> detail;
-    if (!comment.empty()) {
-      detail = std::make_unique<DcmDataset>();
-      detail->putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
-    }
+    std::unique_ptr<DcmDataset> detail = CommentDetail(comment);
     return DIMSE_sendMoveResponse(assoc, pres_id, &req, &rsp, failed_list.get(), detail.get());
   }
 

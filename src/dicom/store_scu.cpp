@@ -8,19 +8,13 @@
 #include <set>
 #include <utility>
 
+#include "dicom/transcode.h"
+
 namespace dxhub::dicom {
-namespace {
-
-bool Uncompressed(const std::string& ts) {
-  return ts == UID_LittleEndianExplicitTransferSyntax ||
-         ts == UID_LittleEndianImplicitTransferSyntax || ts == UID_BigEndianExplicitTransferSyntax;
-}
-
-}  // namespace
 
 Result<SendResult> SendInstances(const RemoteNode& node, const std::string& calling_aet,
                                  const std::vector<OutgoingInstance>& instances,
-                                 const std::function<void(const SendResult&)>& progress,
+                                 const std::function<bool(const SendResult&)>& progress,
                                  const std::string& move_originator, uint16_t move_message_id) {
   SendResult result;
   if (instances.empty())
@@ -37,11 +31,14 @@ Result<SendResult> SendInstances(const RemoteNode& node, const std::string& call
   for (const auto& in : instances) {
     if (!proposed.insert({in.sop_class_uid, in.transfer_syntax_uid}).second)
       continue;
+    // The stored encoding first; uncompressed as the fallback every node accepts (compressed
+    // data is then decoded before sending).
     OFList<OFString> syntaxes;
     syntaxes.push_back(in.transfer_syntax_uid.c_str());
-    if (Uncompressed(in.transfer_syntax_uid)) {
-      syntaxes.push_back(UID_LittleEndianExplicitTransferSyntax);
-      syntaxes.push_back(UID_LittleEndianImplicitTransferSyntax);
+    for (const char* ts :
+         {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax}) {
+      if (in.transfer_syntax_uid != ts)
+        syntaxes.push_back(ts);
     }
     if (scu.addPresentationContext(in.sop_class_uid, syntaxes).bad() || proposed.size() > 127) {
       return MakeError(ErrorCode::kUnsupported, "too many kinds of instance for one association");
@@ -58,11 +55,25 @@ Result<SendResult> SendInstances(const RemoteNode& node, const std::string& call
   for (const auto& in : instances) {
     T_ASC_PresentationContextID pc =
         scu.findPresentationContextID(in.sop_class_uid, in.transfer_syntax_uid);
-    if (pc == 0 && Uncompressed(in.transfer_syntax_uid)) {
-      pc = scu.findAnyPresentationContextID(in.sop_class_uid, "");
+    bool decode = false;
+    for (const char* ts :
+         {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax}) {
+      if (pc == 0) {
+        pc = scu.findPresentationContextID(in.sop_class_uid, ts);
+        decode = pc != 0 && !IsUncompressedSyntax(in.transfer_syntax_uid);
+      }
     }
     Uint16 status = 0xFFFF;
-    if (pc != 0) {
+    if (pc != 0 && decode) {
+      auto decoded = LoadDecompressed(in.path);
+      if (decoded.ok()) {
+        cond = scu.sendSTORERequest(pc, OFFilename(), (*decoded)->getDataset(), status,
+                                    move_originator, move_message_id);
+      } else {
+        spdlog::warn("dicom: {} cannot be decoded for {}: {}", in.sop_instance_uid, node.aet,
+                     decoded.error().message);
+      }
+    } else if (pc != 0) {
       cond = scu.sendSTORERequest(pc, OFFilename(in.path.c_str()), nullptr, status, move_originator,
                                   move_message_id);
     }
@@ -76,13 +87,15 @@ Result<SendResult> SendInstances(const RemoteNode& node, const std::string& call
     } else {
       ++result.completed;
     }
-    if (progress)
-      progress(result);
+    if (progress && !progress(result)) {
+      result.cancelled = true;
+      break;
+    }
     if (cond.bad() && !scu.isConnected())
       break;  // the association is gone; the rest cannot be sent
   }
   int sent = result.completed + result.failed + result.warning;
-  for (size_t i = static_cast<size_t>(sent); i < instances.size(); ++i) {
+  for (size_t i = static_cast<size_t>(sent); !result.cancelled && i < instances.size(); ++i) {
     ++result.failed;
     result.failed_uids.push_back(instances[i].sop_instance_uid);
   }

@@ -31,16 +31,19 @@ struct SendResult {
   int failed = 0;
   int warning = 0;
   std::vector<std::string> failed_uids;
+  bool cancelled = false;  // progress asked to stop; the rest was not attempted
 };
 
 /// Opens one association from `calling_aet` to `node`, proposing each (SOP class, stored
-/// transfer syntax) pair of `instances` (plus the uncompressed alternatives for uncompressed
-/// data), and C-STOREs them in order. `progress` is called after each instance. An error means
-/// the association could not be established; per-instance failures are counted instead.
+/// transfer syntax) pair of `instances` with explicit and implicit little endian as fallbacks,
+/// and C-STOREs them in order: as stored where the peer accepts the stored encoding, otherwise
+/// decoded to native pixels. `progress` is called after each instance; returning false stops
+/// there (a C-CANCEL). An error means the association could not be established; per-instance
+/// failures are counted instead.
 /// `move_originator` fills the Move Originator AE Title/Message ID of C-MOVE sub-operations.
 Result<SendResult> SendInstances(const RemoteNode& node, const std::string& calling_aet,
                                  const std::vector<OutgoingInstance>& instances,
-                                 const std::function<void(const SendResult&)>& progress,
+                                 const std::function<bool(const SendResult&)>& progress,
                                  const std::string& move_originator = "",
                                  uint16_t move_message_id = 0);
 

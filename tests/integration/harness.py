@@ -214,19 +214,37 @@ def _uid(u):
     return b + (b"\0" if len(b) % 2 else b"")
 
 
+def us(value):
+    return struct.pack("<H", value)
+
+
 def _element(group, elem, value):
     return struct.pack("<HHI", group, elem, len(value)) + value
 
 
+IMPLICIT_LE = "1.2.840.10008.1.2"
+
+
 class RawAssociation:
-    def __init__(self, port, called, sop_class, ts="1.2.840.10008.1.2.1", calling="RAWSCU"):
+    """One association with `sop_class` as presentation context 1; `extra_contexts` are more
+    abstract syntaxes (ids 3, 5, ...) proposed in implicit little endian, with the SCP role (as a
+    C-GET requestor proposes its storage contexts) when listed in `scp_roles`."""
+
+    def __init__(self, port, called, sop_class, ts="1.2.840.10008.1.2.1", calling="RAWSCU",
+                 extra_contexts=(), scp_roles=()):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        pc = struct.pack(">BBBB", 1, 0, 0, 0) + _item(0x30, sop_class.encode()) + _item(0x40, ts.encode())
+        contexts = b""
+        for i, (abstract, syntax) in enumerate([(sop_class, ts)]
+                                               + [(a, IMPLICIT_LE) for a in extra_contexts]):
+            contexts += _item(0x20, struct.pack(">BBBB", 2 * i + 1, 0, 0, 0)
+                              + _item(0x30, abstract.encode()) + _item(0x40, syntax.encode()))
         user = _item(0x51, struct.pack(">I", 16384)) + _item(0x52, b"1.2.826.0.1.3680043.9.7433.99")
+        for abstract in scp_roles:
+            user += _item(0x54, struct.pack(">H", len(abstract)) + abstract.encode() + b"\0\1")
         body = (struct.pack(">HH", 1, 0) + _ae(called) + _ae(calling) + b"\0" * 32
-                + _item(0x10, b"1.2.840.10008.3.1.1.1") + _item(0x20, pc) + _item(0x50, user))
+                + _item(0x10, b"1.2.840.10008.3.1.1.1") + contexts + _item(0x50, user))
         self.sock.sendall(struct.pack(">BBI", 1, 0, len(body)) + body)
-        self.accepted_type, _ = self.read_pdu()
+        self.accepted_type, self.accept_body = self.read_pdu()
 
     def read_pdu(self):
         head = self._recv(6)
@@ -282,6 +300,51 @@ class RawAssociation:
                 comment = value.decode("ascii", "replace").strip(" \0")
             pos += 8 + length
         return status, comment
+
+    def send_command(self, fields, context_id=1):
+        """A command set from (element, bytes) pairs of group 0000, with its group length."""
+        rest = b"".join(_element(0, e, v) for e, v in fields)
+        data = _element(0, 0x0000, struct.pack("<I", len(rest))) + rest
+        header = struct.pack(">IBB", len(data) + 2, context_id, 3) + data
+        self.sock.sendall(struct.pack(">BBI", 4, 0, len(header)) + header)
+
+    def send_dataset(self, data, context_id=1):
+        pdv = struct.pack(">IBB", len(data) + 2, context_id, 2) + data
+        self.sock.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
+
+    def read_message(self):
+        """The next DIMSE message: (context id, {element: bytes} of its command, dataset bytes or
+        None). Reads the dataset when the command says one follows."""
+        command, dataset, context = b"", b"", None
+        fields = None
+        while True:
+            pdu_type, body = self.read_pdu()
+            if pdu_type != 4:
+                raise ConnectionError(f"unexpected PDU type {pdu_type}")
+            pos = 0
+            while pos < len(body):
+                length, context, header = struct.unpack(">IBB", body[pos:pos + 6])
+                value = body[pos + 6:pos + 4 + length]
+                pos += 4 + length
+                if header & 1:
+                    command += value
+                    if header & 2:
+                        fields = self._parse_fields(command)
+                        if struct.unpack("<H", fields[0x0800])[0] == 0x0101:
+                            return context, fields, None
+                else:
+                    dataset += value
+                    if header & 2:
+                        return context, fields, dataset
+
+    @staticmethod
+    def _parse_fields(command):
+        pos, fields = 0, {}
+        while pos < len(command):
+            group, elem, length = struct.unpack("<HHI", command[pos:pos + 8])
+            fields[elem] = command[pos + 8:pos + 8 + length]
+            pos += 8 + length
+        return fields
 
     def release(self):
         self.sock.sendall(struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
