@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::string data_dir, bind, aet, index, duplicates, log_level;
   int http_port = 0, dicom_port = 0, max_assoc = 0, http_threads = 0, dimse_timeout = 0;
-  std::vector<std::string> allowed_aets, allowed_hosts, remote_aes;
+  int cache_mb = 0;
+  std::vector<std::string> allowed_aets, allowed_hosts, remote_aes, dicomweb_peers;
 
   // Options shared by every verb that opens the archive.
   auto add_common = [&](CLI::App* cmd) {
@@ -44,7 +45,11 @@ int main(int argc, char** argv) {
   serve->add_option("--http-threads", http_threads, "HTTP worker threads");
   serve->add_option("--remote-ae", remote_aes,
                     "a DICOM node C-MOVE may send to, as AET@HOST:PORT (repeatable)");
+  serve->add_option("--dicomweb-peer", dicomweb_peers,
+                    "a DICOMweb server dxhub may query or send to, as NAME=URL (repeatable)");
   serve->add_option("--dimse-timeout", dimse_timeout, "DIMSE timeout in seconds");
+  serve->add_option("--cache-mb", cache_mb,
+                    "memory for rendered images and metadata, MiB (default 256; 0 = off)");
 
   dxhub::app::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");
@@ -115,6 +120,19 @@ int main(int argc, char** argv) {
       config.remote_aes.push_back(*ae);
     }
   }
+  if (given("--cache-mb"))
+    config.cache_mb = cache_mb;
+  if (given("--dicomweb-peer")) {
+    config.dicomweb_peers.clear();
+    for (const auto& text : dicomweb_peers) {
+      auto peer = dxhub::ParseDicomWebPeer(text);
+      if (!peer.ok()) {
+        std::fprintf(stderr, "dxhub: %s\n", peer.error().message.c_str());
+        return 2;
+      }
+      config.dicomweb_peers.push_back(*peer);
+    }
+  }
   if (given("--duplicates")) {
     auto policy = dxhub::ParseDuplicatePolicy(duplicates);
     if (!policy.ok()) {
@@ -124,6 +142,10 @@ int main(int argc, char** argv) {
     config.duplicates = *policy;
   }
 
+  if (auto valid = dxhub::ValidateConfig(config); !valid.ok()) {
+    std::fprintf(stderr, "dxhub: %s\n", valid.error().message.c_str());
+    return 2;
+  }
   dxhub::InitLogging(config.log_level);
   dxhub::dicom::ConfigureDcmtkLogging(config.log_level == "debug" || config.log_level == "trace");
   if (serve->parsed())

@@ -81,8 +81,11 @@ int RunServe(const Config& config) {
     spdlog::error("{}", dicom_server.error().ToString());
     return 1;
   }
-  auto http = web::StartHttpServer(
-      web::HttpOptions{config.bind, config.http_port, config.http_threads}, **archive);
+  auto http =
+      web::StartHttpServer(web::HttpOptions{config.bind, config.http_port, config.http_threads,
+                                            static_cast<size_t>(config.cache_mb) << 20, config.aet,
+                                            config.remote_aes, config.dicomweb_peers},
+                           **archive);
   if (!http.ok()) {
     spdlog::error("{}", http.error().ToString());
     return 1;

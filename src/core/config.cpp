@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace dxhub {
@@ -40,6 +42,38 @@ Result<RemoteAe> ParseRemoteAe(const std::string& text) {
   return ae;
 }
 
+Result<DicomWebPeer> MakeDicomWebPeer(std::string name, std::string url) {
+  const bool name_ok = !name.empty() && name.size() <= 64 &&
+                       std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+                         return std::isalnum(ch) != 0 || ch == '-' || ch == '_';
+                       });
+  if (!name_ok) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "DICOMweb peer name '" + name + "' must be 1-64 letters, digits, - or _");
+  }
+  const size_t scheme = url.find("://");
+  const std::string proto = scheme == std::string::npos ? "" : url.substr(0, scheme);
+  const bool url_ok = (proto == "http" || proto == "https") && url.size() > scheme + 3 &&
+                      url[scheme + 3] != '/' && url.find_first_of(" \t\r\n?#") == std::string::npos;
+  if (!url_ok) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "DICOMweb peer '" + name + "': '" + url +
+                         "' is not an http:// or https:// base URL without query or fragment");
+  }
+  while (url.size() > scheme + 4 && url.back() == '/')
+    url.pop_back();
+  return DicomWebPeer{std::move(name), std::move(url)};
+}
+
+Result<DicomWebPeer> ParseDicomWebPeer(const std::string& text) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "'" + text + "' is not a DICOMweb peer (expected NAME=URL)");
+  }
+  return MakeDicomWebPeer(text.substr(0, eq), text.substr(eq + 1));
+}
+
 Result<Config> LoadConfigFile(const std::string& path, Config base) {
   toml::table table;
   try {
@@ -52,7 +86,7 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
       "data",          "bind",       "http-port",        "dicom-port",
       "aet",           "index",      "max-associations", "allowed-aets",
       "allowed-hosts", "duplicates", "http-threads",     "dimse-timeout",
-      "log-level",     "remote-ae"};
+      "log-level",     "remote-ae",  "dicomweb-peer",    "cache-mb"};
   for (const auto& [key, value] : table) {
     if (!kKnown.count(std::string(key.str()))) {
       return MakeError(ErrorCode::kInvalidArgument,
@@ -88,6 +122,25 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
   num("http-threads", base.http_threads);
   num("dimse-timeout", base.dimse_timeout_s);
   str("log-level", base.log_level);
+  num("cache-mb", base.cache_mb);
+  if (auto* arr = table["dicomweb-peer"].as_array()) {
+    base.dicomweb_peers.clear();
+    for (auto& item : *arr) {
+      Result<DicomWebPeer> peer =
+          MakeError(ErrorCode::kInvalidArgument, "config " + path +
+                                                     ": dicomweb-peer entries are \"NAME=URL\" or "
+                                                     "{ name = ..., url = ... }");
+      if (auto s = item.value<std::string>()) {
+        peer = ParseDicomWebPeer(*s);
+      } else if (auto* t = item.as_table()) {
+        peer = MakeDicomWebPeer((*t)["name"].value_or(std::string()),
+                                (*t)["url"].value_or(std::string()));
+      }
+      if (!peer.ok())
+        return peer.error();
+      base.dicomweb_peers.push_back(*peer);
+    }
+  }
   if (auto* arr = table["remote-ae"].as_array()) {
     base.remote_aes.clear();
     for (auto& item : *arr) {
@@ -118,6 +171,23 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
     base.duplicates = *policy;
   }
   return base;
+}
+
+Status ValidateConfig(const Config& config) {
+  if (config.cache_mb < 0 || config.cache_mb > 1 << 20)
+    return MakeError(ErrorCode::kInvalidArgument, "cache-mb must be 0..1048576");
+  std::set<std::string> names;
+  for (const auto& ae : config.remote_aes) {
+    if (!names.insert(ae.name).second)
+      return MakeError(ErrorCode::kInvalidArgument, "two remote nodes are named '" + ae.name + "'");
+  }
+  for (const auto& peer : config.dicomweb_peers) {
+    if (!names.insert(peer.name).second) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "two remote nodes are named '" + peer.name + "'");
+    }
+  }
+  return Ok();
 }
 
 }  // namespace dxhub

@@ -26,6 +26,17 @@ struct RemoteAe {
 /// Parses "AET@HOST:PORT" (the --remote-ae flag); name = AET.
 Result<RemoteAe> ParseRemoteAe(const std::string& text);
 
+/// Another DICOMweb server dxhub may query or send to (exports, replicas, federated search).
+struct DicomWebPeer {
+  std::string name;  // letters, digits, '-', '_' (used in URLs of dxhub's own API)
+  std::string url;   // base URL of its DICOMweb root, e.g. "http://pacs:8042/dicom-web"
+};
+
+/// Parses "NAME=URL" (the --dicomweb-peer flag). The URL must be http:// or https:// with a
+/// host, and no query or fragment.
+Result<DicomWebPeer> ParseDicomWebPeer(const std::string& text);
+Result<DicomWebPeer> MakeDicomWebPeer(std::string name, std::string url);
+
 struct Config {
   std::string data_dir = "./var";
   std::string bind = "127.0.0.1";
@@ -43,7 +54,11 @@ struct Config {
   DuplicatePolicy duplicates = DuplicatePolicy::kKeepFirst;
   /// Known DICOM nodes (TOML: [[remote-ae]] name/aet/host/port tables, or "AET@HOST:PORT").
   std::vector<RemoteAe> remote_aes;
+  /// Known DICOMweb servers (TOML: [[dicomweb-peer]] name/url tables, or "NAME=URL").
+  std::vector<DicomWebPeer> dicomweb_peers;
   int http_threads = 8;
+  /// Memory for rendered images, thumbnails and metadata JSON (MiB); 0 disables the cache.
+  int cache_mb = 256;
   /// Seconds of DIMSE inactivity after which an association is aborted.
   int dimse_timeout_s = 60;
   std::string log_level = "info";
@@ -55,6 +70,10 @@ struct Config {
 /// Overlays the keys present in the TOML file at `path` onto `base`. Unknown keys are an error so
 /// a typo in a hospital's config does not silently fall back to a default.
 Result<Config> LoadConfigFile(const std::string& path, Config base);
+
+/// Checks what no single key can: ranges, and that every remote AE and DICOMweb peer has a
+/// distinct name (operators and the API refer to them by name).
+Status ValidateConfig(const Config& config);
 
 Result<DuplicatePolicy> ParseDuplicatePolicy(const std::string& text);
 

@@ -22,6 +22,8 @@
 
 #include <openjpeg.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -301,6 +303,24 @@ Result<std::string> ReadFrame(const std::string& path, int frame_number) {
   return frame;
 }
 
+Result<StoredFrame> ReadStoredFrame(const std::string& path, int frame_number) {
+  auto loaded = Load(path, frame_number);
+  if (!loaded.ok())
+    return loaded.error();
+  DcmDataset* ds = (*loaded)->file.getDataset();
+  const DcmXfer xfer(ds->getOriginalXfer());
+  if (!xfer.isEncapsulated()) {
+    auto native = ReadFrame(path, frame_number);
+    if (!native.ok())
+      return native.error();
+    return StoredFrame{std::move(native.value()), UID_LittleEndianExplicitTransferSyntax};
+  }
+  auto bytes = FrameFragments(ds, frame_number, (*loaded)->frames);
+  if (!bytes.ok())
+    return bytes.error();
+  return StoredFrame{std::move(bytes.value()), xfer.getXferID()};
+}
+
 Result<std::string> RenderFrame(const std::string& path, int frame_number,
                                 const RenderOptions& options) {
   auto loaded = Load(path, frame_number);
@@ -329,13 +349,31 @@ Result<std::string> RenderFrame(const std::string& path, int frame_number,
   DicomImage image(ds, xfer, CIF_UsePartialAccessToPixelData, first_frame, 1);
   if (image.getStatus() != EIS_Normal)
     return DecodeError(ds, EC_IllegalCall);
-  if (image.isMonochrome()) {
+  DicomImage* shown = &image;
+  std::unique_ptr<DicomImage> scaled;
+  const auto columns = static_cast<double>(image.getWidth());
+  const auto rows = static_cast<double>(image.getHeight());
+  if (options.viewport_columns > 0 && options.viewport_rows > 0 && columns > 0 && rows > 0) {
+    const double factor =
+        std::min({1.0, options.viewport_columns / columns, options.viewport_rows / rows});
+    if (factor < 1.0) {
+      // Interpolation 4 (bicubic-like) averages rather than drops pixels when shrinking.
+      const auto width = static_cast<unsigned long>(std::max(1L, std::lround(columns * factor)));
+      const auto height = static_cast<unsigned long>(std::max(1L, std::lround(rows * factor)));
+      scaled.reset(image.createScaledImage(width, height, 4, 0));
+      if (!scaled || scaled->getStatus() != EIS_Normal)
+        return MakeError(ErrorCode::kInternal, "image scaling failed");
+      shown = scaled.get();
+    }
+  }
+  // The VOI window is set on the image actually written (a scaled copy has its own).
+  if (shown->isMonochrome()) {
     if (options.window_center && options.window_width) {
-      image.setWindow(*options.window_center, *options.window_width);
-    } else if (image.getWindowCount() > 0) {
-      image.setWindow(0);
+      shown->setWindow(*options.window_center, *options.window_width);
+    } else if (shown->getWindowCount() > 0) {
+      shown->setWindow(0);
     } else {
-      image.setMinMaxWindow();
+      shown->setMinMaxWindow();
     }
   }
   // DCMTK's writer plugins write to a FILE*; an in-memory stream avoids a temp file.
@@ -348,11 +386,11 @@ Result<std::string> RenderFrame(const std::string& path, int frame_number,
   if (options.format == RenderOptions::Format::kPng) {
     DiPNGPlugin png;
     png.setInterlaceType(E_pngInterlaceNone);  // faster to encode and to show progressively
-    ok = image.writePluginFormat(&png, out, 0);
+    ok = shown->writePluginFormat(&png, out, 0);
   } else {
     DiJPEGPlugin jpeg;
     jpeg.setQuality(static_cast<unsigned int>(options.quality));
-    ok = image.writePluginFormat(&jpeg, out, 0);
+    ok = shown->writePluginFormat(&jpeg, out, 0);
   }
   std::fclose(out);  // NOLINT(cppcoreguidelines-owning-memory): C stream API
   std::string encoded(buffer != nullptr ? buffer : "", buffer != nullptr ? size : 0);

@@ -14,12 +14,26 @@ namespace dxhub::dicom {
 /// little endian) pixel bytes. kNotFound if the frame does not exist.
 Result<std::string> ReadFrame(const std::string& path, int frame_number);
 
+/// One frame as stored: the compressed bitstream of an encapsulated frame (all its fragments),
+/// or the native bytes of an uncompressed one, with the transfer syntax that describes them.
+struct StoredFrame {
+  std::string bytes;
+  std::string transfer_syntax_uid;  // explicit VR little endian for native frames
+};
+
+/// Frame `frame_number` (1-based) without decoding: what a viewer that decodes itself asks for.
+Result<StoredFrame> ReadStoredFrame(const std::string& path, int frame_number);
+
 struct RenderOptions {
   enum class Format { kJpeg, kPng };
   Format format = Format::kJpeg;
   std::optional<double> window_center;  // both or neither
   std::optional<double> window_width;
   int quality = 90;  // JPEG only
+  /// Scale to fit a viewport of this many columns and rows, keeping the aspect ratio (PS3.18
+  /// `viewport=vw,vh`); 0 keeps the stored size. Images are never scaled up.
+  int viewport_columns = 0;
+  int viewport_rows = 0;
 };
 
 /// Frame `frame_number` rendered to an 8-bit image: VOI window from `options`, else the first

@@ -104,4 +104,31 @@ Result<SendResult> SendInstances(const RemoteNode& node, const std::string& call
   return result;
 }
 
+Status Echo(const RemoteNode& node, const std::string& calling_aet, int timeout_s) {
+  DcmSCU scu;
+  scu.setAETitle(calling_aet);
+  scu.setPeerAETitle(node.aet);
+  scu.setPeerHostName(node.host);
+  scu.setPeerPort(static_cast<Uint16>(node.port));
+  scu.setACSETimeout(static_cast<Uint32>(timeout_s));
+  scu.setConnectionTimeout(timeout_s);
+  scu.setDIMSEBlockingMode(DIMSE_NONBLOCKING);
+  scu.setDIMSETimeout(static_cast<Uint32>(timeout_s));
+  OFList<OFString> syntaxes;
+  syntaxes.push_back(UID_LittleEndianImplicitTransferSyntax);
+  scu.addPresentationContext(UID_VerificationSOPClass, syntaxes);
+  const std::string where = node.aet + "@" + node.host + ":" + std::to_string(node.port);
+  OFCondition cond = scu.initNetwork();
+  if (cond.good())
+    cond = scu.negotiateAssociation();
+  if (cond.bad())
+    return MakeError(ErrorCode::kUnavailable,
+                     "cannot associate with " + where + ": " + cond.text());
+  cond = scu.sendECHORequest(0);
+  scu.releaseAssociation();
+  if (cond.bad())
+    return MakeError(ErrorCode::kUnavailable, "C-ECHO to " + where + " failed: " + cond.text());
+  return Ok();
+}
+
 }  // namespace dxhub::dicom

@@ -47,4 +47,8 @@ Result<SendResult> SendInstances(const RemoteNode& node, const std::string& call
                                  const std::string& move_originator = "",
                                  uint16_t move_message_id = 0);
 
+/// C-ECHO from `calling_aet` to `node`: Ok when it answers Success; kUnavailable with the reason
+/// (refused association, no answer, failure status) otherwise. For "test connection" buttons.
+Status Echo(const RemoteNode& node, const std::string& calling_aet, int timeout_s = 10);
+
 }  // namespace dxhub::dicom

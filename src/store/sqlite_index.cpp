@@ -434,7 +434,7 @@ class SqliteIndex final : public StudyIndex {
                       ", se.series_uid, se.modality, se.series_number, se.series_description, "
                       "se.body_part, se.num_instances, se.received_at, i.sop_uid, "
                       "i.sop_class_uid, i.instance_number, i.transfer_syntax, i.rows, i.columns, "
-                      "i.frames, i.size, i.received_at, i.blob_key";
+                      "i.frames, i.size, i.received_at, i.blob_key, i.sha256";
     if (q.level == Level::kStudy) {
       // Same column positions for every level; lower levels are NULL.
       sql = std::string(kStudyColumns) +
@@ -496,6 +496,7 @@ class SqliteIndex final : public StudyIndex {
         r.instance.size = static_cast<uint64_t>(stmt->Int(31));
         r.instance.received_ms = stmt->Int(32);
         r.blob_key = stmt->Text(33);
+        r.instance.sha256 = stmt->Text(34);
       }
       rows.push_back(std::move(r));
     }

@@ -77,6 +77,7 @@ struct InstanceSummary {
   int frames = 0;
   uint64_t size = 0;
   int64_t received_ms = 0;
+  std::string sha256;  // of the stored bytes; filled by Query (a key for caches of derived data)
 };
 
 struct SeriesDetail {

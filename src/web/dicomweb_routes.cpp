@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <random>
 
@@ -12,6 +13,7 @@
 #include "core/uid.h"
 #include "dicom/instance.h"
 #include "dicom/pixels.h"
+#include "web/media_type.h"
 #include "web/qido.h"
 
 namespace dxhub::web {
@@ -94,6 +96,12 @@ void DicomWebRoutes::Register(httplib::Server& s) {
   BulkData(s, instance + "/bulkdata/([0-9A-Fa-f]{8})");
   Rendered(s, instance + "/frames/([0-9]+)/rendered", true);
   Rendered(s, instance + "/rendered", false);
+  Thumbnail(s, instance + "/frames/([0-9]+)/thumbnail",
+            {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid}, true);
+  Thumbnail(s, instance + "/thumbnail", {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid},
+            false);
+  Thumbnail(s, series + "/thumbnail", {Field::kStudyUid, Field::kSeriesUid}, false);
+  Thumbnail(s, study + "/thumbnail", {Field::kStudyUid}, false);
   Frames(s, instance + "/frames/([0-9,]+)");
   Metadata(s, instance + "/metadata", {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
   Metadata(s, series + "/metadata", {Field::kStudyUid, Field::kSeriesUid});
@@ -163,15 +171,22 @@ void DicomWebRoutes::Metadata(httplib::Server& s, const std::string& pattern,
       const auto& r = (*rows)[i];
       std::string bulk = base + "/studies/" + r.study.study_uid + "/series/" + r.series.series_uid +
                          "/instances/" + r.instance.sop_uid + "/bulkdata";
-      auto one = dicom::DatasetToJson(archive_.blobs().PathOf(r.blob_key), bulk);
-      if (!one.ok()) {
-        spdlog::error("dicomweb: metadata of {}: {}", r.instance.sop_uid, one.error().ToString());
-        return SendErrorResponse(
-            res, MakeError(ErrorCode::kInternal, "archived instance cannot be read"));
+      // The JSON names its bulk data by URL, so the base URL is part of the key.
+      const std::string key = "metadata:" + r.instance.sha256 + ":" + bulk;
+      auto cached = cache_.Get(key);
+      if (!cached) {
+        auto one = dicom::DatasetToJson(archive_.blobs().PathOf(r.blob_key), bulk);
+        if (!one.ok()) {
+          spdlog::error("dicomweb: metadata of {}: {}", r.instance.sop_uid, one.error().ToString());
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kInternal, "archived instance cannot be read"));
+        }
+        cached = std::make_shared<const std::string>(std::move(one.value()));
+        cache_.Put(key, *cached);
       }
       if (i > 0)
         body += ",";
-      body += *one;
+      body += *cached;
     }
     body += "]";
     res.status = 200;
@@ -275,96 +290,209 @@ void DicomWebRoutes::BulkData(httplib::Server& s, const std::string& pattern) {
 
 void DicomWebRoutes::Frames(httplib::Server& s, const std::string& pattern) {
   s.Get(pattern, [this](const httplib::Request& req, httplib::Response& res) {
-    std::string accept = req.get_header_value("Accept");
-    if (!accept.empty() && accept.find("*/*") == std::string::npos &&
-        accept.find("application/octet-stream") == std::string::npos) {
-      return SendErrorResponse(res, MakeError(ErrorCode::kNotAcceptable,
-                                              "frames are served uncompressed as multipart/related "
-                                              "application/octet-stream"));
-    }
     auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
     if (!rows.ok())
       return SendErrorResponse(res, rows.error());
-    const std::string path = archive_.blobs().PathOf(rows->front().blob_key);
-    const std::string list = req.matches[4];
+    const store::QueryRow& row = rows->front();
+    const std::string stored = row.instance.transfer_syntax_uid;
+    auto answer = NegotiateFrames(ParseAccept(req.get_header_value("Accept")), stored);
+    if (!answer) {
+      std::string stored_type = FrameMediaType(stored);
+      return SendErrorResponse(
+          res, MakeError(ErrorCode::kNotAcceptable,
+                         "frames are served as multipart/related; type=\"application/"
+                         "octet-stream\" (native) or in their stored encoding " +
+                             stored + (stored_type.empty() ? "" : " (" + stored_type + ")") +
+                             "; they are not re-encoded"));
+    }
+    const std::string path = archive_.blobs().PathOf(row.blob_key);
     const std::string boundary = RandomBoundary();
     std::string body;
-    for (const auto& number : Split(list, ",")) {
+    for (const auto& number : Split(req.matches[4].str(), ",")) {
       if (number.empty() || number.size() > 6) {
         return SendErrorResponse(
             res, MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999"));
       }
-      auto frame = dicom::ReadFrame(path, std::stoi(number));
-      if (!frame.ok())
-        return SendErrorResponse(res, frame.error());
-      body += "--" + boundary + "\r\nContent-Type: application/octet-stream\r\n\r\n";
-      body += *frame;
+      std::string bytes;
+      if (answer->as_stored) {
+        auto frame = dicom::ReadStoredFrame(path, std::stoi(number));
+        if (!frame.ok())
+          return SendErrorResponse(res, frame.error());
+        bytes = std::move(frame->bytes);
+      } else {
+        auto frame = dicom::ReadFrame(path, std::stoi(number));
+        if (!frame.ok())
+          return SendErrorResponse(res, frame.error());
+        bytes = std::move(frame.value());
+      }
+      body += "--" + boundary + "\r\nContent-Type: " + answer->part_type + "\r\n\r\n";
+      body += bytes;
       body += "\r\n";
     }
     body += "--" + boundary + "--\r\n";
     res.status = 200;
     res.set_content(body,
-                    "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary);
+                    "multipart/related; type=\"" + answer->root_type + "\"; boundary=" + boundary);
   });
+}
+
+namespace {
+
+// Accept and query parameters of rendered and thumbnail requests (PS3.18 §8.3.5):
+// window=center,width[,linear], quality=1..100, viewport=vw,vh.
+Status ParseRenderRequest(const httplib::Request& req, dicom::RenderOptions& options) {
+  std::string accept = req.get_header_value("Accept");
+  if (accept.find("image/png") != std::string::npos &&
+      accept.find("image/jpeg") == std::string::npos) {
+    options.format = dicom::RenderOptions::Format::kPng;
+  } else if (!accept.empty() && accept.find("*/*") == std::string::npos &&
+             accept.find("image/*") == std::string::npos &&
+             accept.find("image/jpeg") == std::string::npos) {
+    return MakeError(ErrorCode::kNotAcceptable, "rendered images are image/jpeg or image/png");
+  }
+  for (const auto& [name, value] : req.params) {
+    if (name == "window") {
+      // Only the linear VOI function is supported.
+      auto fields = Split(value, ",");
+      double center = 0, width = 0;
+      bool ok = (fields.size() == 2 || (fields.size() == 3 && fields[2] == "linear")) &&
+                ParseNumber(fields[0], center) && ParseNumber(fields[1], width) && width > 0;
+      if (!ok)
+        return MakeError(ErrorCode::kInvalidArgument, "window must be center,width[,linear]");
+      options.window_center = center;
+      options.window_width = width;
+    } else if (name == "quality") {
+      double q = 0;
+      if (!ParseNumber(value, q) || q < 1 || q > 100 || q != static_cast<int>(q))
+        return MakeError(ErrorCode::kInvalidArgument, "quality must be 1..100");
+      options.quality = static_cast<int>(q);
+    } else if (name == "viewport") {
+      auto fields = Split(value, ",");
+      double vw = 0, vh = 0;
+      bool ok = fields.size() == 2 && ParseNumber(fields[0], vw) && ParseNumber(fields[1], vh) &&
+                vw >= 1 && vh >= 1 && vw <= 8192 && vh <= 8192 && vw == static_cast<int>(vw) &&
+                vh == static_cast<int>(vh);
+      if (!ok) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "viewport must be width,height in pixels (1..8192); source "
+                         "rectangles are not supported");
+      }
+      options.viewport_columns = static_cast<int>(vw);
+      options.viewport_rows = static_cast<int>(vh);
+    } else {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "unsupported rendering parameter '" + name + "'");
+    }
+  }
+  return Ok();
+}
+
+Result<int> FrameFromPath(const httplib::Request& req) {
+  const std::string number = req.matches[4];
+  if (number.empty() || number.size() > 6)
+    return MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999");
+  return std::stoi(number);
+}
+
+const char* ImageType(const dicom::RenderOptions& options) {
+  return options.format == dicom::RenderOptions::Format::kPng ? "image/png" : "image/jpeg";
+}
+
+// The image that stands for a study or series: the middle image of its largest series (for a
+// study), the middle frame of a multi-frame image. Rows come sorted by series and instance
+// number. nullptr when nothing has pixel data.
+const store::QueryRow* Representative(const std::vector<store::QueryRow>& rows) {
+  std::map<std::string, std::vector<const store::QueryRow*>> by_series;
+  std::vector<std::string> order;
+  for (const auto& row : rows) {
+    if (row.instance.frames <= 0)
+      continue;
+    auto& list = by_series[row.series.series_uid];
+    if (list.empty())
+      order.push_back(row.series.series_uid);
+    list.push_back(&row);
+  }
+  const std::vector<const store::QueryRow*>* best = nullptr;
+  for (const auto& uid : order) {
+    if (best == nullptr || by_series[uid].size() > best->size())
+      best = &by_series[uid];
+  }
+  return best == nullptr ? nullptr : (*best)[best->size() / 2];
+}
+
+}  // namespace
+
+Result<ByteCache::Value> DicomWebRoutes::Render(const store::QueryRow& row, int frame,
+                                                const dicom::RenderOptions& options) {
+  std::string key = "render:" + row.instance.sha256 + ":" + std::to_string(frame) + ":" +
+                    ImageType(options) + ":" + std::to_string(options.quality) + ":" +
+                    std::to_string(options.viewport_columns) + "x" +
+                    std::to_string(options.viewport_rows);
+  if (options.window_center) {
+    key +=
+        ":" + std::to_string(*options.window_center) + "," + std::to_string(*options.window_width);
+  }
+  if (auto hit = cache_.Get(key))
+    return hit;
+  auto image = dicom::RenderFrame(archive_.blobs().PathOf(row.blob_key), frame, options);
+  if (!image.ok())
+    return image.error();
+  auto value = std::make_shared<const std::string>(std::move(image.value()));
+  cache_.Put(key, *value);
+  return value;
 }
 
 void DicomWebRoutes::Rendered(httplib::Server& s, const std::string& pattern, bool frame_in_path) {
   s.Get(pattern, [this, frame_in_path](const httplib::Request& req, httplib::Response& res) {
     dicom::RenderOptions options;
-    std::string accept = req.get_header_value("Accept");
-    if (accept.find("image/png") != std::string::npos &&
-        accept.find("image/jpeg") == std::string::npos) {
-      options.format = dicom::RenderOptions::Format::kPng;
-    } else if (!accept.empty() && accept.find("*/*") == std::string::npos &&
-               accept.find("image/*") == std::string::npos &&
-               accept.find("image/jpeg") == std::string::npos) {
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kNotAcceptable, "rendered images are image/jpeg or image/png"));
-    }
-    for (const auto& [name, value] : req.params) {
-      if (name == "window") {
-        // PS3.18: window=center,width[,function]; only the linear function is supported.
-        auto fields = Split(value, ",");
-        double center = 0, width = 0;
-        bool ok = (fields.size() == 2 || (fields.size() == 3 && fields[2] == "linear")) &&
-                  ParseNumber(fields[0], center) && ParseNumber(fields[1], width) && width > 0;
-        if (!ok) {
-          return SendErrorResponse(
-              res, MakeError(ErrorCode::kInvalidArgument, "window must be center,width[,linear]"));
-        }
-        options.window_center = center;
-        options.window_width = width;
-      } else if (name == "quality") {
-        double q = 0;
-        if (!ParseNumber(value, q) || q < 1 || q > 100 || q != static_cast<int>(q)) {
-          return SendErrorResponse(
-              res, MakeError(ErrorCode::kInvalidArgument, "quality must be 1..100"));
-        }
-        options.quality = static_cast<int>(q);
-      } else {
-        return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument,
-                                                "unsupported rendering parameter '" + name + "'"));
-      }
-    }
+    if (Status st = ParseRenderRequest(req, options); !st.ok())
+      return SendErrorResponse(res, st.error());
     auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
     if (!rows.ok())
       return SendErrorResponse(res, rows.error());
     int frame = 1;
     if (frame_in_path) {
-      const std::string number = req.matches[4];
-      if (number.size() > 6) {
-        return SendErrorResponse(
-            res, MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999"));
-      }
-      frame = std::stoi(number);
+      auto number = FrameFromPath(req);
+      if (!number.ok())
+        return SendErrorResponse(res, number.error());
+      frame = *number;
     }
-    auto image =
-        dicom::RenderFrame(archive_.blobs().PathOf(rows->front().blob_key), frame, options);
+    auto image = Render(rows->front(), frame, options);
     if (!image.ok())
       return SendErrorResponse(res, image.error());
     res.status = 200;
-    res.set_content(
-        *image, options.format == dicom::RenderOptions::Format::kPng ? "image/png" : "image/jpeg");
+    res.set_content(**image, ImageType(options));
+  });
+}
+
+void DicomWebRoutes::Thumbnail(httplib::Server& s, const std::string& pattern,
+                               const std::vector<Field>& fields, bool frame_in_path) {
+  s.Get(pattern, [this, fields, frame_in_path](const httplib::Request& req,
+                                               httplib::Response& res) {
+    dicom::RenderOptions options;
+    options.viewport_columns = options.viewport_rows = 128;
+    options.quality = 80;
+    if (Status st = ParseRenderRequest(req, options); !st.ok())
+      return SendErrorResponse(res, st.error());
+    auto rows = Instances(req, fields);
+    if (!rows.ok())
+      return SendErrorResponse(res, rows.error());
+    const store::QueryRow* row = Representative(*rows);
+    if (row == nullptr)
+      return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no image with pixel data"));
+    int frame = (row->instance.frames + 1) / 2;
+    if (frame_in_path) {
+      auto number = FrameFromPath(req);
+      if (!number.ok())
+        return SendErrorResponse(res, number.error());
+      frame = *number;
+    }
+    auto image = Render(*row, frame, options);
+    if (!image.ok())
+      return SendErrorResponse(res, image.error());
+    res.status = 200;
+    res.set_header("Cache-Control", "private, max-age=3600");
+    res.set_content(**image, ImageType(options));
   });
 }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/uid.h"
+#include "dicom/store_scu.h"
 #include "web/dicomweb_routes.h"
 #include "web/json_views.h"
 
@@ -91,10 +92,31 @@ Result<store::StudyQuery> ParseStudyQuery(const httplib::Request& req) {
   return q;
 }
 
+// A DICOMweb peer answers a QIDO-RS study search for at most one study.
+Status ProbeDicomWeb(const DicomWebPeer& peer) {
+  const size_t scheme_end = peer.url.find("://") + 3;
+  const size_t path_at = peer.url.find('/', scheme_end);
+  const std::string origin = peer.url.substr(0, path_at);
+  const std::string path = path_at == std::string::npos ? "" : peer.url.substr(path_at);
+  httplib::Client client(origin);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  auto res = client.Get(path + "/studies?limit=1", {{"Accept", "application/dicom+json"}});
+  if (!res) {
+    return MakeError(ErrorCode::kUnavailable,
+                     peer.url + " cannot be reached: " + httplib::to_string(res.error()));
+  }
+  if (res->status != 200 && res->status != 204) {
+    return MakeError(ErrorCode::kUnavailable,
+                     peer.url + " answered HTTP " + std::to_string(res->status) + " to QIDO-RS");
+  }
+  return Ok();
+}
+
 class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(const HttpOptions& options, store::Archive& archive)
-      : options_(options), archive_(archive), dicomweb_(archive) {}
+      : options_(options), archive_(archive), dicomweb_(archive, options.cache_bytes) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -169,6 +191,46 @@ class HttpServerImpl final : public HttpServer {
       }
       SendJson(res, 200, {{"status", "ok"}, {"schema_version", archive_.index().SchemaVersion()}});
     });
+
+    // The configured nodes, and a connection test for each (C-ECHO, or a one-study QIDO-RS
+    // search): what an engineer checks first when wiring dxhub to a PACS.
+    server_.Get("/api/peers", [this](const httplib::Request&, httplib::Response& res) {
+      json peers = json::array();
+      for (const auto& ae : options_.remote_aes) {
+        peers.push_back({{"name", ae.name},
+                         {"kind", "dicom"},
+                         {"aet", ae.aet},
+                         {"host", ae.host},
+                         {"port", ae.port}});
+      }
+      for (const auto& peer : options_.dicomweb_peers)
+        peers.push_back({{"name", peer.name}, {"kind", "dicomweb"}, {"url", peer.url}});
+      SendJson(res, 200, {{"peers", std::move(peers)}});
+    });
+    server_.Post(R"(/api/peers/([^/]+)/echo)",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   const std::string name = req.matches[1];
+                   const auto start = std::chrono::steady_clock::now();
+                   Status result = MakeError(ErrorCode::kNotFound, "no peer named '" + name + "'");
+                   for (const auto& ae : options_.remote_aes) {
+                     if (ae.name == name)
+                       result = dicom::Echo({ae.aet, ae.host, ae.port}, options_.aet);
+                   }
+                   for (const auto& peer : options_.dicomweb_peers) {
+                     if (peer.name == name)
+                       result = ProbeDicomWeb(peer);
+                   }
+                   if (!result.ok() && result.error().code == ErrorCode::kNotFound)
+                     return SendError(res, result.error());
+                   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count();
+                   SendJson(res, 200,
+                            {{"name", name},
+                             {"ok", result.ok()},
+                             {"milliseconds", ms},
+                             {"message", result.ok() ? "answered" : result.error().message}});
+                 });
 
     server_.Get("/api/statistics", [this](const httplib::Request&, httplib::Response& res) {
       auto counts = archive_.index().Counts();

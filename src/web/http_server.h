@@ -9,9 +9,12 @@
 // but dxhub's handlers block on disk and SQLite anyway, so a thread-per-request pool is the right
 // shape and needs far less code; RESTinio pulls in asio and fmt versions of its own.
 
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "core/config.h"
 #include "core/result.h"
 #include "store/archive.h"
 
@@ -21,6 +24,12 @@ struct HttpOptions {
   std::string bind = "127.0.0.1";
   int port = 8080;  // 0 picks a free port
   int threads = 8;
+  /// Bytes of rendered images, thumbnails and metadata JSON kept in memory (LRU).
+  size_t cache_bytes = size_t{256} << 20;
+  /// dxhub's own AE title and the configured nodes, for /api/peers.
+  std::string aet = "DXHUB";
+  std::vector<RemoteAe> remote_aes;
+  std::vector<DicomWebPeer> dicomweb_peers;
 };
 
 class HttpServer {

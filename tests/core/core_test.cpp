@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "../test_util.h"
+#include "core/byte_cache.h"
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/hash.h"
@@ -31,6 +32,36 @@ TEST(Uid, RejectsHostileAndMalformedUids) {
   }
   EXPECT_FALSE(ValidateUid(std::string(65, '1'), "x").ok());
   EXPECT_EQ(ValidateUid("", "x").error().code, ErrorCode::kMissingAttribute);
+}
+
+TEST(ByteCache, EvictsLeastRecentlyUsedWithinItsByteBudget) {
+  ByteCache cache(100);
+  cache.Put("a", std::string(20, 'a'));
+  cache.Put("b", std::string(20, 'b'));
+  cache.Put("c", std::string(20, 'c'));
+  ASSERT_TRUE(cache.Get("a"));  // a is now the most recently used
+  cache.Put("d", std::string(20, 'd'));
+  cache.Put("e", std::string(20, 'e'));  // 100 bytes: still all fit
+  EXPECT_EQ(cache.GetStats().bytes, 100u);
+  cache.Put("f", std::string(20, 'f'));  // evicts b, the least recently used
+  EXPECT_FALSE(cache.Get("b"));
+  EXPECT_TRUE(cache.Get("a"));
+  EXPECT_EQ(*cache.Get("f"), std::string(20, 'f'));
+  EXPECT_LE(cache.GetStats().bytes, 100u);
+
+  cache.Put("a", "short");  // replacing an entry adjusts the byte count
+  EXPECT_EQ(*cache.Get("a"), "short");
+  EXPECT_EQ(cache.GetStats().bytes, 85u);
+
+  cache.Put("huge", std::string(26, 'h'));  // over a quarter of the budget: not cached
+  EXPECT_FALSE(cache.Get("huge"));
+  EXPECT_EQ(cache.GetStats().entries, 5u);
+}
+
+TEST(ByteCache, ZeroCapacityCachesNothing) {
+  ByteCache cache(0);
+  cache.Put("a", "x");
+  EXPECT_FALSE(cache.Get("a"));
 }
 
 TEST(Strings, SplitKeepsEmptyFields) {
@@ -106,6 +137,38 @@ TEST(Config, RemoteAes) {
   ASSERT_EQ(cfg->remote_aes.size(), 2u);
   EXPECT_EQ(cfg->remote_aes[1].aet, "B");
   EXPECT_EQ(cfg->remote_aes[1].port, 11112);
+}
+
+TEST(Config, DicomWebPeers) {
+  auto peer = ParseDicomWebPeer("central=https://pacs.example.org:8443/dicom-web/");
+  ASSERT_TRUE(peer.ok()) << peer.error().ToString();
+  EXPECT_EQ(peer->name, "central");
+  EXPECT_EQ(peer->url, "https://pacs.example.org:8443/dicom-web");  // trailing slash dropped
+  for (const char* bad : {"central", "=http://h", "bad name=http://h", "x=ftp://h", "x=http://",
+                          "x=http:///path", "x=http://h/dicom-web?x=1", "x=h:8042"}) {
+    EXPECT_FALSE(ParseDicomWebPeer(bad).ok()) << bad;
+  }
+  testing::ScratchDir dir;
+  {
+    std::ofstream f(dir / "peers.toml");
+    f << "cache-mb = 64\n"
+         "dicomweb-peer = [\"a=http://h1:8042/dicom-web\", "
+         "{ name = \"b\", url = \"http://h2/wado\" }]\n"
+         "remote-ae = [\"R@h:104\"]\n";
+  }
+  auto cfg = LoadConfigFile(dir / "peers.toml", Config{});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  EXPECT_EQ(cfg->cache_mb, 64);
+  ASSERT_EQ(cfg->dicomweb_peers.size(), 2u);
+  EXPECT_EQ(cfg->dicomweb_peers[1].url, "http://h2/wado");
+  EXPECT_TRUE(ValidateConfig(*cfg).ok());
+  cfg->remote_aes[0].name = "b";  // names are how operators refer to nodes: must be unique
+  EXPECT_FALSE(ValidateConfig(*cfg).ok());
+  {
+    std::ofstream f(dir / "bad.toml");
+    f << "dicomweb-peer = [{ name = \"c\" }]\n";
+  }
+  EXPECT_FALSE(LoadConfigFile(dir / "bad.toml", Config{}).ok());
 }
 
 TEST(Config, FileOverlaysDefaultsAndRejectsUnknownKeys) {

@@ -43,9 +43,12 @@ class Server:
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "serve.log")
 
-    def start(self, echo_ready=True):
-        self.dicom_port = free_port()
-        self.http_port = free_port()
+    def start(self, echo_ready=True, keep_ports=False):
+        """Starts on fresh free ports, or on the ports already set with `keep_ports` (for a
+        configuration that names them)."""
+        if not keep_ports:
+            self.dicom_port = free_port()
+            self.http_port = free_port()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [DXHUB, "serve", "--data", os.path.join(self.data_dir, "var"),

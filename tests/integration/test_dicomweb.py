@@ -172,28 +172,6 @@ class DicomWebTest(LoadedServer):
                                 "/bulkdata/7FE00010")
         self.assertEqual(status, 406, body)
 
-    def test_real_dicomweb_client(self):
-        """npm dicomweb-client (what OHIF uses) searches, reads metadata and retrieves."""
-        ds = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
-        node_modules = os.path.join(harness.TESTDATA, "node", "node_modules")
-        script = os.path.join(os.path.dirname(__file__), "node", "dicomweb_client_test.js")
-        r = subprocess.run(
-            ["node", script, f"http://127.0.0.1:{self.server.http_port}/dicom-web",
-             ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID],
-            capture_output=True, text=True, timeout=60,
-            env=dict(os.environ, NODE_PATH=node_modules))
-        self.assertEqual(r.returncode, 0, r.stderr)
-        seen = json.loads(r.stdout.strip().splitlines()[-1])
-        self.assertEqual(seen["studies"], [ds.StudyInstanceUID])
-        self.assertEqual(seen["series"], [ds.SeriesInstanceUID])
-        self.assertEqual(seen["instances"], [ds.SOPInstanceUID])
-        self.assertEqual(seen["metadata_sop"], ds.SOPInstanceUID)
-        self.assertTrue(seen["metadata_pixel_bulk"])
-        self.assertEqual(seen["instance_magic"], "DICM")
-        key = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()
-        self.assertEqual(seen["instance_bytes"],
-                         os.path.getsize(os.path.join(self.server.var, "blobs", key[:3], key)))
-
     def test_bad_requests_are_4xx_with_json_reasons(self):
         ct = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
         cases = [
@@ -241,6 +219,69 @@ def multipart_body(parts, boundary="dxhub-test-boundary"):
         out += f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n"
     return out + f"--{boundary}--\r\n".encode(), \
         f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+class DicomWebClientTest(unittest.TestCase):
+    """The npm client on a server of its own: its STOW-RS adds a study."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server().start()
+        rc, out = harness.storescu(cls.server, [CT_SMALL, JPEG2K])
+        assert rc == 0, out
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def qido(self, path):
+        status, _, body = fetch(self.server, path, "application/dicom+json")
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def test_real_dicomweb_client(self):
+        """npm dicomweb-client (what OHIF uses): search, metadata, retrieve, frames, store."""
+        ds = pydicom.dcmread(CT_SMALL)
+        j2k = pydicom.dcmread(JPEG2K)
+        to_store = harness.write_instance(os.path.join(self.server.var, "..", "stow.dcm"), "1.2.3.4.7.1",
+                                          study_uid="1.2.3.4.7", series_uid="1.2.3.4.7.9",
+                                          patient_id="STOWJS")
+        node_modules = os.path.join(harness.TESTDATA, "node", "node_modules")
+        script = os.path.join(os.path.dirname(__file__), "node", "dicomweb_client_test.js")
+        args = {
+            "url": f"http://127.0.0.1:{self.server.http_port}/dicom-web",
+            "study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID,
+            "sop": ds.SOPInstanceUID,
+            "j2k": {"study": j2k.StudyInstanceUID, "series": j2k.SeriesInstanceUID,
+                    "sop": j2k.SOPInstanceUID, "syntax": j2k.file_meta.TransferSyntaxUID},
+            "store": to_store,
+        }
+        r = subprocess.run(["node", script, json.dumps(args)], capture_output=True, text=True,
+                           timeout=60, env=dict(os.environ, NODE_PATH=node_modules))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        seen = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual(seen["studies"], [ds.StudyInstanceUID])
+        self.assertEqual(seen["series"], [ds.SeriesInstanceUID])
+        self.assertEqual(seen["instances"], [ds.SOPInstanceUID])
+        self.assertEqual(seen["metadata_sop"], ds.SOPInstanceUID)
+        self.assertTrue(seen["metadata_pixel_bulk"])
+        self.assertEqual(seen["instance_magic"], "DICM")
+        key = hashlib.sha256(str(ds.SOPInstanceUID).encode()).hexdigest()
+        self.assertEqual(seen["instance_bytes"],
+                         os.path.getsize(os.path.join(self.server.var, "blobs", key[:3], key)))
+        # Frames as the client decoded the multipart answers: the native pixels, and the stored
+        # JPEG 2000 bitstream (pydicom's view of the one-fragment frame, padding removed).
+        self.assertEqual(seen["native_frames"], [
+            {"bytes": len(ds.PixelData), "sha256": hashlib.sha256(ds.PixelData).hexdigest()}])
+        fragment = next(pydicom.encaps.generate_pixel_data_frame(j2k.PixelData))
+        got = seen["j2k_frames"][0]
+        self.assertIn(got["bytes"], (len(fragment), len(fragment.rstrip(b"\0"))))
+        self.assertEqual(got["sha256"], hashlib.sha256(fragment[:got["bytes"]]).hexdigest())
+        # Store: the instance is archived and searchable.
+        self.assertEqual(seen["store_response"]["00081199"]["Value"][0]["00081155"]["Value"],
+                         ["1.2.3.4.7.1"])
+        found = self.qido("/dicom-web/instances?PatientID=STOWJS")
+        self.assertEqual([value(i, "00080018") for i in found], ["1.2.3.4.7.1"])
 
 
 class StowTest(unittest.TestCase):
@@ -383,6 +424,59 @@ class CFindTest(LoadedServer):
         self.assertEqual(answers, [])
         self.assertIn("Final Find Response (Error: DataSetDoesNotMatchSOPClass)", out)  # 0xA900
         self.assertTrue(self.server.echo())
+
+
+class PeersTest(unittest.TestCase):
+    """Configured remote nodes and their connection tests (C-ECHO, QIDO-RS)."""
+
+    def test_list_and_echo(self):
+        dead_port = harness.free_port()
+        server = Server()
+        server.dicom_port, server.http_port = harness.free_port(), harness.free_port()
+        config = tempfile.mktemp(suffix=".toml")
+        with open(config, "w") as f:
+            f.write(f'''remote-ae = [{{ name = "self", aet = "DXHUB", host = "127.0.0.1", port = {server.dicom_port} }},
+             "WRONG@127.0.0.1:{server.dicom_port}"]
+dicomweb-peer = ["me=http://127.0.0.1:{server.http_port}/dicom-web/",
+                 {{ name = "dead", url = "http://127.0.0.1:{dead_port}/dicom-web" }}]
+''')
+        server.extra_args = ["--config", config]
+        try:
+            server.start(keep_ports=True)
+            _, peers = server.get("/api/peers")
+            self.assertEqual([(p["name"], p["kind"]) for p in peers["peers"]],
+                             [("self", "dicom"), ("WRONG", "dicom"), ("me", "dicomweb"),
+                              ("dead", "dicomweb")])
+            self.assertEqual(peers["peers"][2]["url"], f"http://127.0.0.1:{server.http_port}/dicom-web")
+
+            def echo(name):
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{server.http_port}/api/peers/{name}/echo", data=b"",
+                    method="POST")
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        return r.status, json.loads(r.read())
+                except urllib.error.HTTPError as e:
+                    return e.code, json.loads(e.read())
+
+            self.assertEqual(echo("self")[1]["ok"], True)
+            status, answer = echo("WRONG")  # dxhub refuses a called AE that is not its own
+            self.assertEqual((status, answer["ok"]), (200, False))
+            self.assertIn("Rejected", answer["message"])
+            self.assertEqual(echo("me")[1]["ok"], True)
+            status, answer = echo("dead")
+            self.assertEqual((status, answer["ok"]), (200, False))
+            self.assertEqual(echo("nobody")[0], 404)
+        finally:
+            server.cleanup()
+            os.remove(config)
+
+    def test_bad_peer_configuration_is_refused(self):
+        for flags in (["--dicomweb-peer", "x=ftp://h"], ["--dicomweb-peer", "a=http://h",
+                                                         "--remote-ae", "a@h:104"]):
+            r = harness.run_dxhub("serve", "--data", tempfile.mkdtemp(), *flags)
+            self.assertEqual(r.returncode, 2, flags)
+            self.assertIn("dxhub:", r.stderr)
 
 
 if __name__ == "__main__":

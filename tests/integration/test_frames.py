@@ -2,6 +2,8 @@
 command-line decoders (dcmdjpeg, dcmdjpls, dcmdrle) or, for JPEG 2000, which DCMTK cannot decode,
 like pydicom (Pillow)."""
 
+import email.parser
+import email.policy
 import glob
 import json
 import os
@@ -129,6 +131,77 @@ class FramesTest(unittest.TestCase):
                                       "image/png")
         self.assertEqual((status, headers["Content-Type"]), (200, "image/png"))
         self.assertEqual(struct.unpack(">II", body[16:24]), (512, 512))
+
+    def test_frames_in_their_stored_encoding(self):
+        """transfer-syntax=* (or the stored image type) gives the stored bitstream, unchanged."""
+        compressed = [f for f, d in LOSSLESS if d is not None] + [XA, J2K]
+        seen = set()
+        for path in compressed:
+            ds = pydicom.dcmread(path)
+            if ds.SOPInstanceUID in seen:
+                continue  # pydicom's MR_small variants share UIDs: the first one is archived
+            seen.add(ds.SOPInstanceUID)
+            syntax = ds.file_meta.TransferSyntaxUID
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            expected = list(pydicom.encaps.generate_pixel_data_frame(ds.PixelData, frames))
+            numbers = "1" if frames == 1 else f"1,{frames}"
+            wanted = [expected[0]] if frames == 1 else [expected[0], expected[-1]]
+            status, headers, body = fetch(
+                self.server, f"{instance_url(path)}/frames/{numbers}",
+                'multipart/related; type="application/octet-stream"; transfer-syntax=*')
+            self.assertEqual(status, 200, (path, body[:200]))
+            self.assertIn('type="application/octet-stream"', headers["Content-Type"])
+            raw = f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + body
+            msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+            parts = list(msg.iter_parts())
+            self.assertEqual(len(parts), len(wanted), path)
+            for part, frame in zip(parts, wanted):
+                self.assertEqual(part["Content-Type"].params["transfer-syntax"], syntax, path)
+                self.assertEqual(part.get_payload(decode=True), frame, path)
+
+        status, headers, body = fetch(self.server, f"{instance_url(XA)}/frames/3",
+                                      'multipart/related; type="image/jpeg"')
+        self.assertEqual(status, 200)
+        self.assertIn('type="image/jpeg"', headers["Content-Type"])
+        part = multipart_parts(headers, body)[0]
+        self.assertEqual(part[0], "image/jpeg")
+        self.assertEqual(part[1][:2], b"\xff\xd8")  # a JPEG bitstream a browser can show
+
+    def test_frames_are_never_reencoded(self):
+        for accept in ['multipart/related; type="image/jpeg"',
+                       'multipart/related; type="image/jp2"; transfer-syntax=1.2.840.10008.1.2.4.90',
+                       "text/html"]:
+            status, _, body = fetch(self.server, f"{instance_url(J2K)}/frames/1", accept)
+            self.assertEqual(status, 406, accept)
+            self.assertIn("1.2.840.10008.1.2.4.91", json.loads(body)["message"])
+
+    def test_thumbnails_and_viewport(self):
+        ct = LOSSLESS[-1][0]
+        url = instance_url(ct)
+        status, headers, body = fetch(self.server, f"{url}/rendered?viewport=256,200", "image/png")
+        self.assertEqual(status, 200)
+        self.assertEqual(struct.unpack(">II", body[16:24]), (200, 200))  # 512x512 fitted
+        status, _, body = fetch(self.server, f"{url}/rendered?viewport=4096,4096", "image/png")
+        self.assertEqual(struct.unpack(">II", body[16:24]), (512, 512))  # never scaled up
+        study, series = url.split("/series/")[0], url.split("/instances/")[0]
+        for path in [f"{url}/thumbnail", f"{series}/thumbnail", f"{study}/thumbnail",
+                     f"{instance_url(XA)}/frames/10/thumbnail"]:
+            status, headers, body = fetch(self.server, path)
+            self.assertEqual((status, headers["Content-Type"]), (200, "image/jpeg"), path)
+            self.assertEqual(body[:2], b"\xff\xd8", path)
+            status, headers, body = fetch(self.server, path, "image/png")
+            width, height = struct.unpack(">II", body[16:24])
+            self.assertEqual(max(width, height), 128, path)
+        status, _, body = fetch(self.server, f"{url}/thumbnail?viewport=64,64", "image/png")
+        self.assertEqual(struct.unpack(">II", body[16:24]), (64, 64))
+        # The cache answers the same bytes as a fresh rendering.
+        _, _, first = fetch(self.server, f"{url}/rendered?window=40,400", "image/png")
+        _, _, again = fetch(self.server, f"{url}/rendered?window=40,400", "image/png")
+        self.assertEqual(first, again)
+        for bad in ["viewport=0,10", "viewport=10", "viewport=1,2,3,4,5,6", "viewport=a,b"]:
+            status, _, body = fetch(self.server, f"{url}/thumbnail?{bad}")
+            self.assertEqual(status, 400, bad)
+            self.assertIn("viewport", json.loads(body)["message"])
 
     def test_errors(self):
         ct = LOSSLESS[0][0]
