@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::string data_dir, bind, aet, index, duplicates, log_level;
   int http_port = 0, dicom_port = 0, max_assoc = 0, http_threads = 0, dimse_timeout = 0;
-  int cache_mb = 0;
+  int cache_mb = 0, max_upload_mb = 0;
   std::vector<std::string> allowed_aets, allowed_hosts, remote_aes, dicomweb_peers;
 
   // Options shared by every verb that opens the archive.
@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
   serve->add_option("--dimse-timeout", dimse_timeout, "DIMSE timeout in seconds");
   serve->add_option("--cache-mb", cache_mb,
                     "memory for rendered images and metadata, MiB (default 256; 0 = off)");
+  serve->add_option("--max-upload-mb", max_upload_mb,
+                    "largest STOW-RS upload, MiB (default 4096; spooled to disk)");
 
   dxhub::app::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");
@@ -122,6 +124,8 @@ int main(int argc, char** argv) {
   }
   if (given("--cache-mb"))
     config.cache_mb = cache_mb;
+  if (given("--max-upload-mb"))
+    config.max_upload_mb = max_upload_mb;
   if (given("--dicomweb-peer")) {
     config.dicomweb_peers.clear();
     for (const auto& text : dicomweb_peers) {

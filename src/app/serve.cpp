@@ -81,11 +81,16 @@ int RunServe(const Config& config) {
     spdlog::error("{}", dicom_server.error().ToString());
     return 1;
   }
-  auto http =
-      web::StartHttpServer(web::HttpOptions{config.bind, config.http_port, config.http_threads,
-                                            static_cast<size_t>(config.cache_mb) << 20, config.aet,
-                                            config.remote_aes, config.dicomweb_peers},
-                           **archive);
+  web::HttpOptions http_options;
+  http_options.bind = config.bind;
+  http_options.port = config.http_port;
+  http_options.threads = config.http_threads;
+  http_options.cache_bytes = static_cast<size_t>(config.cache_mb) << 20;
+  http_options.max_upload_bytes = static_cast<size_t>(config.max_upload_mb) << 20;
+  http_options.aet = config.aet;
+  http_options.remote_aes = config.remote_aes;
+  http_options.dicomweb_peers = config.dicomweb_peers;
+  auto http = web::StartHttpServer(http_options, **archive);
   if (!http.ok()) {
     spdlog::error("{}", http.error().ToString());
     return 1;

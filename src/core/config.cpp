@@ -86,7 +86,8 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
       "data",          "bind",       "http-port",        "dicom-port",
       "aet",           "index",      "max-associations", "allowed-aets",
       "allowed-hosts", "duplicates", "http-threads",     "dimse-timeout",
-      "log-level",     "remote-ae",  "dicomweb-peer",    "cache-mb"};
+      "log-level",     "remote-ae",  "dicomweb-peer",    "cache-mb",
+      "max-upload-mb"};
   for (const auto& [key, value] : table) {
     if (!kKnown.count(std::string(key.str()))) {
       return MakeError(ErrorCode::kInvalidArgument,
@@ -123,6 +124,7 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
   num("dimse-timeout", base.dimse_timeout_s);
   str("log-level", base.log_level);
   num("cache-mb", base.cache_mb);
+  num("max-upload-mb", base.max_upload_mb);
   if (auto* arr = table["dicomweb-peer"].as_array()) {
     base.dicomweb_peers.clear();
     for (auto& item : *arr) {
@@ -176,6 +178,8 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
 Status ValidateConfig(const Config& config) {
   if (config.cache_mb < 0 || config.cache_mb > 1 << 20)
     return MakeError(ErrorCode::kInvalidArgument, "cache-mb must be 0..1048576");
+  if (config.max_upload_mb < 1 || config.max_upload_mb > 1 << 24)
+    return MakeError(ErrorCode::kInvalidArgument, "max-upload-mb must be 1..16777216");
   std::set<std::string> names;
   for (const auto& ae : config.remote_aes) {
     if (!names.insert(ae.name).second)

@@ -59,6 +59,8 @@ struct Config {
   int http_threads = 8;
   /// Memory for rendered images, thumbnails and metadata JSON (MiB); 0 disables the cache.
   int cache_mb = 256;
+  /// Largest STOW-RS upload (MiB); it is spooled to disk, so this bounds disk, not memory.
+  int max_upload_mb = 4096;
   /// Seconds of DIMSE inactivity after which an association is aborted.
   int dimse_timeout_s = 60;
   std::string log_level = "info";

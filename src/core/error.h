@@ -24,6 +24,7 @@ enum class ErrorCode {
   kUnavailable,  // temporarily overloaded or shutting down
   kUnsupported,
   kNotAcceptable,  // the client accepts no representation we can produce
+  kTooLarge,       // a request body over the configured limit
   kInternal,       // programming error surfaced as a value
 };
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -47,6 +48,24 @@ Result<std::string> ReadFile(const std::string& path);
 Result<uint64_t> FileSize(const std::string& path);
 
 bool Exists(const std::string& path);
+
+/// A read-only memory map of a whole file: large uploads are parsed in place instead of being
+/// read into memory. Unmapped on destruction.
+class MappedFile {
+ public:
+  static Result<MappedFile> Open(const std::string& path);
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+  std::string_view view() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  MappedFile(void* data, size_t size) : data_(data), size_(size) {}
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 /// Maps an errno from a write path onto the error table (ENOSPC/EDQUOT -> kDiskFull).
 Error ErrnoError(int err, const std::string& what);

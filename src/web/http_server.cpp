@@ -124,7 +124,8 @@ class HttpServerImpl final : public HttpServer {
     const int threads = std::max(1, options_.threads);
     // httplib's API takes ownership of a raw TaskQueue pointer.
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // NOLINT
-    server_.set_payload_max_length(size_t{64} * 1024 * 1024);
+    // Only STOW-RS takes large bodies, and it spools them to disk as they arrive.
+    server_.set_payload_max_length(options_.max_upload_bytes);
     // Responses are written in pieces (headers, body); with Nagle's algorithm on, every request
     // after the first on a keep-alive connection waited ~40 ms for a delayed ACK (found by
     // bench/query.sh).

@@ -26,6 +26,8 @@ struct HttpOptions {
   int threads = 8;
   /// Bytes of rendered images, thumbnails and metadata JSON kept in memory (LRU).
   size_t cache_bytes = size_t{256} << 20;
+  /// Largest request body (a STOW-RS upload), spooled to disk as it arrives.
+  size_t max_upload_bytes = size_t{4} << 30;
   /// dxhub's own AE title and the configured nodes, for /api/peers.
   std::string aet = "DXHUB";
   std::vector<RemoteAe> remote_aes;

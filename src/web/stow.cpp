@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/fs.h"
@@ -20,10 +23,42 @@ json Ui(const std::string& v) {
   return {{"vr", "UI"}, {"Value", json::array({v})}};
 }
 
+// Writes the request body to `path` as it is received.
+Status SpoolBody(const httplib::ContentReader& content_reader, const std::string& path,
+                 const httplib::Response& res) {
+  std::unique_ptr<std::FILE, decltype(&std::fclose)> out(std::fopen(path.c_str(), "wbe"),
+                                                         &std::fclose);
+  if (!out)
+    return fs::ErrnoError(errno, "create " + path);
+  int write_error = 0;
+  const bool received = content_reader([&](const char* data, size_t length) {
+    if (std::fwrite(data, 1, length, out.get()) != length) {
+      write_error = errno;
+      return false;
+    }
+    return true;
+  });
+  if (write_error == 0 && std::fflush(out.get()) != 0)
+    write_error = errno;
+  if (write_error != 0)
+    return fs::ErrnoError(write_error, "spool upload");
+  if (!received && res.status == 413) {
+    return MakeError(ErrorCode::kTooLarge,
+                     "upload exceeds the configured limit (max-upload-mb); send fewer instances "
+                     "per request");
+  }
+  if (!received) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "upload incomplete: the body ended before its Content-Length");
+  }
+  return Ok();
+}
+
 }  // namespace
 
 void DicomWebRoutes::Stow(httplib::Server& s, const std::string& pattern, bool study_in_path) {
-  s.Post(pattern, [this, study_in_path](const httplib::Request& req, httplib::Response& res) {
+  s.Post(pattern, [this, study_in_path](const httplib::Request& req, httplib::Response& res,
+                                        const httplib::ContentReader& content_reader) {
     std::string study_uid;
     if (study_in_path) {
       study_uid = req.matches[1];
@@ -46,8 +81,21 @@ void DicomWebRoutes::Stow(httplib::Server& s, const std::string& pattern, bool s
     auto boundary = MultipartBoundary(content_type);
     if (!boundary.ok())
       return SendErrorResponse(res, boundary.error());
-    // The whole body is checked before anything is stored: a truncated upload stores nothing.
-    auto parts = ParseMultipart(req.body, *boundary);
+    // The body goes to a temp file on the archive's filesystem as it arrives, so an upload is
+    // bounded by the disk, not by memory, and is then parsed in place. The whole body is checked
+    // before anything is stored: a truncated upload stores nothing.
+    const std::string body_path = archive_.NewTempPath() + ".body";
+    struct RemoveOnExit {
+      std::string path;
+      ~RemoveOnExit() { fs::RemoveQuiet(path); }
+    } remove_body{body_path};
+    Status spooled = SpoolBody(content_reader, body_path, res);
+    if (!spooled.ok())
+      return SendErrorResponse(res, spooled.error());
+    auto mapped = fs::MappedFile::Open(body_path);
+    if (!mapped.ok())
+      return SendErrorResponse(res, mapped.error());
+    auto parts = ParseMultipart(mapped->view(), *boundary);
     if (!parts.ok())
       return SendErrorResponse(res, parts.error());
     if (parts->empty())

@@ -5,8 +5,10 @@ import email.policy
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.error
 import urllib.parse
@@ -335,6 +337,43 @@ class StowTest(unittest.TestCase):
         self.assertEqual(value(json.loads(raw)["00081198"]["Value"][0], "00081197"), 0xA900)
         status, raw = post(self.server, "/dicom-web/studies/1.2.7", body, ctype)
         self.assertEqual(status, 200, raw)
+
+    def test_large_upload_is_spooled_not_held_in_memory(self):
+        # 72 MiB of pixel data: more than the old in-memory limit of 64 MiB.
+        big = self.instance(5, rows=6000, cols=6000)
+        body, ctype = multipart_body([("application/dicom", self.read(big)),
+                                      ("application/dicom", self.read(self.instance(6)))])
+        status, raw = post(self.server, "/dicom-web/studies", body, ctype)
+        self.assertEqual(status, 200, raw[:300])
+        self.assertEqual(len(json.loads(raw)["00081199"]["Value"]), 2)
+        key = hashlib.sha256(b"1.2.7.5").hexdigest()
+        self.assertEqual(os.path.getsize(os.path.join(self.server.var, "blobs", key[:3], key)),
+                         os.path.getsize(big))
+        self.assertEqual(self.server.temp_files(), [])
+
+    def test_upload_cut_mid_body_and_over_limit(self):
+        body, ctype = multipart_body([("application/dicom", self.read(self.instance(7)))])
+        # The client dies half way through its Content-Length: nothing stored, nothing left.
+        with socket.create_connection(("127.0.0.1", self.server.http_port)) as s:
+            s.sendall((f"POST /dicom-web/studies HTTP/1.1\r\nHost: x\r\n"
+                       f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                      + body[:len(body) // 2])
+        deadline = time.time() + 10
+        while self.server.temp_files() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.server.temp_files(), [])
+        _, stats = self.server.get("/api/statistics")
+        self.assertEqual(stats["instances"], 0)
+        self.server.stop()
+        self.server.extra_args = ["--max-upload-mb", "1"]
+        self.server.start()
+        big, ctype = multipart_body([("application/dicom",
+                                      self.read(self.instance(8, rows=1024, cols=1024)))])
+        status, raw = post(self.server, "/dicom-web/studies", big, ctype)
+        self.assertEqual(status, 413, raw[:300])
+        _, stats = self.server.get("/api/statistics")
+        self.assertEqual(stats["instances"], 0)
+        self.assertEqual(self.server.temp_files(), [])
 
     def test_bad_uploads_store_nothing(self):
         good = self.read(self.instance(3))
