@@ -1,4 +1,7 @@
-# Writes a header holding each migration file as a raw string literal, in file-name order.
+# Writes a header holding each migration file of DIR as a raw string literal, in file-name order.
+# (The directory, not a file list, is passed: a list's ';' would split the shell command.)
+file(GLOB FILES ${DIR}/*.sql)
+list(SORT FILES)
 set(content "#pragma once\n// Generated from src/store/sql/sqlite/*.sql; do not edit.\n")
 string(APPEND content "namespace dxhub::store {\ninline constexpr const char* kSqliteMigrations[] = {\n")
 foreach(f IN LISTS FILES)

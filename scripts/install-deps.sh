@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dxhub needs, and only those missing: fast and idempotent, so
 # `make test` and `make run` call it every time. Orthanc is here because the tests and the ingest
-# benchmark use it as a real PACS peer.
+# benchmark use it as a real PACS peer; python3-onnx builds the reference model's graph and
+# python3-torch is the independent reference the AI parity test compares OpenCV against.
 set -euo pipefail
 
 build_pkgs=(
@@ -10,9 +11,11 @@ build_pkgs=(
   libsqlite3-dev sqlite3
   libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libcpp-httplib-dev libopenjp2-7-dev python3-pil
+  libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   python3 python3-pydicom python3-numpy
+  python3-onnx python3-torch
   curl
   orthanc orthanc-dicomweb
 )

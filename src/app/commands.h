@@ -19,4 +19,10 @@ int RunImport(const Config& config, const ImportOptions& options);
 
 int RunVerify(const Config& config, bool deep);
 
+struct ModelOptions {
+  std::string action;  // list, add, enable, disable
+  std::string target;
+};
+int RunModel(const Config& config, const ModelOptions& options);
+
 }  // namespace dxhub::app

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include "ai/model_registry.h"
+#include "ai/pipeline.h"
 #include "app/commands.h"
 #include "core/clock.h"
 #include "core/thread_pool.h"
@@ -75,6 +77,17 @@ int RunImport(const Config& config, const ImportOptions& options) {
                  archive.error().ToString().c_str());
     return 1;
   }
+
+  // Imported images are queued for the AI models like received ones; `serve` runs the jobs.
+  auto models = ai::ScanModels(config.ModelRoots());
+  auto disabled = (*archive)->index().ai().DisabledModels();
+  if (!disabled.ok()) {
+    std::fprintf(stderr, "dxhub import: %s\n", disabled.error().message.c_str());
+    return 1;
+  }
+  (*archive)->SetJobPlanner([&models, &disabled](const dicom::InstanceInfo& info) {
+    return ai::PlanJobs(models.cards, *disabled, info.modality, info.sop_class_uid, info.body_part);
+  });
 
   const int64_t total = static_cast<int64_t>(files.size());
   const bool tty = options.progress && ::isatty(STDERR_FILENO);

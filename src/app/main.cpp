@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::string data_dir, bind, aet, index, duplicates, log_level;
   int http_port = 0, dicom_port = 0, max_assoc = 0, http_threads = 0, dimse_timeout = 0;
-  int cache_mb = 0, max_upload_mb = 0;
+  int cache_mb = 0, max_upload_mb = 0, ai_workers = 0, ai_threads = 0, stable_after = 0;
+  bool no_ai = false;
+  std::vector<std::string> model_dirs;
   std::vector<std::string> allowed_aets, allowed_hosts, remote_aes, dicomweb_peers;
 
   // Options shared by every verb that opens the archive.
@@ -29,6 +31,9 @@ int main(int argc, char** argv) {
     cmd->add_option("--data", data_dir, "data directory (default ./var)");
     cmd->add_option("--index", index, "index backend: sqlite (default)");
     cmd->add_option("--log-level", log_level, "trace|debug|info|warn|error");
+    cmd->add_option("--model-dir", model_dirs,
+                    "folder of model folders (repeatable; default ./models; DATA/models is "
+                    "always searched too)");
     cmd->add_option("--duplicates", duplicates,
                     "rule for an already archived SOP Instance UID: keep-first|replace");
   };
@@ -52,6 +57,21 @@ int main(int argc, char** argv) {
                     "memory for rendered images and metadata, MiB (default 256; 0 = off)");
   serve->add_option("--max-upload-mb", max_upload_mb,
                     "largest STOW-RS upload, MiB (default 4096; spooled to disk)");
+
+  serve->add_flag("--no-ai", no_ai, "do not run the AI pipeline");
+  serve->add_option("--ai-workers", ai_workers, "AI worker threads (default 1)");
+  serve->add_option("--ai-threads", ai_threads, "OpenCV threads per inference (default: cores)");
+  serve->add_option("--stable-after", stable_after,
+                    "seconds without new images after which a study is complete (default 30)");
+
+  dxhub::app::ModelOptions model_options;
+  auto* model = app.add_subcommand("model", "list, add, enable or disable AI models");
+  add_common(model);
+  model->add_option("action", model_options.action, "list | add | enable | disable")
+      ->required()
+      ->check(CLI::IsMember({"list", "add", "enable", "disable"}));
+  model->add_option("target", model_options.target,
+                    "add: a model folder (card.toml + ONNX); enable/disable: name@version");
 
   dxhub::app::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");
@@ -122,6 +142,16 @@ int main(int argc, char** argv) {
       config.remote_aes.push_back(*ae);
     }
   }
+  if (given("--model-dir"))
+    config.model_dirs = model_dirs;
+  if (no_ai)
+    config.ai = false;
+  if (given("--ai-workers"))
+    config.ai_workers = ai_workers;
+  if (given("--ai-threads"))
+    config.ai_threads = ai_threads;
+  if (given("--stable-after"))
+    config.stable_after_s = stable_after;
   if (given("--cache-mb"))
     config.cache_mb = cache_mb;
   if (given("--max-upload-mb"))
@@ -156,6 +186,8 @@ int main(int argc, char** argv) {
     return dxhub::app::RunServe(config);
   if (import->parsed())
     return dxhub::app::RunImport(config, import_options);
+  if (model->parsed())
+    return dxhub::app::RunModel(config, model_options);
   if (verify->parsed())
     return dxhub::app::RunVerify(config, deep);
   return 2;

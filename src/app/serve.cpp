@@ -1,6 +1,8 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include "ai/model_registry.h"
+#include "ai/pipeline.h"
 #include "app/commands.h"
 #include "app/find_index.h"
 #include "core/clock.h"
@@ -66,6 +68,24 @@ int RunServe(const Config& config) {
                  counts->instances);
   }
 
+  // The AI pipeline starts before the listeners so that every instance received is planned.
+  std::unique_ptr<ai::AiPipeline> pipeline;
+  if (config.ai) {
+    auto models = ai::ScanModels(config.ModelRoots());
+    for (const auto& problem : models.problems)
+      spdlog::warn("ai: model skipped: {}", problem);
+    ai::PipelineOptions ai_options;
+    ai_options.workers = config.ai_workers;
+    ai_options.threads = config.ai_threads;
+    ai_options.stable_quiet_ms = int64_t{config.stable_after_s} * 1000;
+    auto started = ai::AiPipeline::Start(**archive, std::move(models.cards), ai_options, clock);
+    if (!started.ok()) {
+      spdlog::error("ai: {}", started.error().ToString());
+      return 1;
+    }
+    pipeline = std::move(started.value());
+  }
+
   ScpIngest ingest(**archive);
   dicom::ScpOptions scp;
   scp.aet = config.aet;
@@ -90,7 +110,7 @@ int RunServe(const Config& config) {
   http_options.aet = config.aet;
   http_options.remote_aes = config.remote_aes;
   http_options.dicomweb_peers = config.dicomweb_peers;
-  auto http = web::StartHttpServer(http_options, **archive);
+  auto http = web::StartHttpServer(http_options, **archive, pipeline.get());
   if (!http.ok()) {
     spdlog::error("{}", http.error().ToString());
     return 1;
@@ -103,6 +123,8 @@ int RunServe(const Config& config) {
   spdlog::info("signal {} received, shutting down", sig);
   (*http)->Stop();
   (*dicom_server)->Stop();
+  if (pipeline)
+    pipeline->Stop();
   return 0;
 }
 

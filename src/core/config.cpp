@@ -125,6 +125,12 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
   str("log-level", base.log_level);
   num("cache-mb", base.cache_mb);
   num("max-upload-mb", base.max_upload_mb);
+  list("model-dirs", base.model_dirs);
+  if (auto v = table["ai"].value<bool>())
+    base.ai = *v;
+  num("ai-workers", base.ai_workers);
+  num("ai-threads", base.ai_threads);
+  num("stable-after", base.stable_after_s);
   if (auto* arr = table["dicomweb-peer"].as_array()) {
     base.dicomweb_peers.clear();
     for (auto& item : *arr) {
@@ -180,6 +186,12 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument, "cache-mb must be 0..1048576");
   if (config.max_upload_mb < 1 || config.max_upload_mb > 1 << 24)
     return MakeError(ErrorCode::kInvalidArgument, "max-upload-mb must be 1..16777216");
+  if (config.ai_workers < 1 || config.ai_workers > 64 || config.ai_threads < 0 ||
+      config.ai_threads > 256) {
+    return MakeError(ErrorCode::kInvalidArgument, "ai-workers must be 1..64, ai-threads 0..256");
+  }
+  if (config.stable_after_s < 0)
+    return MakeError(ErrorCode::kInvalidArgument, "stable-after must not be negative");
   std::set<std::string> names;
   for (const auto& ae : config.remote_aes) {
     if (!names.insert(ae.name).second)

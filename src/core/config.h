@@ -65,8 +65,24 @@ struct Config {
   int dimse_timeout_s = 60;
   std::string log_level = "info";
 
+  /// Folders of model folders (card.toml + ONNX); DATA/models (where `dxhub model add` puts
+  /// models) is always searched after these.
+  std::vector<std::string> model_dirs = {"./models"};
+  /// Run the AI pipeline in `serve`.
+  bool ai = true;
+  int ai_workers = 1;
+  int ai_threads = 0;  // OpenCV threads per inference; 0 = all cores
+  /// Seconds without a new image after which a study counts as complete ("stable").
+  int stable_after_s = 30;
+
   std::string IndexPath() const { return data_dir + "/index.sqlite"; }
   std::string BlobDir() const { return data_dir + "/blobs"; }
+  std::string ModelDir() const { return data_dir + "/models"; }
+  std::vector<std::string> ModelRoots() const {
+    auto roots = model_dirs;
+    roots.push_back(ModelDir());
+    return roots;
+  }
 };
 
 /// Overlays the keys present in the TOML file at `path` onto `base`. Unknown keys are an error so

@@ -321,16 +321,23 @@ Result<StoredFrame> ReadStoredFrame(const std::string& path, int frame_number) {
   return StoredFrame{std::move(bytes.value()), xfer.getXferID()};
 }
 
-Result<std::string> RenderFrame(const std::string& path, int frame_number,
-                                const RenderOptions& options) {
+namespace {
+
+// A DicomImage of one frame, with the dataset it reads from kept alive beside it. JPEG 2000
+// frames (which DCMTK cannot decode) are decoded by OpenJPEG and handed over as native pixels.
+struct FrameImage {
+  std::unique_ptr<Loaded> loaded;
+  std::unique_ptr<DicomImage> image;
+};
+
+Result<FrameImage> LoadFrameImage(const std::string& path, int frame_number) {
   auto loaded = Load(path, frame_number);
   if (!loaded.ok())
     return loaded.error();
   DcmDataset* ds = (*loaded)->file.getDataset();
-  unsigned long first_frame = static_cast<unsigned long>(frame_number - 1);
+  auto first_frame = static_cast<unsigned long>(frame_number - 1);
   E_TransferSyntax xfer = ds->getOriginalXfer();
   if (IsJpeg2000(xfer)) {
-    // DCMTK cannot decode JPEG 2000: hand DicomImage the frame decoded by OpenJPEG.
     auto frame = ReadJpeg2000Frame(ds, frame_number, (*loaded)->frames);
     if (!frame.ok())
       return frame.error();
@@ -346,9 +353,49 @@ Result<std::string> RenderFrame(const std::string& path, int frame_number,
     xfer = EXS_LittleEndianExplicit;
     first_frame = 0;
   }
-  DicomImage image(ds, xfer, CIF_UsePartialAccessToPixelData, first_frame, 1);
-  if (image.getStatus() != EIS_Normal)
+  auto image =
+      std::make_unique<DicomImage>(ds, xfer, CIF_UsePartialAccessToPixelData, first_frame, 1);
+  if (image->getStatus() != EIS_Normal)
     return DecodeError(ds, EC_IllegalCall);
+  return FrameImage{std::move(loaded.value()), std::move(image)};
+}
+
+}  // namespace
+
+Result<DisplayFrame> ReadDisplayFrame(const std::string& path, int frame_number,
+                                      const DisplayWindow& window) {
+  auto frame = LoadFrameImage(path, frame_number);
+  if (!frame.ok())
+    return frame.error();
+  DicomImage& image = *frame->image;
+  if (image.isMonochrome()) {
+    if (window.kind == DisplayWindow::Kind::kExplicit) {
+      image.setWindow(window.center, window.width);
+    } else if (window.kind == DisplayWindow::Kind::kDataset && image.getWindowCount() > 0) {
+      image.setWindow(0);
+    } else {
+      image.setMinMaxWindow();
+    }
+  }
+  DisplayFrame out;
+  out.columns = static_cast<int>(image.getWidth());
+  out.rows = static_cast<int>(image.getHeight());
+  out.samples = image.isMonochrome() ? 1 : 3;
+  const size_t count = static_cast<size_t>(out.columns) * out.rows * out.samples;
+  out.pixels.resize(count);
+  // 16 bits per sample keeps the window's precision (a CT window spans far more than 256 HU).
+  if (count == 0 || !image.getOutputData(out.pixels.data(), count * 2, 16, 0, 0)) {
+    return MakeError(ErrorCode::kUnsupported, "pixel data cannot be rendered");
+  }
+  return out;
+}
+
+Result<std::string> RenderFrame(const std::string& path, int frame_number,
+                                const RenderOptions& options) {
+  auto frame = LoadFrameImage(path, frame_number);
+  if (!frame.ok())
+    return frame.error();
+  DicomImage& image = *frame->image;
   DicomImage* shown = &image;
   std::unique_ptr<DicomImage> scaled;
   const auto columns = static_cast<double>(image.getWidth());

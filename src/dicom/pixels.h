@@ -3,8 +3,10 @@
 // baseline/extended/lossless, JPEG-LS, RLE) and OpenJPEG for JPEG 2000 (which Debian's DCMTK
 // 3.6.7 cannot decode).
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 
@@ -23,6 +25,29 @@ struct StoredFrame {
 
 /// Frame `frame_number` (1-based) without decoding: what a viewer that decodes itself asks for.
 Result<StoredFrame> ReadStoredFrame(const std::string& path, int frame_number);
+
+/// Which VOI window turns stored values into displayed brightness.
+struct DisplayWindow {
+  enum class Kind { kDataset, kMinMax, kExplicit };
+  Kind kind = Kind::kDataset;  // the dataset's first window, else min/max
+  double center = 0;           // kExplicit: in modality units (e.g. HU)
+  double width = 0;
+};
+
+/// One frame as a viewer displays it: rescale slope/intercept and the VOI window applied,
+/// MONOCHROME1 inverted, colour converted to RGB. Samples are interleaved, 0..65535.
+struct DisplayFrame {
+  int rows = 0;
+  int columns = 0;
+  int samples = 1;  // 1 grey, 3 RGB
+  std::vector<uint16_t> pixels;
+};
+
+/// Frame `frame_number` (1-based) of the instance at `path`, decoded from any stored transfer
+/// syntax, as displayed (the input of AI preprocessing). kNotFound for a missing frame or an
+/// instance without pixel data, kUnsupported when the pixels cannot be decoded.
+Result<DisplayFrame> ReadDisplayFrame(const std::string& path, int frame_number,
+                                      const DisplayWindow& window);
 
 struct RenderOptions {
   enum class Format { kJpeg, kPng };

@@ -100,7 +100,9 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     kind = IngestKind::kReplaced;
   }
 
-  InstanceRecord record{info.value(), key, *size, *sha, ctx.source, clock_.NowMillis()};
+  InstanceRecord record{info.value(), key, *size, *sha, ctx.source, clock_.NowMillis(), {}};
+  if (planner_ && info->frames > 0)
+    record.ai_jobs = planner_(*info);
   DXHUB_TRY(index_->PutInstance(record));
   // From here the instance is indexed: if we die before the rename, Recover() finishes it.
   guard.keep = true;

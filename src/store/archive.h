@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -87,6 +88,12 @@ class Archive {
   /// Cross-checks index and blob store. `deep` re-hashes every blob.
   Result<VerifyReport> Verify(bool deep);
 
+  /// Decides which AI jobs a new instance gets, in the transaction that indexes it (the AI
+  /// pipeline installs it; without one no jobs are queued). Must be thread-safe. Set before
+  /// instances arrive.
+  using JobPlanner = std::function<std::vector<AiJobSpec>(const dicom::InstanceInfo&)>;
+  void SetJobPlanner(JobPlanner planner) { planner_ = std::move(planner); }
+
   StudyIndex& index() { return *index_; }
   BlobStore& blobs() { return *blobs_; }
 
@@ -105,6 +112,7 @@ class Archive {
   BlobStorePtr blobs_;
   StudyIndexPtr index_;
   RecoveryStats recovery_;
+  JobPlanner planner_;
   // Serialises ingest of the same SOP Instance UID (duplicate check, commit, rename) while
   // different UIDs proceed in parallel.
   static constexpr size_t kStripes = 64;

@@ -84,6 +84,11 @@ Stmt& Stmt::Bind(int index, int64_t value) {
   return *this;
 }
 
+Stmt& Stmt::Bind(int index, double value) {
+  sqlite3_bind_double(stmt_, index, value);
+  return *this;
+}
+
 Result<bool> Stmt::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW)
@@ -120,6 +125,10 @@ std::string Stmt::Text(int col) const {
 
 int64_t Stmt::Int(int col) const {
   return sqlite3_column_int64(stmt_, col);
+}
+
+double Stmt::Double(int col) const {
+  return sqlite3_column_double(stmt_, col);
 }
 
 }  // namespace dxhub::store::sqlite

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,7 @@ class Stmt {
   Stmt& Bind(int index, std::string_view value);
   Stmt& Bind(int index, int64_t value);
   Stmt& Bind(int index, int value) { return Bind(index, static_cast<int64_t>(value)); }
+  Stmt& Bind(int index, double value);
   /// Steps once: true when a row is available, false when done; errors are values.
   Result<bool> Step();
   /// Steps to completion for statements without rows.
@@ -53,11 +55,24 @@ class Stmt {
 
   std::string Text(int col) const;
   int64_t Int(int col) const;
+  double Double(int col) const;
 
  private:
   Stmt(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
   sqlite3_stmt* stmt_ = nullptr;
   sqlite3* db_ = nullptr;
+};
+
+/// What code beside the SQLite index (the AI store) needs of it: writes run on its one
+/// group-committing writer thread inside a transaction (each in its own savepoint), reads on a
+/// pooled read connection.
+class Access {
+ public:
+  virtual ~Access() = default;
+  /// Runs `op` in the writer's transaction and waits until it is committed (durable) or failed.
+  virtual Status Write(std::function<Status(const Db&)> op) = 0;
+  /// Runs `op` on a read connection (a consistent snapshot for its duration).
+  virtual Status Read(const std::function<Status(const Db&)>& op) = 0;
 };
 
 }  // namespace dxhub::store::sqlite

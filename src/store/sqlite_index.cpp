@@ -15,6 +15,7 @@
 
 #include "core/strings.h"
 #include "store/sql_migrations.h"
+#include "store/sqlite_ai_store.h"
 #include "store/sqlite_db.h"
 #include "store/study_index.h"
 
@@ -55,7 +56,7 @@ std::vector<std::string> SplitModalities(const std::string& joined) {
   return Split(joined, ",");  // group_concat output: never empty items
 }
 
-class SqliteIndex final : public StudyIndex {
+class SqliteIndex final : public StudyIndex, private sqlite::Access {
  public:
   explicit SqliteIndex(std::string path) : path_(std::move(path)) {}
 
@@ -80,6 +81,7 @@ class SqliteIndex final : public StudyIndex {
     DXHUB_TRY(Migrate());
     DXHUB_TRY(PrepareWriteStatements());
     writer_ = std::thread([this] { WriterLoop(); });
+    ai_ = MakeSqliteAiStore(*this);
     return Ok();
   }
 
@@ -105,17 +107,21 @@ class SqliteIndex final : public StudyIndex {
   }
 
   Status PutInstance(const InstanceRecord& record) override {
-    std::promise<Status> done;
-    auto future = done.get_future();
-    {
-      std::lock_guard lock(write_mu_);
-      if (stopping_)
-        return MakeError(ErrorCode::kUnavailable, "index is shutting down");
-      queue_.push_back(Pending{&record, std::move(done)});
-    }
-    write_cv_.notify_one();
-    return future.get();
+    return Enqueue([this, &record] { return WriteOne(record); });
   }
+
+  // sqlite::Access, for the AI store.
+  Status Write(std::function<Status(const Db&)> op) override {
+    return Enqueue([this, op = std::move(op)] { return op(writer_db_); });
+  }
+  Status Read(const std::function<Status(const Db&)>& op) override {
+    auto conn = Borrow();
+    if (!conn.ok())
+      return conn.error();
+    return op(conn->db());
+  }
+
+  AiStore& ai() override { return *ai_; }
 
   Result<StudyPage> FindStudies(const StudyQuery& q) override {
     std::vector<Filter> filters;
@@ -629,24 +635,25 @@ class SqliteIndex final : public StudyIndex {
                    "ELSE birth_date END, "
                    "sex = CASE WHEN excluded.sex <> '' THEN excluded.sex ELSE sex END "
                    "RETURNING id"));
-    DXHUB_TRY(prep(upsert_study_,
-                   "INSERT INTO studies(study_uid, patient_pk, study_date, study_time, "
-                   "accession_number, study_description, study_id, referring_physician, "
-                   "received_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
-                   "ON CONFLICT(study_uid) DO UPDATE SET patient_pk = excluded.patient_pk, "
-                   "study_date = CASE WHEN excluded.study_date <> '' THEN excluded.study_date "
-                   "ELSE study_date END, "
-                   "study_time = CASE WHEN excluded.study_time <> '' THEN excluded.study_time "
-                   "ELSE study_time END, "
-                   "accession_number = CASE WHEN excluded.accession_number <> '' THEN "
-                   "excluded.accession_number ELSE accession_number END, "
-                   "study_description = CASE WHEN excluded.study_description <> '' THEN "
-                   "excluded.study_description ELSE study_description END, "
-                   "study_id = CASE WHEN excluded.study_id <> '' THEN excluded.study_id "
-                   "ELSE study_id END, "
-                   "referring_physician = CASE WHEN excluded.referring_physician <> '' THEN "
-                   "excluded.referring_physician ELSE referring_physician END, "
-                   "updated_at = MAX(updated_at, excluded.updated_at) RETURNING id"));
+    DXHUB_TRY(
+        prep(upsert_study_,
+             "INSERT INTO studies(study_uid, patient_pk, study_date, study_time, "
+             "accession_number, study_description, study_id, referring_physician, "
+             "received_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
+             "ON CONFLICT(study_uid) DO UPDATE SET patient_pk = excluded.patient_pk, "
+             "study_date = CASE WHEN excluded.study_date <> '' THEN excluded.study_date "
+             "ELSE study_date END, "
+             "study_time = CASE WHEN excluded.study_time <> '' THEN excluded.study_time "
+             "ELSE study_time END, "
+             "accession_number = CASE WHEN excluded.accession_number <> '' THEN "
+             "excluded.accession_number ELSE accession_number END, "
+             "study_description = CASE WHEN excluded.study_description <> '' THEN "
+             "excluded.study_description ELSE study_description END, "
+             "study_id = CASE WHEN excluded.study_id <> '' THEN excluded.study_id "
+             "ELSE study_id END, "
+             "referring_physician = CASE WHEN excluded.referring_physician <> '' THEN "
+             "excluded.referring_physician ELSE referring_physician END, "
+             "updated_at = MAX(updated_at, excluded.updated_at), stable_at = NULL RETURNING id"));
     DXHUB_TRY(prep(upsert_series_,
                    "INSERT INTO series(series_uid, study_pk, modality, series_number, "
                    "series_description, body_part, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
@@ -667,7 +674,10 @@ class SqliteIndex final : public StudyIndex {
                    "= excluded.rows, columns = excluded.columns, frames = excluded.frames, "
                    "charset = excluded.charset, blob_key = excluded.blob_key, size = "
                    "excluded.size, sha256 = excluded.sha256, source = excluded.source, "
-                   "received_at = excluded.received_at"));
+                   "received_at = excluded.received_at RETURNING id"));
+    DXHUB_TRY(prep(insert_job_,
+                   "INSERT INTO ai_jobs(instance_pk, study_pk, model, version, state, "
+                   "created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)"));
     return Ok();
   }
 
@@ -730,15 +740,39 @@ class SqliteIndex final : public StudyIndex {
         .Bind(12, r.sha256)
         .Bind(13, r.source)
         .Bind(14, r.received_ms);
-    Status st = upsert_instance_.Run();
-    upsert_instance_.Reset();
-    return st;
+    auto instance_pk = returning_id(upsert_instance_);
+    if (!instance_pk.ok())
+      return instance_pk.error();
+    for (const auto& job : r.ai_jobs) {
+      insert_job_.Bind(1, *instance_pk)
+          .Bind(2, *study_pk)
+          .Bind(3, job.model)
+          .Bind(4, job.version)
+          .Bind(5, r.received_ms);
+      Status st = insert_job_.Run();
+      insert_job_.Reset();
+      DXHUB_TRY(st);
+    }
+    return Ok();
   }
 
   struct Pending {
-    const InstanceRecord* record;
+    std::function<Status()> op;  // runs on the writer thread, inside the batch's transaction
     std::promise<Status> done;
   };
+
+  Status Enqueue(std::function<Status()> op) {
+    std::promise<Status> done;
+    auto future = done.get_future();
+    {
+      std::lock_guard lock(write_mu_);
+      if (stopping_)
+        return MakeError(ErrorCode::kUnavailable, "index is shutting down");
+      queue_.push_back(Pending{std::move(op), std::move(done)});
+    }
+    write_cv_.notify_one();
+    return future.get();
+  }
 
   void WriterLoop() {
     for (;;) {
@@ -787,7 +821,7 @@ class SqliteIndex final : public StudyIndex {
     results.reserve(batch.size());
     for (auto& p : batch) {
       (void)writer_db_.Exec("SAVEPOINT rec");
-      Status st = WriteOne(*p.record);
+      Status st = p.op();
       if (!st.ok()) {
         (void)writer_db_.Exec("ROLLBACK TO rec");
       }
@@ -807,8 +841,9 @@ class SqliteIndex final : public StudyIndex {
   std::string path_;
   int schema_version_ = 0;
 
+  std::unique_ptr<AiStore> ai_;
   Db writer_db_;  // used only by the writer thread after Init()
-  Stmt upsert_patient_, upsert_study_, upsert_series_, upsert_instance_;
+  Stmt upsert_patient_, upsert_study_, upsert_series_, upsert_instance_, insert_job_;
 
   std::mutex write_mu_;
   std::condition_variable write_cv_;

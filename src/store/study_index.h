@@ -11,6 +11,7 @@
 
 #include "core/result.h"
 #include "dicom/instance.h"
+#include "store/ai_store.h"
 
 namespace dxhub::store {
 
@@ -22,6 +23,8 @@ struct InstanceRecord {
   std::string sha256;  // of the stored bytes
   std::string source;  // calling AE title, "import", ...
   int64_t received_ms = 0;
+  /// AI jobs to queue in the same transaction (the models that apply to this instance).
+  std::vector<AiJobSpec> ai_jobs;
 };
 
 /// The storage facts about an instance (what verify and duplicate handling need).
@@ -194,6 +197,9 @@ class StudyIndex {
   /// Cheap liveness check of the backend (for /healthz).
   virtual Status Ping() = 0;
   virtual int SchemaVersion() const = 0;
+
+  /// The AI job queue and results, in the same database.
+  virtual AiStore& ai() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;

@@ -115,8 +115,8 @@ Status ProbeDicomWeb(const DicomWebPeer& peer) {
 
 class HttpServerImpl final : public HttpServer {
  public:
-  HttpServerImpl(const HttpOptions& options, store::Archive& archive)
-      : options_(options), archive_(archive), dicomweb_(archive, options.cache_bytes) {}
+  HttpServerImpl(const HttpOptions& options, store::Archive& archive, ai::AiPipeline* ai)
+      : options_(options), archive_(archive), ai_(ai), dicomweb_(archive, options.cache_bytes) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -252,8 +252,18 @@ class HttpServerImpl final : public HttpServer {
       if (!page.ok())
         return SendError(res, page.error());
       json studies = json::array();
-      for (const auto& s : page->studies)
+      std::vector<std::string> uids;
+      for (const auto& s : page->studies) {
         studies.push_back(ToJson(s));
+        uids.push_back(s.study_uid);
+      }
+      auto summaries = archive_.index().ai().StudySummaries(uids);
+      if (!summaries.ok())
+        return SendError(res, summaries.error());
+      for (size_t i = 0, j = 0; i < uids.size(); ++i) {
+        if (j < summaries->size() && (*summaries)[j].first == uids[i])
+          studies[i]["ai"] = ToJson((*summaries)[j++].second);
+      }
       SendJson(res, 200,
                {{"total", page->total},
                 {"offset", query->offset},
@@ -261,8 +271,10 @@ class HttpServerImpl final : public HttpServer {
                 {"studies", std::move(studies)}});
     });
 
+    AiRoutes();
+
     server_.Get(
-        R"(/api/studies/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+        R"(/api/studies/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
           const std::string uid = req.matches[1];
           Status valid = ValidateUid(uid, "StudyInstanceUID");
           if (!valid.ok()) {
@@ -278,8 +290,86 @@ class HttpServerImpl final : public HttpServer {
         });
   }
 
+  // The AI results of a study, reruns, the models, and Prometheus metrics.
+  void AiRoutes() {
+    server_.Get(
+        R"(/api/studies/([^/]+)/ai)", [this](const httplib::Request& req, httplib::Response& res) {
+          const std::string uid = req.matches[1];
+          if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+            return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+          auto summary = archive_.index().ai().StudySummary(uid);
+          if (!summary.ok())
+            return SendError(res, summary.error());
+          if (!summary->has_value())
+            return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
+          auto images = archive_.index().ai().StudyResults(uid);
+          if (!images.ok())
+            return SendError(res, images.error());
+          json list = json::array();
+          for (const auto& image : *images)
+            list.push_back(ToJson(image));
+          SendJson(res, 200,
+                   {{"study_instance_uid", uid},
+                    {"summary", ToJson(**summary)},
+                    {"images", std::move(list)}});
+        });
+    server_.Get(R"(/api/instances/([^/]+)/ai)", [this](const httplib::Request& req,
+                                                       httplib::Response& res) {
+      const std::string uid = req.matches[1];
+      if (Status valid = ValidateUid(uid, "SOPInstanceUID"); !valid.ok())
+        return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+      auto history = archive_.index().ai().ImageHistory(uid);
+      if (!history.ok())
+        return SendError(res, history.error());
+      json list = json::array();
+      for (const auto& r : *history)
+        list.push_back(ToJson(r));
+      SendJson(res, 200, {{"sop_instance_uid", uid}, {"history", std::move(list)}});
+    });
+    server_.Post(R"(/api/studies/([^/]+)/ai/rerun)", [this](const httplib::Request& req,
+                                                            httplib::Response& res) {
+      const std::string uid = req.matches[1];
+      if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+        return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+      if (ai_ == nullptr)
+        return SendError(res, MakeError(ErrorCode::kUnavailable, "the AI pipeline is not running"));
+      auto study = archive_.index().GetStudy(uid);
+      if (!study.ok())
+        return SendError(res, study.error());
+      if (!study->has_value())
+        return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
+      auto queued = ai_->Rerun(uid);
+      if (!queued.ok())
+        return SendError(res, queued.error());
+      SendJson(res, 202, {{"study_instance_uid", uid}, {"queued", *queued}});
+    });
+    server_.Get("/api/models", [this](const httplib::Request&, httplib::Response& res) {
+      json list = json::array();
+      if (ai_ != nullptr) {
+        for (const auto& m : ai_->Models()) {
+          list.push_back({{"id", m.card.Id()},
+                          {"name", m.card.name},
+                          {"version", m.card.version},
+                          {"enabled", m.enabled},
+                          {"labels", m.card.labels},
+                          {"high_risk", m.card.high_risk},
+                          {"threshold", m.card.threshold},
+                          {"modalities", m.card.modalities},
+                          {"intended_use", m.card.intended_use}});
+        }
+      }
+      SendJson(res, 200, {{"ai_running", ai_ != nullptr}, {"models", std::move(list)}});
+    });
+    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      std::string text = ai_ != nullptr ? ai_->MetricsText() : std::string();
+      res.status = 200;
+      res.set_content(text, "text/plain; version=0.0.4");
+    });
+  }
+
   HttpOptions options_;
   store::Archive& archive_;
+  ai::AiPipeline* ai_;  // may be null (serve --no-ai)
   DicomWebRoutes dicomweb_;
   httplib::Server server_;
   int port_ = -1;
@@ -288,8 +378,9 @@ class HttpServerImpl final : public HttpServer {
 
 }  // namespace
 
-Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive) {
-  auto server = std::make_unique<HttpServerImpl>(options, archive);
+Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive,
+                                      ai::AiPipeline* ai) {
+  auto server = std::make_unique<HttpServerImpl>(options, archive, ai);
   DXHUB_TRY(server->Start());
   return HttpServerPtr(std::move(server));
 }

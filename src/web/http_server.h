@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ai/pipeline.h"
 #include "core/config.h"
 #include "core/result.h"
 #include "store/archive.h"
@@ -44,7 +45,9 @@ class HttpServer {
 
 using HttpServerPtr = std::unique_ptr<HttpServer>;
 
-/// Binds and starts serving on a background thread. `archive` must outlive the server.
-Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive);
+/// Binds and starts serving on a background thread. `archive` (and `ai`, when not null) must
+/// outlive the server. Without `ai` the AI routes answer 503.
+Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive,
+                                      ai::AiPipeline* ai = nullptr);
 
 }  // namespace dxhub::web

@@ -58,4 +58,46 @@ nlohmann::json ToJson(const store::StudyDetail& d) {
   return out;
 }
 
+namespace {
+nlohmann::json Time(int64_t ms) {
+  return ms > 0 ? nlohmann::json(FormatIsoMillis(ms)) : nlohmann::json(nullptr);
+}
+}  // namespace
+
+nlohmann::json ToJson(const store::StudyAiSummary& s) {
+  return {{"images", s.total},
+          {"analysed", s.analysed},
+          {"normal", s.normal},
+          {"high_risk", s.high_risk},
+          {"failed", s.failed},
+          {"pending", s.pending},
+          {"not_applicable", s.total - s.analysed - s.failed - s.pending},
+          {"highest_risk", s.highest_risk},
+          {"highest_risk_label", s.highest_risk_label},
+          {"timestamps",
+           {{"received", Time(s.received_ms)},
+            {"stable", Time(s.stable_ms)},
+            {"queued", Time(s.queued_ms)},
+            {"inferred", Time(s.inferred_ms)}}}};
+}
+
+nlohmann::json ToJson(const store::ImageAiResult& r) {
+  return {{"sop_instance_uid", r.sop_uid},
+          {"series_instance_uid", r.series_uid},
+          {"instance_number", r.instance_number},
+          {"model", r.spec.model},
+          {"model_version", r.spec.version},
+          {"status", r.state},
+          {"label", r.label},
+          {"score", r.score},
+          {"risk_score", r.risk_score},
+          {"high_risk", r.high_risk},
+          {"reason", r.reason},
+          {"attempts", r.attempts},
+          {"preprocess_ms", r.preprocess_ms},
+          {"inference_ms", r.inference_ms},
+          {"queued", Time(r.queued_ms)},
+          {"finished", Time(r.finished_ms)}};
+}
+
 }  // namespace dxhub::web

@@ -9,5 +9,7 @@ namespace dxhub::web {
 
 nlohmann::json ToJson(const store::StudySummary& study);
 nlohmann::json ToJson(const store::StudyDetail& detail);
+nlohmann::json ToJson(const store::StudyAiSummary& summary);
+nlohmann::json ToJson(const store::ImageAiResult& image);
 
 }  // namespace dxhub::web

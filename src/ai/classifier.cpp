@@ -1,0 +1,193 @@
+#include "ai/classifier.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace dxhub::ai {
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+dicom::DisplayWindow WindowOf(const ModelCard& card) {
+  dicom::DisplayWindow w;
+  switch (card.window) {
+    case ModelCard::Window::kDataset:
+      w.kind = dicom::DisplayWindow::Kind::kDataset;
+      break;
+    case ModelCard::Window::kMinMax:
+      w.kind = dicom::DisplayWindow::Kind::kMinMax;
+      break;
+    case ModelCard::Window::kExplicit:
+      w.kind = dicom::DisplayWindow::Kind::kExplicit;
+      w.center = card.window_center;
+      w.width = card.window_width;
+      break;
+  }
+  return w;
+}
+
+}  // namespace
+
+std::string ClassifyFailure::KindName() const {
+  switch (kind) {
+    case Kind::kDecode:
+      return "decode_error";
+    case Kind::kUnsupportedImage:
+      return "unsupported_image";
+    case Kind::kModel:
+      return "model_error";
+  }
+  return "model_error";
+}
+
+Tensor Preprocess(const dicom::DisplayFrame& frame, const ModelCard& card) {
+  // Brightness in [0, 1], as many channels as the image has.
+  cv::Mat pixels(frame.rows, frame.columns, CV_16UC(frame.samples),
+                 const_cast<uint16_t*>(frame.pixels.data()));  // NOLINT: read only
+  cv::Mat image;
+  pixels.convertTo(image, CV_32F, 1.0 / 65535.0);
+  if (card.channels == 3 && frame.samples == 1) {
+    cv::cvtColor(image, image, cv::COLOR_GRAY2RGB);
+  } else if (card.channels == 1 && frame.samples == 3) {
+    cv::cvtColor(image, image, cv::COLOR_RGB2GRAY);
+  }
+  cv::Mat sized;
+  // INTER_AREA averages when shrinking (no aliasing), the usual choice for model inputs.
+  if (card.resize == ModelCard::Resize::kStretch) {
+    cv::resize(image, sized, cv::Size(card.width, card.height), 0, 0, cv::INTER_AREA);
+  } else {
+    const double scale = std::min(static_cast<double>(card.width) / frame.columns,
+                                  static_cast<double>(card.height) / frame.rows);
+    const int w = std::max(1, static_cast<int>(std::lround(frame.columns * scale)));
+    const int h = std::max(1, static_cast<int>(std::lround(frame.rows * scale)));
+    cv::Mat inner;
+    cv::resize(image, inner, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+    sized = cv::Mat::zeros(card.height, card.width, image.type());
+    inner.copyTo(sized(cv::Rect((card.width - w) / 2, (card.height - h) / 2, w, h)));
+  }
+  Tensor t;
+  t.n = 1;
+  t.c = card.channels;
+  t.h = card.height;
+  t.w = card.width;
+  t.data.resize(static_cast<size_t>(t.c) * t.h * t.w);
+  std::vector<cv::Mat> planes;
+  cv::split(sized, planes);
+  const size_t plane_size = static_cast<size_t>(t.h) * t.w;
+  for (int c = 0; c < t.c; ++c) {
+    cv::Mat plane(t.h, t.w, CV_32F, t.data.data() + c * plane_size);
+    planes[static_cast<size_t>(c)].convertTo(plane, CV_32F, 1.0 / card.std[c],
+                                             -card.mean[c] / card.std[c]);
+  }
+  return t;
+}
+
+Prediction Interpret(const ModelCard& card, const std::vector<float>& raw) {
+  Prediction p;
+  p.probabilities = raw;
+  if (card.activation == ModelCard::Activation::kSoftmax && !raw.empty()) {
+    const float top = *std::max_element(raw.begin(), raw.end());
+    double sum = 0;
+    for (auto& v : p.probabilities) {
+      v = std::exp(v - top);
+      sum += v;
+    }
+    for (auto& v : p.probabilities)
+      v = static_cast<float>(v / sum);
+  } else if (card.activation == ModelCard::Activation::kSigmoid) {
+    for (auto& v : p.probabilities)
+      v = 1.0F / (1.0F + std::exp(-v));
+  }
+  size_t best = 0;
+  for (size_t i = 0; i < p.probabilities.size(); ++i) {
+    if (p.probabilities[i] > p.probabilities[best])
+      best = i;
+    if (std::find(card.high_risk.begin(), card.high_risk.end(), card.labels[i]) !=
+        card.high_risk.end()) {
+      p.risk_score = std::max(p.risk_score, static_cast<double>(p.probabilities[i]));
+    }
+  }
+  p.label = card.labels[best];
+  p.score = p.probabilities[best];
+  p.high_risk = !card.high_risk.empty() && p.risk_score >= card.threshold;
+  return p;
+}
+
+Result<std::unique_ptr<Classifier>> Classifier::Load(const ModelCard& card,
+                                                     const BackendOptions& options) {
+  auto backend = LoadOpenCvBackend(card.OnnxPath(), options);
+  if (!backend.ok())
+    return backend.error();
+  Tensor probe{1, card.channels, card.height, card.width, {}};
+  probe.data.assign(static_cast<size_t>(card.channels) * card.height * card.width, 0.0F);
+  auto out = (*backend)->Run(probe);
+  if (!out.ok()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "model " + card.Id() + " does not take the card's input 1x" +
+                         std::to_string(card.channels) + "x" + std::to_string(card.height) + "x" +
+                         std::to_string(card.width) + ": " + out.error().message);
+  }
+  if (out->front().size() != card.labels.size()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "model " + card.Id() + " gives " + std::to_string(out->front().size()) +
+                         " scores per image but its card lists " +
+                         std::to_string(card.labels.size()) + " labels");
+  }
+  return std::unique_ptr<Classifier>(new Classifier(card, std::move(backend.value())));
+}
+
+Result<std::vector<float>> Classifier::RunTensor(const Tensor& tensor) {
+  auto out = backend_->Run(tensor);
+  if (!out.ok())
+    return out.error();
+  return std::move(out->front());
+}
+
+ImageResult Classifier::Classify(const std::string& path, int frames) {
+  ImageResult result;
+  const int total = std::max(1, frames);
+  const int count = std::min(total, kMaxFrames);
+  const dicom::DisplayWindow window = WindowOf(card_);
+  for (int i = 0; i < count; ++i) {
+    // Evenly spaced frames, first and last included.
+    const int frame =
+        count == 1
+            ? 1
+            : 1 + static_cast<int>(std::lround(static_cast<double>(i) * (total - 1) / (count - 1)));
+    auto start = std::chrono::steady_clock::now();
+    auto display = dicom::ReadDisplayFrame(path, frame, window);
+    if (!display.ok()) {
+      const bool unsupported = display.error().code == ErrorCode::kNotFound;
+      result.failure = ClassifyFailure{
+          unsupported ? ClassifyFailure::Kind::kUnsupportedImage : ClassifyFailure::Kind::kDecode,
+          display.error().message};
+      return result;
+    }
+    Tensor tensor = Preprocess(*display, card_);
+    result.preprocess_ms += MsSince(start);
+    start = std::chrono::steady_clock::now();
+    auto raw = backend_->Run(tensor);
+    result.inference_ms += MsSince(start);
+    if (!raw.ok() || raw->front().size() != card_.labels.size()) {
+      result.failure =
+          ClassifyFailure{ClassifyFailure::Kind::kModel,
+                          raw.ok() ? "model gave " + std::to_string(raw->front().size()) +
+                                         " scores, expected " + std::to_string(card_.labels.size())
+                                   : raw.error().message};
+      return result;
+    }
+    Prediction p = Interpret(card_, raw->front());
+    if (result.frames_analysed == 0 || p.risk_score > result.prediction.risk_score)
+      result.prediction = std::move(p);
+    ++result.frames_analysed;
+  }
+  return result;
+}
+
+}  // namespace dxhub::ai

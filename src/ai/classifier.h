@@ -1,0 +1,76 @@
+#pragma once
+// A loaded model: its card, its backend, and what turns a stored instance into a prediction
+// (decode, display window, resize, normalise, run, read the scores).
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ai/inference_backend.h"
+#include "ai/model_card.h"
+#include "core/result.h"
+#include "dicom/pixels.h"
+
+namespace dxhub::ai {
+
+/// The model's reading of one image.
+struct Prediction {
+  std::string label;                 // the most probable label
+  double score = 0;                  // its probability
+  double risk_score = 0;             // the highest probability among the high-risk labels
+  bool high_risk = false;            // risk_score >= the card's threshold
+  std::vector<float> probabilities;  // per label, after the card's activation
+};
+
+/// Why an image could not be classified. `retryable` failures (the model threw) are tried again
+/// a bounded number of times; the others (the image cannot be decoded) fail at once.
+struct ClassifyFailure {
+  enum class Kind { kDecode, kUnsupportedImage, kModel };
+  Kind kind = Kind::kModel;
+  std::string message;
+  bool retryable() const { return kind == Kind::kModel; }
+  std::string KindName() const;
+};
+
+/// The reading of one image, or why there is none.
+struct ImageResult {
+  std::optional<ClassifyFailure> failure;  // set: no prediction
+  Prediction prediction;                   // of the frame with the highest risk
+  int frames_analysed = 0;
+  double preprocess_ms = 0;
+  double inference_ms = 0;
+};
+
+/// The input tensor (n = 1) for one displayed frame, as the card describes.
+Tensor Preprocess(const dicom::DisplayFrame& frame, const ModelCard& card);
+
+/// Applies the card's activation to raw scores and reads label, score and risk.
+Prediction Interpret(const ModelCard& card, const std::vector<float>& raw);
+
+class Classifier {
+ public:
+  /// Loads the ONNX file and checks it against the card: it must accept the card's input shape
+  /// and give one score per label. A mismatch is kInvalidArgument naming both numbers.
+  static Result<std::unique_ptr<Classifier>> Load(const ModelCard& card,
+                                                  const BackendOptions& options);
+
+  const ModelCard& card() const { return card_; }
+
+  /// Classifies the instance at `path` with `frames` frames (0 or 1: single-frame). Multi-frame
+  /// images are read at up to kMaxFrames evenly spaced frames; the riskiest frame wins.
+  ImageResult Classify(const std::string& path, int frames);
+
+  /// Runs a prepared tensor (for parity checks against other runtimes).
+  Result<std::vector<float>> RunTensor(const Tensor& tensor);
+
+  static constexpr int kMaxFrames = 32;
+
+ private:
+  Classifier(ModelCard card, InferenceBackendPtr backend)
+      : card_(std::move(card)), backend_(std::move(backend)) {}
+  ModelCard card_;
+  InferenceBackendPtr backend_;
+};
+
+}  // namespace dxhub::ai
