@@ -11,7 +11,7 @@ build_pkgs=(
   libsqlite3-dev sqlite3
   libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libcpp-httplib-dev libopenjp2-7-dev python3-pil
-  libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev
+  libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev libonnx-dev libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   python3 python3-pydicom python3-numpy

@@ -6,6 +6,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "ai/onnx_signature.h"
+
 namespace dxhub::ai {
 namespace {
 
@@ -119,8 +121,55 @@ Prediction Interpret(const ModelCard& card, const std::vector<float>& raw) {
   return p;
 }
 
+namespace {
+
+// The card must describe the tensors the ONNX file declares: one NCHW input whose fixed
+// dimensions are the card's channels, height and width, and (when fixed) one score per label.
+Status MatchSignature(const ModelCard& card) {
+  auto sig = ReadOnnxSignature(card.OnnxPath());
+  if (!sig.ok())
+    return sig.error();
+  const std::string id = card.Id();
+  if (sig->inputs.size() != 1 || sig->outputs.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "model " + id +
+                                                      " must have one input tensor (it has " +
+                                                      std::to_string(sig->inputs.size()) + ")");
+  }
+  const auto& dims = sig->inputs[0].dims;
+  auto shape_text = [](const std::vector<int64_t>& d) {
+    std::string s;
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (i > 0)
+        s += 'x';
+      s += d[i] < 0 ? std::string("?") : std::to_string(d[i]);
+    }
+    return s;
+  };
+  const std::vector<int64_t> wanted = {card.channels, card.height, card.width};
+  bool matches = dims.size() == 4;
+  for (size_t i = 0; matches && i < 3; ++i)
+    matches = dims[i + 1] < 0 || dims[i + 1] == wanted[i];
+  if (!matches) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "model " + id + " takes input " + shape_text(dims) + " but its card says 1x" +
+                         std::to_string(card.channels) + "x" + std::to_string(card.height) + "x" +
+                         std::to_string(card.width));
+  }
+  const auto& out = sig->outputs[0].dims;
+  if (!out.empty() && out.back() > 0 && static_cast<size_t>(out.back()) != card.labels.size()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "model " + id + " gives " + std::to_string(out.back()) +
+                         " scores per image but its card lists " +
+                         std::to_string(card.labels.size()) + " labels");
+  }
+  return Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Classifier>> Classifier::Load(const ModelCard& card,
                                                      const BackendOptions& options) {
+  DXHUB_TRY(MatchSignature(card));
   auto backend = LoadOpenCvBackend(card.OnnxPath(), options);
   if (!backend.ok())
     return backend.error();
@@ -149,30 +198,41 @@ Result<std::vector<float>> Classifier::RunTensor(const Tensor& tensor) {
   return std::move(out->front());
 }
 
-ImageResult Classifier::Classify(const std::string& path, int frames) {
-  ImageResult result;
+std::vector<int> Classifier::FramesToRead(int frames) {
   const int total = std::max(1, frames);
   const int count = std::min(total, kMaxFrames);
-  const dicom::DisplayWindow window = WindowOf(card_);
+  std::vector<int> out;
+  out.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) {
-    // Evenly spaced frames, first and last included.
-    const int frame =
-        count == 1
-            ? 1
-            : 1 + static_cast<int>(std::lround(static_cast<double>(i) * (total - 1) / (count - 1)));
+    out.push_back(count == 1 ? 1
+                             : 1 + static_cast<int>(std::lround(static_cast<double>(i) *
+                                                                (total - 1) / (count - 1))));
+  }
+  return out;
+}
+
+Result<Tensor> Classifier::Prepare(const std::string& path, int frame) {
+  auto display = dicom::ReadDisplayFrame(path, frame, WindowOf(card_));
+  if (!display.ok())
+    return display.error();
+  return Preprocess(*display, card_);
+}
+
+ImageResult Classifier::Classify(const std::string& path, int frames) {
+  ImageResult result;
+  for (int frame : FramesToRead(frames)) {
     auto start = std::chrono::steady_clock::now();
-    auto display = dicom::ReadDisplayFrame(path, frame, window);
-    if (!display.ok()) {
-      const bool unsupported = display.error().code == ErrorCode::kNotFound;
+    auto tensor = Prepare(path, frame);
+    if (!tensor.ok()) {
+      const bool unsupported = tensor.error().code == ErrorCode::kNotFound;
       result.failure = ClassifyFailure{
           unsupported ? ClassifyFailure::Kind::kUnsupportedImage : ClassifyFailure::Kind::kDecode,
-          display.error().message};
+          tensor.error().message};
       return result;
     }
-    Tensor tensor = Preprocess(*display, card_);
     result.preprocess_ms += MsSince(start);
     start = std::chrono::steady_clock::now();
-    auto raw = backend_->Run(tensor);
+    auto raw = backend_->Run(*tensor);
     result.inference_ms += MsSince(start);
     if (!raw.ok() || raw->front().size() != card_.labels.size()) {
       result.failure =
@@ -188,6 +248,11 @@ ImageResult Classifier::Classify(const std::string& path, int frames) {
     ++result.frames_analysed;
   }
   return result;
+}
+
+std::unique_ptr<Classifier> Classifier::WithBackend(const ModelCard& card,
+                                                    InferenceBackendPtr backend) {
+  return std::unique_ptr<Classifier>(new Classifier(card, std::move(backend)));
 }
 
 }  // namespace dxhub::ai

@@ -55,14 +55,24 @@ class Classifier {
   static Result<std::unique_ptr<Classifier>> Load(const ModelCard& card,
                                                   const BackendOptions& options);
 
+  /// A classifier on another backend (tests; other runtimes), without the load-time checks.
+  static std::unique_ptr<Classifier> WithBackend(const ModelCard& card,
+                                                 InferenceBackendPtr backend);
+
   const ModelCard& card() const { return card_; }
 
   /// Classifies the instance at `path` with `frames` frames (0 or 1: single-frame). Multi-frame
   /// images are read at up to kMaxFrames evenly spaced frames; the riskiest frame wins.
   ImageResult Classify(const std::string& path, int frames);
 
+  /// The input tensor for frame `frame` (1-based) of the instance at `path`: decoded, windowed
+  /// as the card says, resized and normalised. kNotFound / kUnsupported / kMalformedDicom as
+  /// dicom::ReadDisplayFrame.
+  Result<Tensor> Prepare(const std::string& path, int frame);
   /// Runs a prepared tensor (for parity checks against other runtimes).
   Result<std::vector<float>> RunTensor(const Tensor& tensor);
+  /// Which frames Classify reads of an image with `frames` frames (1-based, evenly spaced).
+  static std::vector<int> FramesToRead(int frames);
 
   static constexpr int kMaxFrames = 32;
 

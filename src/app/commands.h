@@ -20,8 +20,10 @@ int RunImport(const Config& config, const ImportOptions& options);
 int RunVerify(const Config& config, bool deep);
 
 struct ModelOptions {
-  std::string action;  // list, add, enable, disable
+  std::string action;  // list, add, enable, disable, run
   std::string target;
+  std::string file;  // run: a DICOM file
+  std::string dump;  // run: write each frame's input tensor to <dump>.<frame>.f32
 };
 int RunModel(const Config& config, const ModelOptions& options);
 

@@ -67,11 +67,14 @@ int main(int argc, char** argv) {
   dxhub::app::ModelOptions model_options;
   auto* model = app.add_subcommand("model", "list, add, enable or disable AI models");
   add_common(model);
-  model->add_option("action", model_options.action, "list | add | enable | disable")
+  model->add_option("action", model_options.action, "list | add | enable | disable | run")
       ->required()
-      ->check(CLI::IsMember({"list", "add", "enable", "disable"}));
+      ->check(CLI::IsMember({"list", "add", "enable", "disable", "run"}));
   model->add_option("target", model_options.target,
-                    "add: a model folder (card.toml + ONNX); enable/disable: name@version");
+                    "add: a model folder (card.toml + ONNX); enable/disable/run: name@version");
+  model->add_option("file", model_options.file, "run: a DICOM file to classify");
+  model->add_option("--dump", model_options.dump,
+                    "run: write each frame's input tensor (float32, NCHW) to PREFIX.<frame>.f32");
 
   dxhub::app::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");

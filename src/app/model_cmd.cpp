@@ -3,14 +3,81 @@
 // an added model is loaded at the next start of `serve`.
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
+#include <span>
 
 #include "ai/classifier.h"
 #include "ai/model_registry.h"
 #include "app/commands.h"
 #include "core/clock.h"
+#include "core/fs.h"
+#include "dicom/instance.h"
 #include "store/archive.h"
 
 namespace dxhub::app {
+
+namespace {
+
+// `model run`: one file through one model outside the queue, printing the raw scores per frame
+// as JSON (and the input tensors with --dump): for researchers checking a model, and for the
+// parity test against PyTorch.
+int RunOne(const ai::ModelScan& scan, const ModelOptions& options) {
+  const ai::ModelCard* card = nullptr;
+  for (const auto& c : scan.cards) {
+    if (c.Id() == options.target)
+      card = &c;
+  }
+  if (card == nullptr || options.file.empty()) {
+    std::fprintf(stderr, "dxhub: model run needs a known name@version and a DICOM file\n");
+    return 2;
+  }
+  auto classifier = ai::Classifier::Load(*card, ai::BackendOptions{});
+  if (!classifier.ok()) {
+    std::fprintf(stderr, "dxhub: %s\n", classifier.error().message.c_str());
+    return 1;
+  }
+  auto info = dicom::ReadInstanceFile(options.file);
+  if (!info.ok()) {
+    std::fprintf(stderr, "dxhub: %s\n", info.error().message.c_str());
+    return 1;
+  }
+  nlohmann::json frames = nlohmann::json::array();
+  for (int frame : ai::Classifier::FramesToRead(info->frames)) {
+    auto tensor = (*classifier)->Prepare(options.file, frame);
+    if (!tensor.ok()) {
+      std::fprintf(stderr, "dxhub: frame %d: %s\n", frame, tensor.error().message.c_str());
+      return 1;
+    }
+    if (!options.dump.empty()) {
+      const std::string path = options.dump + "." + std::to_string(frame) + ".f32";
+      Status written = fs::WriteFile(
+          path,
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(tensor->data.data()),
+                                   tensor->data.size() * sizeof(float)),
+          false);
+      if (!written.ok()) {
+        std::fprintf(stderr, "dxhub: %s\n", written.error().message.c_str());
+        return 1;
+      }
+    }
+    auto raw = (*classifier)->RunTensor(*tensor);
+    if (!raw.ok()) {
+      std::fprintf(stderr, "dxhub: frame %d: %s\n", frame, raw.error().message.c_str());
+      return 1;
+    }
+    ai::Prediction p = ai::Interpret(*card, *raw);
+    frames.push_back({{"frame", frame},
+                      {"shape", {tensor->n, tensor->c, tensor->h, tensor->w}},
+                      {"raw", *raw},
+                      {"probabilities", p.probabilities},
+                      {"label", p.label},
+                      {"high_risk", p.high_risk}});
+  }
+  std::printf("%s\n", nlohmann::json{{"model", card->Id()}, {"frames", frames}}.dump().c_str());
+  return 0;
+}
+
+}  // namespace
 
 int RunModel(const Config& config, const ModelOptions& options) {
   SystemClock clock;
@@ -55,6 +122,9 @@ int RunModel(const Config& config, const ModelOptions& options) {
     std::printf("%s %sd\n", options.target.c_str(), options.action.c_str());
     return 0;
   }
+
+  if (options.action == "run")
+    return RunOne(scan, options);
 
   auto disabled = ai.DisabledModels();
   if (!disabled.ok()) {
