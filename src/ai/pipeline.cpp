@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ai/classifier.h"
+#include "core/fs.h"
 
 namespace dxhub::ai {
 namespace {
@@ -83,12 +84,11 @@ Result<std::unique_ptr<AiPipeline>> AiPipeline::Start(store::Archive& archive,
     spdlog::info("ai: {} interrupted jobs back in the queue", *recovered);
   std::unique_ptr<AiPipeline> p(new AiPipeline(archive, std::move(models), options, clock));
   p->RefreshEnabled();
-  archive.SetJobPlanner([raw = p.get()](const dicom::InstanceInfo& info) {
-    auto specs = raw->SpecsFor(info.modality, info.sop_class_uid, info.body_part);
-    if (!specs.empty())
-      raw->Wake();
-    return specs;
-  });
+  archive.SetJobPlanner(
+      [raw = p.get()](const dicom::InstanceInfo& info) {
+        return raw->SpecsFor(info.modality, info.sop_class_uid, info.body_part);
+      },
+      [raw = p.get()] { raw->Wake(); });
   for (int i = 0; i < std::max(1, options.workers); ++i)
     p->workers_.emplace_back([raw = p.get(), i] { raw->WorkerLoop(i); });
   p->watcher_ = std::thread([raw = p.get()] { raw->WatchLoop(); });
@@ -189,15 +189,28 @@ void AiPipeline::WorkerLoop(int index) {
     }
     std::vector<store::AiStore::Completed> done;
     std::vector<int64_t> received;
+    bool requeued_not_ready = false;
     for (const auto& job : *jobs) {
       ImageResult result;
+      const std::string path = archive_.blobs().PathOf(job.blob_key);
+      if (!fs::Exists(path)) {
+        // Committed to the index a moment before its blob was renamed into place (see
+        // store/archive.h), or claimed by a poll in that window: not ready, not a failure.
+        store::AiOutcome later;
+        later.retry = true;
+        later.not_ready = true;
+        done.push_back({job.id, std::move(later)});
+        received.push_back(job.received_ms);
+        requeued_not_ready = true;
+        continue;
+      }
       auto it = classifiers.find(job.spec.model + "@" + job.spec.version);
       if (it == classifiers.end()) {
         result.failure = ClassifyFailure{
             ClassifyFailure::Kind::kModel,
             "model " + job.spec.model + "@" + job.spec.version + " is not loaded on this server"};
       } else {
-        result = it->second->Classify(archive_.blobs().PathOf(job.blob_key), job.frames);
+        result = it->second->Classify(path, job.frames);
       }
       if (!result.failure)
         inference_.Observe(result.inference_ms / 1000.0);
@@ -217,6 +230,8 @@ void AiPipeline::WorkerLoop(int index) {
       spdlog::error("ai: cannot record results: {}", recorded.error().message);
       continue;  // the jobs stay running and are retried after a restart
     }
+    if (requeued_not_ready)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::set<std::string> studies;
     for (size_t i = 0; i < done.size(); ++i) {
       if (!done[i].outcome.retry) {

@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--log-level", log_level, "trace|debug|info|warn|error");
     cmd->add_option("--model-dir", model_dirs,
                     "folder of model folders (repeatable; default ./models; DATA/models is "
-                    "always searched too)");
+                    "always searched too)")
+        ->allow_extra_args(false);
     cmd->add_option("--duplicates", duplicates,
                     "rule for an already archived SOP Instance UID: keep-first|replace");
   };
@@ -48,10 +49,14 @@ int main(int argc, char** argv) {
   serve->add_option("--allowed-aets", allowed_aets, "calling AE titles allowed (default any)");
   serve->add_option("--allowed-hosts", allowed_hosts, "peer IPs allowed (default any)");
   serve->add_option("--http-threads", http_threads, "HTTP worker threads");
-  serve->add_option("--remote-ae", remote_aes,
-                    "a DICOM node C-MOVE may send to, as AET@HOST:PORT (repeatable)");
-  serve->add_option("--dicomweb-peer", dicomweb_peers,
-                    "a DICOMweb server dxhub may query or send to, as NAME=URL (repeatable)");
+  serve
+      ->add_option("--remote-ae", remote_aes,
+                   "a DICOM node C-MOVE may send to, as AET@HOST:PORT (repeatable)")
+      ->allow_extra_args(false);
+  serve
+      ->add_option("--dicomweb-peer", dicomweb_peers,
+                   "a DICOMweb server dxhub may query or send to, as NAME=URL (repeatable)")
+      ->allow_extra_args(false);
   serve->add_option("--dimse-timeout", dimse_timeout, "DIMSE timeout in seconds");
   serve->add_option("--cache-mb", cache_mb,
                     "memory for rendered images and metadata, MiB (default 256; 0 = off)");

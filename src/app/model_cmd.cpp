@@ -36,7 +36,7 @@ int RunOne(const ai::ModelScan& scan, const ModelOptions& options) {
     std::fprintf(stderr, "dxhub: %s\n", classifier.error().message.c_str());
     return 1;
   }
-  auto info = dicom::ReadInstanceFile(options.file);
+  auto info = dicom::ReadInstanceFile(options.file, /*coerce_missing_uids=*/true);
   if (!info.ok()) {
     std::fprintf(stderr, "dxhub: %s\n", info.error().message.c_str());
     return 1;

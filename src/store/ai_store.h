@@ -36,8 +36,9 @@ struct AiJob {
 
 /// What a worker reports for a job.
 struct AiOutcome {
-  bool analysed = false;  // false: failed
-  bool retry = false;     // failed but may be tried again (the job returns to pending)
+  bool analysed = false;   // false: failed
+  bool retry = false;      // failed but may be tried again (the job returns to pending)
+  bool not_ready = false;  // with retry: the image was not readable yet; the attempt is not counted
   std::string label;
   double score = 0;
   double risk_score = 0;

@@ -114,6 +114,8 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
                   committed.error().message);
     return committed.error();
   }
+  if (!record.ai_jobs.empty() && jobs_queued_)
+    jobs_queued_();  // only now is the blob in place for a worker to read
   return IngestOutcome{kind, std::move(info.value())};
 }
 

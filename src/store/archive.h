@@ -92,7 +92,12 @@ class Archive {
   /// pipeline installs it; without one no jobs are queued). Must be thread-safe. Set before
   /// instances arrive.
   using JobPlanner = std::function<std::vector<AiJobSpec>(const dicom::InstanceInfo&)>;
-  void SetJobPlanner(JobPlanner planner) { planner_ = std::move(planner); }
+  /// `jobs_queued` is called after an instance that got jobs is fully in place (indexed and its
+  /// blob renamed): the moment a worker can read it.
+  void SetJobPlanner(JobPlanner planner, std::function<void()> jobs_queued = nullptr) {
+    planner_ = std::move(planner);
+    jobs_queued_ = std::move(jobs_queued);
+  }
 
   StudyIndex& index() { return *index_; }
   BlobStore& blobs() { return *blobs_; }
@@ -113,6 +118,7 @@ class Archive {
   StudyIndexPtr index_;
   RecoveryStats recovery_;
   JobPlanner planner_;
+  std::function<void()> jobs_queued_;
   // Serialises ingest of the same SOP Instance UID (duplicate check, commit, rename) while
   // different UIDs proceed in parallel.
   static constexpr size_t kStripes = 64;

@@ -108,8 +108,8 @@ class SqliteAiStore final : public AiStore {
       recorded = 0;
       auto update = Stmt::Prepare(db,
                                   "UPDATE ai_jobs SET state = ?2, finished_at = CASE WHEN ?2 = "
-                                  "'pending' THEN NULL ELSE ?3 END WHERE id = ?1 AND state = "
-                                  "'running' RETURNING id");
+                                  "'pending' THEN NULL ELSE ?3 END, attempts = attempts - ?4 "
+                                  "WHERE id = ?1 AND state = 'running' RETURNING id");
       auto insert = Stmt::Prepare(
           db,
           "INSERT INTO ai_results(job_pk, status, label, score, risk_score, high_risk, reason, "
@@ -123,7 +123,8 @@ class SqliteAiStore final : public AiStore {
         const bool retry = !o.analysed && o.retry;
         update->Bind(1, id)
             .Bind(2, retry ? "pending" : (o.analysed ? "done" : "failed"))
-            .Bind(3, now_ms);
+            .Bind(3, now_ms)
+            .Bind(4, retry && o.not_ready ? 1 : 0);
         bool changed = false;
         DXHUB_TRY(ForEachRow(*update, [&](const Stmt&) { changed = true; }));
         update->Reset();

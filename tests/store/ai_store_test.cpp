@@ -121,6 +121,10 @@ TEST_F(AiStoreTest, RetryReturnsToTheQueueUntilTheLastAttempt) {
   auto job = ai().ClaimJobs(1, 1000).value().at(0);
   ASSERT_EQ(ai().CompleteJobs({{job.id, Failed(true, "model_error: x")}}, 1100).value(), 0);
   EXPECT_EQ(ai().StudySummary("1.9").value()->pending, 1);
+  job = ai().ClaimJobs(1, 1150).value().at(0);
+  AiOutcome not_ready = Failed(true, "");
+  not_ready.not_ready = true;  // the blob was not in place yet: the attempt does not count
+  ASSERT_EQ(ai().CompleteJobs({{job.id, not_ready}}, 1160).value(), 0);
   job = ai().ClaimJobs(1, 1200).value().at(0);
   EXPECT_EQ(job.attempts, 2);
   ASSERT_EQ(ai().CompleteJobs({{job.id, Failed(false, "model_error: x")}}, 1300).value(), 1);
