@@ -47,6 +47,7 @@ run: build
 	@echo
 	@echo "dxhub: web http://127.0.0.1:8080/api/studies  DICOM AE DXHUB on port 11112"
 	@echo "       send studies with: storescu -aec DXHUB 127.0.0.1 11112 FILE..."
+	@echo "       AI results (bundled reference model, not clinical): .../api/studies/UID/ai"
 	@echo
 	exec $(BUILD)/bin/dxhub serve --data $(DATA)
 
@@ -54,6 +55,7 @@ bench: build
 	@scripts/install-deps.sh
 	bench/ingest.sh
 	bench/query.sh
+	bench/inference.sh
 
 # Fuzz the DICOM parser for FUZZ_SECONDS, seeded with the real files of the test corpora.
 FUZZ_SECONDS ?= 60

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
                     "largest STOW-RS upload, MiB (default 4096; spooled to disk)");
 
   serve->add_flag("--no-ai", no_ai, "do not run the AI pipeline");
-  serve->add_option("--ai-workers", ai_workers, "AI worker threads (default 1)");
+  serve->add_option("--ai-workers", ai_workers, "AI worker threads (default: one per core)");
   serve->add_option("--ai-threads", ai_threads, "OpenCV threads per inference (default: cores)");
   serve->add_option("--stable-after", stable_after,
                     "seconds without new images after which a study is complete (default 30)");

@@ -1,6 +1,9 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "ai/model_registry.h"
 #include "ai/pipeline.h"
 #include "app/commands.h"
@@ -75,7 +78,9 @@ int RunServe(const Config& config) {
     for (const auto& problem : models.problems)
       spdlog::warn("ai: model skipped: {}", problem);
     ai::PipelineOptions ai_options;
-    ai_options.workers = config.ai_workers;
+    ai_options.workers = config.ai_workers > 0
+                             ? config.ai_workers
+                             : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     ai_options.threads = config.ai_threads;
     ai_options.stable_quiet_ms = int64_t{config.stable_after_s} * 1000;
     auto started = ai::AiPipeline::Start(**archive, std::move(models.cards), ai_options, clock);

@@ -186,9 +186,10 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument, "cache-mb must be 0..1048576");
   if (config.max_upload_mb < 1 || config.max_upload_mb > 1 << 24)
     return MakeError(ErrorCode::kInvalidArgument, "max-upload-mb must be 1..16777216");
-  if (config.ai_workers < 1 || config.ai_workers > 64 || config.ai_threads < 0 ||
+  if (config.ai_workers < 0 || config.ai_workers > 64 || config.ai_threads < 0 ||
       config.ai_threads > 256) {
-    return MakeError(ErrorCode::kInvalidArgument, "ai-workers must be 1..64, ai-threads 0..256");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "ai-workers must be 0..64 (0: one per core), ai-threads 0..256");
   }
   if (config.stable_after_s < 0)
     return MakeError(ErrorCode::kInvalidArgument, "stable-after must not be negative");

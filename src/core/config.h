@@ -70,7 +70,7 @@ struct Config {
   std::vector<std::string> model_dirs = {"./models"};
   /// Run the AI pipeline in `serve`.
   bool ai = true;
-  int ai_workers = 1;
+  int ai_workers = 0;  // classification threads; 0 = one per core (bench/RESULTS.md)
   int ai_threads = 0;  // OpenCV threads per inference; 0 = all cores
   /// Seconds without a new image after which a study counts as complete ("stable").
   int stable_after_s = 30;

@@ -347,8 +347,17 @@ Result<FrameImage> LoadFrameImage(const std::string& path, int frame_number) {
     ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
     if (photometric == "YBR_RCT" || photometric == "YBR_ICT")
       ds->putAndInsertString(DCM_PhotometricInterpretation, "RGB");  // the codec undid it
-    ds->putAndInsertUint8Array(DCM_PixelData, reinterpret_cast<const Uint8*>(frame->data()),
-                               frame->size());
+    Uint16 bits_allocated = 16;
+    ds->findAndGetUint16(DCM_BitsAllocated, bits_allocated);
+    if (bits_allocated > 8) {
+      // OW for 16-bit samples (OB would be invalid); native pixels are little endian as this host.
+      std::vector<Uint16> words(frame->size() / 2);
+      std::memcpy(words.data(), frame->data(), words.size() * 2);
+      ds->putAndInsertUint16Array(DCM_PixelData, words.data(), words.size());
+    } else {
+      ds->putAndInsertUint8Array(DCM_PixelData, reinterpret_cast<const Uint8*>(frame->data()),
+                                 frame->size());
+    }
     ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
     xfer = EXS_LittleEndianExplicit;
     first_frame = 0;
