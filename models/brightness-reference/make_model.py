@@ -4,7 +4,7 @@
 It is not a trained network and has no clinical meaning. Its output is a known function of the
 pixels, so tests can predict every label exactly:
 
-    x     = preprocessed image, 1x1x64x64, value = displayed brightness in [0, 1] (card: mean 0,
+    x     = preprocessed images, Nx1x64x64 (any batch size N), value = displayed brightness in [0, 1] (card: mean 0,
             std 1, so no normalisation)
     y     = 3x3 box filter of x (valid convolution: 62x62)
     m     = mean of y                                   (GlobalAveragePool)
@@ -40,8 +40,8 @@ def build():
     ]
     graph = helper.make_graph(
         nodes, "brightness_reference",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 1, SIZE, SIZE])],
-        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, SIZE, SIZE])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["batch", 2])],
         initializer=[box, weights, bias])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 10)],
                               producer_name="dxhub make_model.py")

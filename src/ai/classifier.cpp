@@ -125,7 +125,7 @@ namespace {
 
 // The card must describe the tensors the ONNX file declares: one NCHW input whose fixed
 // dimensions are the card's channels, height and width, and (when fixed) one score per label.
-Status MatchSignature(const ModelCard& card) {
+Result<bool> MatchSignature(const ModelCard& card) {
   auto sig = ReadOnnxSignature(card.OnnxPath());
   if (!sig.ok())
     return sig.error();
@@ -162,14 +162,16 @@ Status MatchSignature(const ModelCard& card) {
                          " scores per image but its card lists " +
                          std::to_string(card.labels.size()) + " labels");
   }
-  return Ok();
+  return dims[0] < 0;  // a symbolic batch dimension: several images per forward pass
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Classifier>> Classifier::Load(const ModelCard& card,
                                                      const BackendOptions& options) {
-  DXHUB_TRY(MatchSignature(card));
+  auto batchable = MatchSignature(card);
+  if (!batchable.ok())
+    return batchable.error();
   auto backend = LoadOpenCvBackend(card.OnnxPath(), options);
   if (!backend.ok())
     return backend.error();
@@ -188,7 +190,14 @@ Result<std::unique_ptr<Classifier>> Classifier::Load(const ModelCard& card,
                          " scores per image but its card lists " +
                          std::to_string(card.labels.size()) + " labels");
   }
-  return std::unique_ptr<Classifier>(new Classifier(card, std::move(backend.value())));
+  if (*batchable) {
+    // Check that the runtime really takes a batch (some exports pin shapes inside the graph).
+    Tensor pair{2, card.channels, card.height, card.width, {}};
+    pair.data.assign(probe.data.size() * 2, 0.0F);
+    auto two = (*backend)->Run(pair);
+    *batchable = two.ok() && two->size() == 2 && two->front().size() == card.labels.size();
+  }
+  return std::unique_ptr<Classifier>(new Classifier(card, std::move(backend.value()), *batchable));
 }
 
 Result<std::vector<float>> Classifier::RunTensor(const Tensor& tensor) {
@@ -248,6 +257,51 @@ ImageResult Classifier::Classify(const std::string& path, int frames) {
     ++result.frames_analysed;
   }
   return result;
+}
+
+std::vector<ImageResult> Classifier::ClassifyMany(
+    const std::vector<std::pair<std::string, int>>& images) {
+  std::vector<ImageResult> results(images.size());
+  std::vector<size_t> batch;  // indexes of single-frame images prepared into `tensor`
+  Tensor tensor{0, card_.channels, card_.height, card_.width, {}};
+  for (size_t i = 0; i < images.size(); ++i) {
+    const auto& [path, frames] = images[i];
+    if (!batchable_ || frames > 1) {
+      results[i] = Classify(path, frames);
+      continue;
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto one = Prepare(path, 1);
+    if (!one.ok()) {
+      results[i] = Classify(path, frames);  // reports the failure in the usual way
+      continue;
+    }
+    results[i].preprocess_ms = MsSince(start);
+    tensor.data.insert(tensor.data.end(), one->data.begin(), one->data.end());
+    ++tensor.n;
+    batch.push_back(i);
+  }
+  if (batch.empty())
+    return results;
+  auto start = std::chrono::steady_clock::now();
+  auto raw = backend_->Run(tensor);
+  const double per_image_ms = MsSince(start) / static_cast<double>(batch.size());
+  if (!raw.ok() || raw->size() != batch.size()) {
+    for (size_t i : batch)
+      results[i] = Classify(images[i].first, images[i].second);
+    return results;
+  }
+  for (size_t k = 0; k < batch.size(); ++k) {
+    ImageResult& r = results[batch[k]];
+    if ((*raw)[k].size() != card_.labels.size()) {
+      r.failure = ClassifyFailure{ClassifyFailure::Kind::kModel, "model gave a wrong score count"};
+      continue;
+    }
+    r.prediction = Interpret(card_, (*raw)[k]);
+    r.frames_analysed = 1;
+    r.inference_ms = per_image_ms;
+  }
+  return results;
 }
 
 std::unique_ptr<Classifier> Classifier::WithBackend(const ModelCard& card,

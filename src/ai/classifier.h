@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ai/inference_backend.h"
@@ -74,13 +75,23 @@ class Classifier {
   /// Which frames Classify reads of an image with `frames` frames (1-based, evenly spaced).
   static std::vector<int> FramesToRead(int frames);
 
+  /// Classifies several single-frame images with one forward pass when the model's batch
+  /// dimension is free (otherwise, and for multi-frame images, one at a time). Results are in
+  /// input order; an image that cannot be read fails alone, and if the batched run fails the
+  /// images are retried one by one, so one bad image never fails its batch-mates.
+  std::vector<ImageResult> ClassifyMany(const std::vector<std::pair<std::string, int>>& images);
+
+  /// Whether the ONNX file declares a free batch dimension.
+  bool batchable() const { return batchable_; }
+
   static constexpr int kMaxFrames = 32;
 
  private:
-  Classifier(ModelCard card, InferenceBackendPtr backend)
-      : card_(std::move(card)), backend_(std::move(backend)) {}
+  Classifier(ModelCard card, InferenceBackendPtr backend, bool batchable = false)
+      : card_(std::move(card)), backend_(std::move(backend)), batchable_(batchable) {}
   ModelCard card_;
   InferenceBackendPtr backend_;
+  bool batchable_ = false;
 };
 
 }  // namespace dxhub::ai

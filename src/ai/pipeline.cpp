@@ -190,37 +190,57 @@ void AiPipeline::WorkerLoop(int index) {
     std::vector<store::AiStore::Completed> done;
     std::vector<int64_t> received;
     bool requeued_not_ready = false;
-    for (const auto& job : *jobs) {
-      ImageResult result;
-      const std::string path = archive_.blobs().PathOf(job.blob_key);
-      if (!fs::Exists(path)) {
+    // Images of the same model go through one ClassifyMany call (one forward pass where the
+    // model takes a batch).
+    const size_t count = jobs->size();
+    std::vector<ImageResult> results(count);
+    std::vector<bool> not_ready(count, false), no_model(count, false);
+    std::map<Classifier*, std::vector<size_t>> groups;
+    for (size_t k = 0; k < count; ++k) {
+      const auto& job = (*jobs)[k];
+      if (!fs::Exists(archive_.blobs().PathOf(job.blob_key))) {
         // Committed to the index a moment before its blob was renamed into place (see
         // store/archive.h), or claimed by a poll in that window: not ready, not a failure.
-        store::AiOutcome later;
-        later.retry = true;
-        later.not_ready = true;
-        done.push_back({job.id, std::move(later)});
-        received.push_back(job.received_ms);
-        requeued_not_ready = true;
+        not_ready[k] = true;
         continue;
       }
       auto it = classifiers.find(job.spec.model + "@" + job.spec.version);
       if (it == classifiers.end()) {
-        result.failure = ClassifyFailure{
+        no_model[k] = true;
+        results[k].failure = ClassifyFailure{
             ClassifyFailure::Kind::kModel,
             "model " + job.spec.model + "@" + job.spec.version + " is not loaded on this server"};
+        continue;
+      }
+      groups[it->second.get()].push_back(k);
+    }
+    for (const auto& [classifier, members] : groups) {
+      std::vector<std::pair<std::string, int>> images;
+      images.reserve(members.size());
+      for (size_t k : members)
+        images.emplace_back(archive_.blobs().PathOf((*jobs)[k].blob_key), (*jobs)[k].frames);
+      auto classified = classifier->ClassifyMany(images);
+      for (size_t m = 0; m < members.size(); ++m)
+        results[members[m]] = std::move(classified[m]);
+    }
+    for (size_t k = 0; k < count; ++k) {
+      const auto& job = (*jobs)[k];
+      store::AiOutcome outcome;
+      if (not_ready[k]) {
+        outcome.retry = true;
+        outcome.not_ready = true;
+        requeued_not_ready = true;
       } else {
-        result = it->second->Classify(path, job.frames);
+        if (!results[k].failure)
+          inference_.Observe(results[k].inference_ms / 1000.0);
+        outcome = ToOutcome(results[k], job.attempts, options_.max_attempts);
+        if (no_model[k])
+          outcome.retry = false;  // it will not appear by retrying
+        if (!outcome.analysed) {
+          spdlog::warn("ai: {} on {}: {}{}", job.spec.model, job.sop_uid, outcome.reason,
+                       outcome.retry ? " (will retry)" : "");
+        }
       }
-      if (!result.failure)
-        inference_.Observe(result.inference_ms / 1000.0);
-      store::AiOutcome outcome = ToOutcome(result, job.attempts, options_.max_attempts);
-      if (!outcome.analysed) {
-        spdlog::warn("ai: {} on {}: {}{}", job.spec.model, job.sop_uid, outcome.reason,
-                     outcome.retry ? " (will retry)" : "");
-      }
-      if (it == classifiers.end())
-        outcome.retry = false;  // it will not appear by retrying
       done.push_back({job.id, std::move(outcome)});
       received.push_back(job.received_ms);
     }

@@ -271,10 +271,10 @@ class HttpServerImpl final : public HttpServer {
                 {"studies", std::move(studies)}});
     });
 
-    AiRoutes();
+    AiRoutes();  // registered first: httplib takes the first pattern that matches
 
     server_.Get(
-        R"(/api/studies/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+        R"(/api/studies/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
           const std::string uid = req.matches[1];
           Status valid = ValidateUid(uid, "StudyInstanceUID");
           if (!valid.ok()) {

@@ -89,7 +89,7 @@ TEST(Classifier, ModelThatDoesNotMatchItsCardIsRefused) {
   ASSERT_TRUE(card.ok()) << card.error().ToString();
   auto loaded = Classifier::Load(*card, BackendOptions{1});
   ASSERT_FALSE(loaded.ok());
-  EXPECT_NE(loaded.error().message.find("takes input 1x1x64x64 but its card says 1x1x64x32"),
+  EXPECT_NE(loaded.error().message.find("takes input ?x1x64x64 but its card says 1x1x64x32"),
             std::string::npos)
       << loaded.error().message;
 
@@ -195,6 +195,34 @@ TEST(Classifier, FailuresSayWhyAndWhetherToRetry) {
   r = classifier->Classify(ct, 1);  // the real chest radiograph: MONOCHROME1, mostly bright
   ASSERT_FALSE(r.failure.has_value()) << r.failure->message;
   EXPECT_EQ(r.frames_analysed, 1);
+}
+
+TEST(Classifier, BatchedRunsGiveTheSameReadingsAndIsolateBadImages) {
+  auto card = LoadModelCard(kReference).value();
+  auto classifier = Classifier::Load(card, BackendOptions{1}).value();
+  EXPECT_TRUE(classifier->batchable());  // the reference model declares a free batch dimension
+  ScratchDir dir;
+  std::ofstream(dir / "junk.dcm") << std::string(200, 'x');
+  const std::string cr = std::string(DXHUB_SHARED_DATA) + "/cr-chest/gdcm-CR-MONO1-10-chest.dcm";
+  std::vector<std::pair<std::string, int>> images = {{cr, 1}, {dir / "junk.dcm", 1}};
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SHARED_DATA) +
+                                                               "/ct-abdomen-20slices")) {
+    images.emplace_back(entry.path().string(), 1);
+    if (images.size() == 6)
+      break;
+  }
+  auto batched = classifier->ClassifyMany(images);
+  ASSERT_EQ(batched.size(), images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    ImageResult single = classifier->Classify(images[i].first, images[i].second);
+    ASSERT_EQ(batched[i].failure.has_value(), single.failure.has_value()) << i;
+    if (single.failure) {
+      EXPECT_EQ(batched[i].failure->KindName(), "decode_error");
+      continue;
+    }
+    EXPECT_EQ(batched[i].prediction.label, single.prediction.label) << i;
+    EXPECT_NEAR(batched[i].prediction.risk_score, single.prediction.risk_score, 1e-6) << i;
+  }
 }
 
 TEST(Classifier, MultiFrameReadsEvenlySpacedFrames) {
