@@ -221,7 +221,11 @@ std::vector<int> Classifier::FramesToRead(int frames) {
 }
 
 Result<Tensor> Classifier::Prepare(const std::string& path, int frame) {
-  auto display = dicom::ReadDisplayFrame(path, frame, WindowOf(card_));
+  // With jpeg2000_reduced_resolution the frame is decoded at the lowest resolution level that
+  // still has twice the model's input size, so area resampling still makes the final pixels.
+  const int min_columns = card_.jpeg2000_reduced ? 2 * card_.width : 0;
+  const int min_rows = card_.jpeg2000_reduced ? 2 * card_.height : 0;
+  auto display = dicom::ReadDisplayFrame(path, frame, WindowOf(card_), min_columns, min_rows);
   if (!display.ok())
     return display.error();
   return Preprocess(*display, card_);

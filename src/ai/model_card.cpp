@@ -100,6 +100,7 @@ Result<ModelCard> LoadModelCard(const std::string& dir_in) {
   }
   if (std::any_of(card.std.begin(), card.std.end(), [](float s) { return s <= 0; }))
     return CardError(dir, "input.std values must be positive");
+  card.jpeg2000_reduced = input["jpeg2000_reduced_resolution"].value_or(false);
   const std::string resize = input["resize"].value_or(std::string("stretch"));
   if (resize == "stretch") {
     card.resize = ModelCard::Resize::kStretch;

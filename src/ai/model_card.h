@@ -28,6 +28,10 @@ struct ModelCard {
   Window window = Window::kDataset;
   double window_center = 0;  // kExplicit, in modality units (HU for CT)
   double window_width = 0;
+  /// Decode JPEG 2000 images at a lower resolution level (still at least twice the input size)
+  /// instead of full size: several times faster, but the pixels come from the wavelet low-pass
+  /// band rather than from resampling the full image. Off unless the card asks for it.
+  bool jpeg2000_reduced = false;
 
   // Which instances it applies to; empty lists mean any.
   std::vector<std::string> modalities;

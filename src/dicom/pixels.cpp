@@ -166,9 +166,18 @@ OPJ_BOOL SeekStream(OPJ_OFF_T n, void* user) {
   return OPJ_TRUE;
 }
 
+struct DecodedJpeg2000 {
+  std::string pixels;
+  int columns = 0;
+  int rows = 0;
+};
+
 // Decodes one JPEG 2000 frame (codestream or JP2) with OpenJPEG into native pixels laid out as
-// the dataset describes (BitsAllocated 8 or 16, samples interleaved, little endian).
-Result<std::string> DecodeJpeg2000(const std::string& compressed, int bits_allocated) {
+// the dataset describes (BitsAllocated 8 or 16, samples interleaved, little endian). With a
+// minimum size, the frame is decoded at the lowest resolution level (each halving both sides)
+// that still covers it: what a thumbnail or a 64-pixel model input needs, several times faster.
+Result<DecodedJpeg2000> DecodeJpeg2000(const std::string& compressed, int bits_allocated,
+                                       int min_columns = 0, int min_rows = 0) {
   const bool jp2 = compressed.size() > 12 && compressed.compare(4, 4, "jP  ") == 0;
   std::unique_ptr<opj_codec_t, decltype(&opj_destroy_codec)> codec(
       opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K), &opj_destroy_codec);
@@ -190,6 +199,23 @@ Result<std::string> DecodeJpeg2000(const std::string& compressed, int bits_alloc
   if (!opj_read_header(stream.get(), codec.get(), &raw_image))
     return MakeError(ErrorCode::kMalformedDicom, "JPEG 2000 header cannot be read");
   std::unique_ptr<opj_image_t, decltype(&opj_image_destroy)> image(raw_image, &opj_image_destroy);
+  if (min_columns > 0 && min_rows > 0) {
+    opj_codestream_info_v2_t* info = opj_get_cstr_info(codec.get());
+    OPJ_UINT32 levels = 1;
+    if (info != nullptr && info->m_default_tile_info.tccp_info != nullptr)
+      levels = info->m_default_tile_info.tccp_info[0].numresolutions;
+    opj_destroy_cstr_info(&info);
+    const OPJ_UINT32 full_w = image->x1 - image->x0;
+    const OPJ_UINT32 full_h = image->y1 - image->y0;
+    OPJ_UINT32 reduce = 0;
+    while (reduce + 1 < levels &&
+           (full_w >> (reduce + 1)) >= static_cast<OPJ_UINT32>(min_columns) &&
+           (full_h >> (reduce + 1)) >= static_cast<OPJ_UINT32>(min_rows)) {
+      ++reduce;
+    }
+    if (reduce > 0 && !opj_set_decoded_resolution_factor(codec.get(), reduce))
+      return MakeError(ErrorCode::kInternal, "OpenJPEG cannot reduce the resolution");
+  }
   if (!opj_decode(codec.get(), stream.get(), image.get()) ||
       !opj_end_decompress(codec.get(), stream.get())) {
     return MakeError(ErrorCode::kMalformedDicom, "JPEG 2000 frame cannot be decoded");
@@ -212,16 +238,25 @@ Result<std::string> DecodeJpeg2000(const std::string& compressed, int bits_alloc
         out[at + 1] = static_cast<char>((v >> 8) & 0xFF);
     }
   }
-  return out;
+  return DecodedJpeg2000{std::move(out), static_cast<int>(image->comps[0].w),
+                         static_cast<int>(image->comps[0].h)};
 }
 
-Result<std::string> ReadJpeg2000Frame(DcmDataset* ds, int frame_number, int frames) {
+Result<DecodedJpeg2000> ReadJpeg2000FrameAtLeast(DcmDataset* ds, int frame_number, int frames,
+                                                 int min_columns, int min_rows) {
   auto compressed = FrameFragments(ds, frame_number, frames);
   if (!compressed.ok())
     return compressed.error();
   Uint16 bits_allocated = 16;
   ds->findAndGetUint16(DCM_BitsAllocated, bits_allocated);
-  return DecodeJpeg2000(*compressed, bits_allocated);
+  return DecodeJpeg2000(*compressed, bits_allocated, min_columns, min_rows);
+}
+
+Result<std::string> ReadJpeg2000Frame(DcmDataset* ds, int frame_number, int frames) {
+  auto decoded = ReadJpeg2000FrameAtLeast(ds, frame_number, frames, 0, 0);
+  if (!decoded.ok())
+    return decoded.error();
+  return std::move(decoded->pixels);
 }
 
 }  // namespace
@@ -330,7 +365,8 @@ struct FrameImage {
   std::unique_ptr<DicomImage> image;
 };
 
-Result<FrameImage> LoadFrameImage(const std::string& path, int frame_number) {
+Result<FrameImage> LoadFrameImage(const std::string& path, int frame_number, int min_columns = 0,
+                                  int min_rows = 0) {
   auto loaded = Load(path, frame_number);
   if (!loaded.ok())
     return loaded.error();
@@ -338,9 +374,14 @@ Result<FrameImage> LoadFrameImage(const std::string& path, int frame_number) {
   auto first_frame = static_cast<unsigned long>(frame_number - 1);
   E_TransferSyntax xfer = ds->getOriginalXfer();
   if (IsJpeg2000(xfer)) {
-    auto frame = ReadJpeg2000Frame(ds, frame_number, (*loaded)->frames);
-    if (!frame.ok())
-      return frame.error();
+    auto decoded =
+        ReadJpeg2000FrameAtLeast(ds, frame_number, (*loaded)->frames, min_columns, min_rows);
+    if (!decoded.ok())
+      return decoded.error();
+    const std::string* frame = &decoded->pixels;
+    // A reduced-resolution decode changes the image size the dataset must describe.
+    ds->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(decoded->rows));
+    ds->putAndInsertUint16(DCM_Columns, static_cast<Uint16>(decoded->columns));
     ds->findAndDeleteElement(DCM_PixelData);
     ds->findAndDeleteElement(DCM_NumberOfFrames);
     OFString photometric;
@@ -372,8 +413,8 @@ Result<FrameImage> LoadFrameImage(const std::string& path, int frame_number) {
 }  // namespace
 
 Result<DisplayFrame> ReadDisplayFrame(const std::string& path, int frame_number,
-                                      const DisplayWindow& window) {
-  auto frame = LoadFrameImage(path, frame_number);
+                                      const DisplayWindow& window, int min_columns, int min_rows) {
+  auto frame = LoadFrameImage(path, frame_number, min_columns, min_rows);
   if (!frame.ok())
     return frame.error();
   DicomImage& image = *frame->image;
@@ -401,7 +442,7 @@ Result<DisplayFrame> ReadDisplayFrame(const std::string& path, int frame_number,
 
 Result<std::string> RenderFrame(const std::string& path, int frame_number,
                                 const RenderOptions& options) {
-  auto frame = LoadFrameImage(path, frame_number);
+  auto frame = LoadFrameImage(path, frame_number, options.viewport_columns, options.viewport_rows);
   if (!frame.ok())
     return frame.error();
   DicomImage& image = *frame->image;

@@ -44,10 +44,13 @@ struct DisplayFrame {
 };
 
 /// Frame `frame_number` (1-based) of the instance at `path`, decoded from any stored transfer
-/// syntax, as displayed (the input of AI preprocessing). kNotFound for a missing frame or an
+/// syntax, as displayed (the input of AI preprocessing). When the caller needs no more than
+/// `min_columns` x `min_rows` (both > 0), a JPEG 2000 frame may come back smaller, decoded at a
+/// lower resolution level that still covers that size. kNotFound for a missing frame or an
 /// instance without pixel data, kUnsupported when the pixels cannot be decoded.
 Result<DisplayFrame> ReadDisplayFrame(const std::string& path, int frame_number,
-                                      const DisplayWindow& window);
+                                      const DisplayWindow& window, int min_columns = 0,
+                                      int min_rows = 0);
 
 struct RenderOptions {
   enum class Format { kJpeg, kPng };

@@ -225,6 +225,41 @@ TEST(Classifier, BatchedRunsGiveTheSameReadingsAndIsolateBadImages) {
   }
 }
 
+TEST(Classifier, Jpeg2000IsDecodedOnlyAsFineAsTheModelNeeds) {
+  std::string slice;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SHARED_DATA) +
+                                                               "/ct-abdomen-20slices")) {
+    slice = entry.path().string();
+    break;
+  }
+  dicom::DisplayWindow window;
+  auto full = dicom::ReadDisplayFrame(slice, 1, window);
+  auto reduced = dicom::ReadDisplayFrame(slice, 1, window, 64, 48);
+  ASSERT_TRUE(full.ok() && reduced.ok());
+  EXPECT_EQ(full->columns, 512);
+  EXPECT_EQ(reduced->columns, 64);  // 512 halved three times still covers 64 x 48
+  EXPECT_EQ(reduced->rows, 64);
+  auto card = LoadModelCard(kReference).value();
+  EXPECT_FALSE(card.jpeg2000_reduced);  // exact by default
+  auto exact = Classifier::Load(card, BackendOptions{1}).value()->Prepare(slice, 1);
+  card.jpeg2000_reduced = true;
+  auto fast = Classifier::Load(card, BackendOptions{1}).value()->Prepare(slice, 1);
+  ASSERT_TRUE(exact.ok() && fast.ok());
+  EXPECT_EQ(exact->data, Preprocess(*full, LoadModelCard(kReference).value()).data);
+  ASSERT_EQ(fast->data.size(), exact->data.size());
+  double diff = 0;
+  for (size_t i = 0; i < exact->data.size(); ++i)
+    diff += std::abs(exact->data[i] - fast->data[i]);
+  EXPECT_LT(diff / static_cast<double>(exact->data.size()), 0.03);  // mean absolute difference
+  auto mean = [](const dicom::DisplayFrame& f) {
+    double sum = 0;
+    for (uint16_t v : f.pixels)
+      sum += v;
+    return sum / static_cast<double>(f.pixels.size()) / 65535.0;
+  };
+  EXPECT_NEAR(mean(*reduced), mean(*full), 0.02);  // the low-pass band keeps the brightness
+}
+
 TEST(Classifier, MultiFrameReadsEvenlySpacedFrames) {
   EXPECT_EQ(Classifier::FramesToRead(0), std::vector<int>{1});
   EXPECT_EQ(Classifier::FramesToRead(3), (std::vector<int>{1, 2, 3}));
