@@ -12,6 +12,7 @@ build_pkgs=(
   libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libcpp-httplib-dev libopenjp2-7-dev python3-pil
   libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev libonnx-dev libprotobuf-dev
+  libargon2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   python3 python3-pydicom python3-numpy

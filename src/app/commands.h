@@ -27,4 +27,14 @@ struct ModelOptions {
 };
 int RunModel(const Config& config, const ModelOptions& options);
 
+struct UserOptions {
+  std::string action;  // add, passwd, disable, enable, list, token
+  std::string username;
+  std::string role = "viewer";
+  std::string display_name;
+  std::string token_name = "script";
+  int token_days = 365;
+};
+int RunUser(const Config& config, const UserOptions& options);
+
 }  // namespace dxhub::app

@@ -81,6 +81,18 @@ int main(int argc, char** argv) {
   model->add_option("--dump", model_options.dump,
                     "run: write each frame's input tensor (float32, NCHW) to PREFIX.<frame>.f32");
 
+  dxhub::app::UserOptions user_options;
+  auto* user = app.add_subcommand("user", "manage accounts (passwords are read from stdin)");
+  add_common(user);
+  user->add_option("action", user_options.action, "add | passwd | disable | enable | list | token")
+      ->required()
+      ->check(CLI::IsMember({"add", "passwd", "disable", "enable", "list", "token"}));
+  user->add_option("username", user_options.username, "the account");
+  user->add_option("--role", user_options.role, "add: admin | radiologist | clinician | viewer");
+  user->add_option("--display-name", user_options.display_name, "add: the name shown in the UI");
+  user->add_option("--token-name", user_options.token_name, "token: what the token is for");
+  user->add_option("--token-days", user_options.token_days, "token: validity (0 = no expiry)");
+
   dxhub::app::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");
   add_common(import);
@@ -194,6 +206,8 @@ int main(int argc, char** argv) {
     return dxhub::app::RunServe(config);
   if (import->parsed())
     return dxhub::app::RunImport(config, import_options);
+  if (user->parsed())
+    return dxhub::app::RunUser(config, user_options);
   if (model->parsed())
     return dxhub::app::RunModel(config, model_options);
   if (verify->parsed())

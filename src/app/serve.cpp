@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "dicom/store_scp.h"
 #include "store/archive.h"
+#include "web/auth.h"
 #include "web/http_server.h"
 
 namespace dxhub::app {
@@ -69,6 +70,21 @@ int RunServe(const Config& config) {
   if (counts.ok()) {
     spdlog::info("archive {}: {} studies, {} instances", config.data_dir, counts->studies,
                  counts->instances);
+  }
+
+  // First start: an admin account with a random password, shown once (ARCHITECTURE.md).
+  web::Auth auth((*archive)->index().users(), clock);
+  const std::string password_file = config.data_dir + "/initial-admin-password";
+  auto admin = auth.EnsureInitialAdmin(password_file);
+  if (!admin.ok()) {
+    spdlog::error("cannot create the initial admin account: {}", admin.error().ToString());
+    return 1;
+  }
+  if (admin->has_value()) {
+    spdlog::warn(
+        "created account 'admin' with password {} (also in {}, mode 0600); change it "
+        "with: dxhub user passwd admin",
+        **admin, password_file);
   }
 
   // The AI pipeline starts before the listeners so that every instance received is planned.

@@ -17,6 +17,7 @@
 #include "store/sql_migrations.h"
 #include "store/sqlite_ai_store.h"
 #include "store/sqlite_db.h"
+#include "store/sqlite_user_store.h"
 #include "store/study_index.h"
 
 namespace dxhub::store {
@@ -82,6 +83,7 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
     DXHUB_TRY(PrepareWriteStatements());
     writer_ = std::thread([this] { WriterLoop(); });
     ai_ = MakeSqliteAiStore(*this);
+    users_ = MakeSqliteUserStore(*this);
     return Ok();
   }
 
@@ -122,6 +124,7 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
   }
 
   AiStore& ai() override { return *ai_; }
+  UserStore& users() override { return *users_; }
 
   Result<StudyPage> FindStudies(const StudyQuery& q) override {
     std::vector<Filter> filters;
@@ -842,6 +845,7 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
   int schema_version_ = 0;
 
   std::unique_ptr<AiStore> ai_;
+  std::unique_ptr<UserStore> users_;
   Db writer_db_;  // used only by the writer thread after Init()
   Stmt upsert_patient_, upsert_study_, upsert_series_, upsert_instance_, insert_job_;
 

@@ -12,6 +12,7 @@
 #include "core/result.h"
 #include "dicom/instance.h"
 #include "store/ai_store.h"
+#include "store/user_store.h"
 
 namespace dxhub::store {
 
@@ -200,6 +201,8 @@ class StudyIndex {
 
   /// The AI job queue and results, in the same database.
   virtual AiStore& ai() = 0;
+  /// Accounts, sessions, API tokens and the audit log, in the same database.
+  virtual UserStore& users() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;

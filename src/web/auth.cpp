@@ -1,0 +1,194 @@
+#include "web/auth.h"
+
+#include <argon2.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+
+#include "core/fs.h"
+#include "core/hash.h"
+
+namespace dxhub::web {
+namespace {
+
+constexpr uint32_t kTimeCost = 2;
+constexpr uint32_t kMemoryKiB = 19 * 1024;
+constexpr uint32_t kLanes = 1;
+constexpr size_t kSaltBytes = 16;
+constexpr size_t kHashBytes = 32;
+
+std::string Hex(const unsigned char* data, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 0xF]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Role> ParseRole(const std::string& text) {
+  if (text == "admin")
+    return Role::kAdmin;
+  if (text == "radiologist")
+    return Role::kRadiologist;
+  if (text == "clinician")
+    return Role::kClinician;
+  if (text == "viewer")
+    return Role::kViewer;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "role must be admin, radiologist, clinician or viewer");
+}
+
+bool RoleAtLeast(const std::string& role, Role required) {
+  auto parsed = ParseRole(role);
+  return parsed.ok() && static_cast<int>(*parsed) >= static_cast<int>(required);
+}
+
+Status CheckPasswordPolicy(const std::string& password) {
+  if (password.size() < 12)
+    return MakeError(ErrorCode::kInvalidArgument, "passwords need at least 12 characters");
+  if (password.size() > 1024)
+    return MakeError(ErrorCode::kInvalidArgument, "passwords are at most 1024 characters");
+  return Ok();
+}
+
+Result<std::string> HashPassword(const std::string& password) {
+  std::array<unsigned char, kSaltBytes> salt{};
+  if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1)
+    return MakeError(ErrorCode::kInternal, "no randomness for a salt");
+  const size_t length =
+      argon2_encodedlen(kTimeCost, kMemoryKiB, kLanes, kSaltBytes, kHashBytes, Argon2_id);
+  std::string encoded(length, '\0');
+  const int rc =
+      argon2id_hash_encoded(kTimeCost, kMemoryKiB, kLanes, password.data(), password.size(),
+                            salt.data(), salt.size(), kHashBytes, encoded.data(), encoded.size());
+  if (rc != ARGON2_OK)
+    return MakeError(ErrorCode::kInternal, std::string("argon2: ") + argon2_error_message(rc));
+  encoded.resize(encoded.find('\0'));
+  return encoded;
+}
+
+bool VerifyPassword(const std::string& encoded, const std::string& password) {
+  return argon2id_verify(encoded.c_str(), password.data(), password.size()) == ARGON2_OK;
+}
+
+std::string NewToken() {
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
+    std::abort();  // no randomness: issuing a guessable token would be worse than stopping
+  return Hex(bytes.data(), bytes.size());
+}
+
+std::string TokenHash(const std::string& token) {
+  return Sha256Hex(token);
+}
+
+Result<LoginResult> Auth::Login(const std::string& username, const std::string& password,
+                                const std::string& remote) {
+  const int64_t now = clock_.NowMillis();
+  const auto refused = MakeError(ErrorCode::kUnauthorized, "wrong username or password");
+  auto user = users_.FindUser(username);
+  if (!user.ok())
+    return user.error();
+  auto audit = [&](const std::string& action, const std::string& detail) {
+    (void)users_.Audit({now, username, action, "", remote, detail});
+  };
+  if (!user->has_value()) {
+    // Same work as a real check, so timing does not reveal which usernames exist.
+    static const std::string kDummy = HashPassword("dxhub-timing-dummy").value();
+    (void)VerifyPassword(kDummy, password);
+    audit("login.failed", "unknown user");
+    return refused;
+  }
+  const store::UserRecord& u = **user;
+  if (u.disabled) {
+    audit("login.failed", "account disabled");
+    return refused;
+  }
+  if (u.locked_until_ms > now) {
+    audit("login.failed", "account locked");
+    return MakeError(ErrorCode::kUnauthorized,
+                     "too many failed attempts; try again later or ask an administrator");
+  }
+  if (!VerifyPassword(u.password_hash, password)) {
+    DXHUB_TRY(
+        users_.RecordLogin(username, false, options_.lock_after_failures, now + options_.lock_ms));
+    audit("login.failed", "wrong password");
+    return refused;
+  }
+  DXHUB_TRY(users_.RecordLogin(username, true, 0, 0));
+  LoginResult result{NewToken(), NewToken(), u, now + options_.session_ms};
+  DXHUB_TRY(users_.CreateSession(TokenHash(result.session_token), u.id, result.csrf_token, now,
+                                 result.expires_ms, remote));
+  audit("login", "");
+  return result;
+}
+
+Result<std::optional<store::SessionRecord>> Auth::Session(const std::string& session_token) {
+  if (session_token.size() != 64)
+    return std::optional<store::SessionRecord>();
+  return users_.FindSession(TokenHash(session_token), clock_.NowMillis());
+}
+
+Status Auth::Logout(const std::string& session_token) {
+  return users_.DeleteSession(TokenHash(session_token));
+}
+
+Result<std::string> Auth::IssueApiToken(const std::string& username, const std::string& name,
+                                        int64_t valid_ms) {
+  auto user = users_.FindUser(username);
+  if (!user.ok())
+    return user.error();
+  if (!user->has_value())
+    return MakeError(ErrorCode::kNotFound, "no user '" + username + "'");
+  const int64_t now = clock_.NowMillis();
+  std::string token = NewToken();
+  DXHUB_TRY(users_.CreateApiToken(TokenHash(token), (*user)->id, name, now,
+                                  valid_ms > 0 ? now + valid_ms : 0));
+  return token;
+}
+
+Result<std::optional<store::UserRecord>> Auth::ApiTokenUser(const std::string& token) {
+  if (token.size() != 64)
+    return std::optional<store::UserRecord>();
+  return users_.FindApiToken(TokenHash(token), clock_.NowMillis());
+}
+
+Result<std::optional<std::string>> Auth::EnsureInitialAdmin(const std::string& path) {
+  auto count = users_.CountUsers();
+  if (!count.ok())
+    return count.error();
+  if (*count > 0)
+    return std::optional<std::string>();
+  // 24 hex digits (96 bits) from the token generator: strong, and easy to type once.
+  std::string password = NewToken().substr(0, 24);
+  auto hash = HashPassword(password);
+  if (!hash.ok())
+    return hash.error();
+  store::UserRecord admin;
+  admin.username = "admin";
+  admin.display_name = "Administrator";
+  admin.role = "admin";
+  admin.password_hash = *hash;
+  // The file first (0600, fsync'd): an account whose password was never shown is unusable.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return fs::ErrnoError(errno, "create " + path);
+  const std::string line = password + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written)
+    return MakeError(ErrorCode::kIo, "cannot write " + path);
+  DXHUB_TRY(users_.CreateUser(admin, clock_.NowMillis()));
+  return std::optional<std::string>(password);
+}
+
+}  // namespace dxhub::web

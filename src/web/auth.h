@@ -1,0 +1,76 @@
+#pragma once
+// Accounts policy: argon2id password hashes, login with lock-out, session and API tokens, roles,
+// and the first-start admin account. Storage is store::UserStore; this decides what is allowed.
+// (Enforcement on every /api and /dicom-web route comes with the web platform issue; these are
+// the pieces it stands on.)
+
+#include <optional>
+#include <string>
+
+#include "core/clock.h"
+#include "core/result.h"
+#include "store/user_store.h"
+
+namespace dxhub::web {
+
+enum class Role { kViewer = 0, kClinician = 1, kRadiologist = 2, kAdmin = 3 };
+
+/// "admin", "radiologist", "clinician" or "viewer"; kInvalidArgument otherwise.
+Result<Role> ParseRole(const std::string& text);
+/// Roles are ordered: an admin may do what a radiologist may, and so on down.
+bool RoleAtLeast(const std::string& role, Role required);
+
+/// argon2id (RFC 9106), the encoded form with its salt and parameters. Parameters follow
+/// OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
+Result<std::string> HashPassword(const std::string& password);
+bool VerifyPassword(const std::string& encoded, const std::string& password);
+/// At least 12 characters; kInvalidArgument with the reason otherwise.
+Status CheckPasswordPolicy(const std::string& password);
+
+/// A new random secret (256 bits) as 64 hex digits: session cookies, API tokens, CSRF tokens.
+std::string NewToken();
+/// What the store keeps of a token: its SHA-256.
+std::string TokenHash(const std::string& token);
+
+struct AuthOptions {
+  int lock_after_failures = 5;
+  int64_t lock_ms = int64_t{15} * 60 * 1000;
+  int64_t session_ms = int64_t{8} * 60 * 60 * 1000;  // a working shift
+};
+
+struct LoginResult {
+  std::string session_token;  // for the cookie
+  std::string csrf_token;     // to echo in a header on state-changing requests
+  store::UserRecord user;
+  int64_t expires_ms = 0;
+};
+
+class Auth {
+ public:
+  Auth(store::UserStore& users, const Clock& clock, AuthOptions options = {})
+      : users_(users), clock_(clock), options_(options) {}
+
+  /// kUnauthorized for an unknown user, a wrong password, a disabled or locked account (one
+  /// message for all, so the answer does not tell which usernames exist). Every attempt is
+  /// audited.
+  Result<LoginResult> Login(const std::string& username, const std::string& password,
+                            const std::string& remote);
+  /// The session's user, or nullopt when the token is unknown or expired.
+  Result<std::optional<store::SessionRecord>> Session(const std::string& session_token);
+  Status Logout(const std::string& session_token);
+  /// A new API token for `username` (printed once; only its hash is kept).
+  Result<std::string> IssueApiToken(const std::string& username, const std::string& name,
+                                    int64_t valid_ms);
+  Result<std::optional<store::UserRecord>> ApiTokenUser(const std::string& token);
+
+  /// On an empty user table: creates `admin` with a random password, writes it to `path`
+  /// (mode 0600) and returns it; nullopt when users already exist.
+  Result<std::optional<std::string>> EnsureInitialAdmin(const std::string& path);
+
+ private:
+  store::UserStore& users_;
+  const Clock& clock_;
+  AuthOptions options_;
+};
+
+}  // namespace dxhub::web
