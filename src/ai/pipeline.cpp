@@ -279,6 +279,13 @@ void AiPipeline::WatchLoop() {
     }
     RefreshEnabled();
     const int64_t now = clock_.NowMillis();
+    auto timed_out = archive_.index().ai().FailStaleJobs(options_.job_timeout_ms, now);
+    if (timed_out.ok() && *timed_out > 0) {
+      spdlog::error(
+          "ai: {} job(s) failed with a timeout (a model ran longer than {} s); their "
+          "worker is still busy with it",
+          *timed_out, options_.job_timeout_ms / 1000);
+    }
     auto stable = archive_.index().ai().MarkStable(options_.stable_quiet_ms, now);
     if (!stable.ok()) {
       spdlog::warn("ai: stable-study check failed: {}", stable.error().message);

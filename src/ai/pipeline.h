@@ -25,6 +25,7 @@ struct PipelineOptions {
   int max_attempts = 3;  // for retryable failures (the model threw) and interrupted jobs
   int claim_batch = 4;   // jobs claimed (and their results committed) together
   int64_t stable_quiet_ms = 30000;  // a study is stable after this long without new images
+  int64_t job_timeout_ms = 300000;  // a job running longer fails with "timeout"
 };
 
 /// The enabled models among `models` that apply to an image with these attributes: what the

@@ -99,6 +99,7 @@ int RunServe(const Config& config) {
                              : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     ai_options.threads = config.ai_threads;
     ai_options.stable_quiet_ms = int64_t{config.stable_after_s} * 1000;
+    ai_options.job_timeout_ms = int64_t{config.ai_timeout_s} * 1000;
     auto started = ai::AiPipeline::Start(**archive, std::move(models.cards), ai_options, clock);
     if (!started.ok()) {
       spdlog::error("ai: {}", started.error().ToString());

@@ -131,6 +131,7 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
   num("ai-workers", base.ai_workers);
   num("ai-threads", base.ai_threads);
   num("stable-after", base.stable_after_s);
+  num("ai-timeout", base.ai_timeout_s);
   if (auto* arr = table["dicomweb-peer"].as_array()) {
     base.dicomweb_peers.clear();
     for (auto& item : *arr) {
@@ -191,6 +192,8 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "ai-workers must be 0..64 (0: one per core), ai-threads 0..256");
   }
+  if (config.ai_timeout_s < 1)
+    return MakeError(ErrorCode::kInvalidArgument, "ai-timeout must be at least 1 second");
   if (config.stable_after_s < 0)
     return MakeError(ErrorCode::kInvalidArgument, "stable-after must not be negative");
   std::set<std::string> names;

@@ -74,6 +74,8 @@ struct Config {
   int ai_threads = 0;  // OpenCV threads per inference; 0 = all cores
   /// Seconds without a new image after which a study counts as complete ("stable").
   int stable_after_s = 30;
+  /// Seconds after which a running AI job fails with "timeout" (a hung model).
+  int ai_timeout_s = 300;
 
   std::string IndexPath() const { return data_dir + "/index.sqlite"; }
   std::string BlobDir() const { return data_dir + "/blobs"; }

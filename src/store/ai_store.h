@@ -104,6 +104,10 @@ class AiStore {
   /// At start-up: jobs left running by a dead process return to pending, except those that
   /// already used `max_attempts`, which fail ("interrupted").
   virtual Result<int> RecoverInterrupted(int max_attempts, int64_t now_ms) = 0;
+  /// Jobs running for longer than `timeout_ms` (a hung model) fail with "timeout" so their
+  /// study does not stay pending forever; if the worker ever finishes, its late result is
+  /// skipped (the job is no longer running). Returns how many timed out.
+  virtual Result<int> FailStaleJobs(int64_t timeout_ms, int64_t now_ms) = 0;
   /// Queues `spec` jobs for every image of a study (rerun, e.g. with a newer model version).
   /// `specs_for` gives the models that apply to an instance (modality, SOP class, body part).
   virtual Result<int> EnqueueStudy(const std::string& study_uid,

@@ -193,6 +193,41 @@ class SqliteAiStore final : public AiStore {
     return recovered;
   }
 
+  Result<int> FailStaleJobs(int64_t timeout_ms, int64_t now_ms) override {
+    int failed = 0;
+    Status st = db_.Write([&](const Db& db) -> Status {
+      failed = 0;
+      auto stale = Stmt::Prepare(db,
+                                 "UPDATE ai_jobs SET state = 'failed', finished_at = ?1 WHERE "
+                                 "state = 'running' AND claimed_at < ?2 RETURNING id");
+      if (!stale.ok())
+        return stale.error();
+      stale->Bind(1, now_ms).Bind(2, now_ms - timeout_ms);
+      std::vector<int64_t> ids;
+      DXHUB_TRY(ForEachRow(*stale, [&](const Stmt& s) { ids.push_back(s.Int(0)); }));
+      auto insert = Stmt::Prepare(
+          db,
+          "INSERT INTO ai_results(job_pk, status, label, score, risk_score, high_risk, reason, "
+          "frames, preprocess_ms, inference_ms, created_at) VALUES (?1, 'failed', '', 0, 0, 0, "
+          "?2, 0, 0, 0, ?3)");
+      if (!insert.ok())
+        return insert.error();
+      for (int64_t id : ids) {
+        insert->Bind(1, id)
+            .Bind(2, "timeout: no result after " + std::to_string(timeout_ms / 1000) + " s")
+            .Bind(3, now_ms);
+        Status run = insert->Run();
+        insert->Reset();
+        DXHUB_TRY(run);
+        ++failed;
+      }
+      return Ok();
+    });
+    if (!st.ok())
+      return st.error();
+    return failed;
+  }
+
   Result<int> EnqueueStudy(
       const std::string& study_uid,
       const std::function<std::vector<AiJobSpec>(const std::string&, const std::string&,

@@ -149,6 +149,22 @@ TEST_F(AiStoreTest, InterruptedJobsResumeOrFailAfterTheirLastAttempt) {
   EXPECT_EQ(images[1].state, "analysed");
 }
 
+TEST_F(AiStoreTest, HungJobsTimeOutAndTheirLateResultIsIgnored) {
+  ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
+  auto job = ai().ClaimJobs(1, 1000).value().at(0);
+  EXPECT_EQ(ai().FailStaleJobs(5000, 5999).value(), 0);  // running for 4.999 s only
+  EXPECT_EQ(ai().FailStaleJobs(5000, 6001).value(), 1);
+  auto images = ai().StudyResults("1.9").value();
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(images[0].state, "failed");
+  EXPECT_EQ(images[0].reason, "timeout: no result after 5 s");
+  // The worker comes back at last: its result is not counted a second time.
+  EXPECT_EQ(ai().CompleteJobs({{job.id, Analysed(true, 0.9)}}, 9000).value(), 0);
+  auto s = ai().StudySummary("1.9").value().value();
+  EXPECT_EQ(s.failed, 1);
+  EXPECT_EQ(s.high_risk, 0);
+}
+
 TEST_F(AiStoreTest, RerunKeepsHistoryAndStabilityResetsOnNewImages) {
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
   auto job = ai().ClaimJobs(1, 1000).value().at(0);
