@@ -48,6 +48,7 @@ run: build
 	@echo "dxhub: web http://127.0.0.1:8080/api/studies  DICOM AE DXHUB on port 11112"
 	@echo "       send studies with: storescu -aec DXHUB 127.0.0.1 11112 FILE..."
 	@echo "       AI results (bundled reference model, not clinical): .../api/studies/UID/ai"
+	@echo "       API login: the admin password is printed below on first start and kept in $(DATA)/initial-admin-password"
 	@echo
 	exec $(BUILD)/bin/dxhub serve --data $(DATA)
 

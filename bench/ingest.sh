@@ -165,10 +165,12 @@ start_dxhub() {
     (( SECONDS < deadline )) || die "dxhub HTTP /healthz not answering on $HTTP_PORT"
     sleep 0.2
   done
+  # The API needs credentials: an admin token (the first start created the admin account).
+  DX_TOKEN=$("$DXHUB" user token --data "$RUN_DIR/var" admin --token-name bench 2>/dev/null | tail -1)
 }
 stored_dxhub() {  # index count (GET /api/statistics; older builds: /healthz), cross-checked with the blob files
   local indexed blobs
-  indexed=$( { curl -sf "http://127.0.0.1:$HTTP_PORT/api/statistics" || curl -sf "http://127.0.0.1:$HTTP_PORT/healthz"; } |
+  indexed=$( { curl -sf -H "Authorization: Bearer $DX_TOKEN" "http://127.0.0.1:$HTTP_PORT/api/statistics" || curl -sf "http://127.0.0.1:$HTTP_PORT/healthz"; } |
              "$PY" -c 'import json,sys; print(json.load(sys.stdin)["instances"])') ||
     die "dxhub: cannot read the instance count from /api/statistics or /healthz"
   blobs=$(if [[ -d "$RUN_DIR/var/blobs" ]]; then find "$RUN_DIR/var/blobs" -type f; fi | wc -l)

@@ -149,6 +149,9 @@ until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DX_PORT/he
   (( SECONDS < deadline )) || die "dxhub /healthz not answering 200 on port $DX_PORT"
   sleep 0.2
 done
+# The API needs credentials (and audits every read): an admin token for the load generator.
+export BENCH_DX_TOKEN
+BENCH_DX_TOKEN=$("$DXHUB" user token --data "$RUN_DIR/dxhub" admin --token-name bench 2>/dev/null | tail -1)
 
 # ---------------------------------------------------------------- Orthanc
 OR_PORT=$(free_port); OR_DICOM=$(free_port)
@@ -311,12 +314,15 @@ def url(params, limit, offset):
 class Client:
     def __init__(self, port):
         self.port = port; self.c = None
+        token = os.environ.get("BENCH_DX_TOKEN", "")
+        self.auth = ({"Authorization": "Bearer " + token}
+                     if token and str(port) == str(sys.argv[2]) else {})
     def get(self, path, accept):
         for attempt in range(2):
             if self.c is None:
                 self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
             try:
-                self.c.request("GET", path, headers={"Accept": accept})
+                self.c.request("GET", path, headers={"Accept": accept, **self.auth})
                 r = self.c.getresponse(); body = r.read()
                 if r.getheader("Connection", "").lower() == "close":
                     self.c.close(); self.c = None

@@ -62,7 +62,7 @@ Result<DicomWebPeer> MakeDicomWebPeer(std::string name, std::string url) {
   }
   while (url.size() > scheme + 4 && url.back() == '/')
     url.pop_back();
-  return DicomWebPeer{std::move(name), std::move(url)};
+  return DicomWebPeer{std::move(name), std::move(url), ""};
 }
 
 Result<DicomWebPeer> ParseDicomWebPeer(const std::string& text) {
@@ -144,6 +144,8 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
       } else if (auto* t = item.as_table()) {
         peer = MakeDicomWebPeer((*t)["name"].value_or(std::string()),
                                 (*t)["url"].value_or(std::string()));
+        if (peer.ok())
+          peer->token = (*t)["token"].value_or(std::string());
       }
       if (!peer.ok())
         return peer.error();

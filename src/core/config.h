@@ -28,8 +28,9 @@ Result<RemoteAe> ParseRemoteAe(const std::string& text);
 
 /// Another DICOMweb server dxhub may query or send to (exports, replicas, federated search).
 struct DicomWebPeer {
-  std::string name;  // letters, digits, '-', '_' (used in URLs of dxhub's own API)
-  std::string url;   // base URL of its DICOMweb root, e.g. "http://pacs:8042/dicom-web"
+  std::string name;   // letters, digits, '-', '_' (used in URLs of dxhub's own API)
+  std::string url;    // base URL of its DICOMweb root, e.g. "http://pacs:8042/dicom-web"
+  std::string token;  // sent as "Authorization: Bearer <token>" when set (TOML key `token`)
 };
 
 /// Parses "NAME=URL" (the --dicomweb-peer flag). The URL must be http:// or https:// with a

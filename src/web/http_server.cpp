@@ -5,11 +5,15 @@
 
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "core/clock.h"
+#include "core/strings.h"
 #include "core/uid.h"
 #include "dicom/store_scu.h"
+#include "web/auth.h"
 #include "web/dicomweb_routes.h"
 #include "web/json_views.h"
 
@@ -101,7 +105,10 @@ Status ProbeDicomWeb(const DicomWebPeer& peer) {
   httplib::Client client(origin);
   client.set_connection_timeout(5);
   client.set_read_timeout(10);
-  auto res = client.Get(path + "/studies?limit=1", {{"Accept", "application/dicom+json"}});
+  httplib::Headers headers = {{"Accept", "application/dicom+json"}};
+  if (!peer.token.empty())
+    headers.emplace("Authorization", "Bearer " + peer.token);
+  auto res = client.Get(path + "/studies?limit=1", headers);
   if (!res) {
     return MakeError(ErrorCode::kUnavailable,
                      peer.url + " cannot be reached: " + httplib::to_string(res.error()));
@@ -116,7 +123,11 @@ Status ProbeDicomWeb(const DicomWebPeer& peer) {
 class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(const HttpOptions& options, store::Archive& archive, ai::AiPipeline* ai)
-      : options_(options), archive_(archive), ai_(ai), dicomweb_(archive, options.cache_bytes) {}
+      : options_(options),
+        archive_(archive),
+        ai_(ai),
+        auth_(archive.index().users(), clock_),
+        dicomweb_(archive, options.cache_bytes) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -149,6 +160,10 @@ class HttpServerImpl final : public HttpServer {
                  {{"error", not_found ? "not_found" : "http_error"},
                   {"message", not_found ? "no such resource" : "request failed"}});
       }
+    });
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      return Guard(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                             : httplib::Server::HandlerResponse::Handled;
     });
     Routes();
 
@@ -271,6 +286,7 @@ class HttpServerImpl final : public HttpServer {
                 {"studies", std::move(studies)}});
     });
 
+    AuthRoutes();
     AiRoutes();  // registered first: httplib takes the first pattern that matches
 
     server_.Get(
@@ -288,6 +304,157 @@ class HttpServerImpl final : public HttpServer {
           }
           SendJson(res, 200, ToJson(**study));
         });
+  }
+
+  // Who is calling: a session cookie (browsers) or a bearer API token (scripts, DICOMweb
+  // clients). Null when neither is valid.
+  struct Caller {
+    store::UserRecord user;
+    bool cookie = false;
+    std::string csrf_token;
+  };
+  std::optional<Caller> Authenticate(const httplib::Request& req) {
+    const std::string authorization = req.get_header_value("Authorization");
+    if (authorization.rfind("Bearer ", 0) == 0) {
+      auto user = auth_.ApiTokenUser(authorization.substr(7));
+      if (user.ok() && user->has_value())
+        return Caller{**user, false, ""};
+      return std::nullopt;
+    }
+    const std::string token = CookieValue(req.get_header_value("Cookie"), "dxhub_session");
+    if (token.empty())
+      return std::nullopt;
+    auto session = auth_.Session(token);
+    if (!session.ok() || !session->has_value())
+      return std::nullopt;
+    return Caller{(*session)->user, true, (*session)->csrf_token};
+  }
+
+  static std::string CookieValue(const std::string& header, const std::string& name) {
+    for (const auto& part : Split(header, ";")) {
+      const size_t start = part.find_first_not_of(' ');
+      if (start == std::string::npos)
+        continue;
+      const std::string item = part.substr(start);
+      if (item.rfind(name + "=", 0) == 0)
+        return item.substr(name.size() + 1);
+    }
+    return {};
+  }
+
+  // The least role a request needs; nullopt for routes open to anyone (health, metrics, login).
+  static std::optional<Role> RequiredRole(const httplib::Request& req) {
+    const std::string& path = req.path;
+    if (path == "/healthz" || path == "/metrics" || path == "/api/login")
+      return std::nullopt;
+    if (path.rfind("/api/", 0) != 0 && path.rfind("/dicom-web", 0) != 0 && path != "/api")
+      return std::nullopt;  // not an API route: the error handler answers 404
+    const bool reads = req.method == "GET" || req.method == "HEAD";
+    if (path.rfind("/api/peers", 0) == 0 || path.rfind("/api/audit", 0) == 0)
+      return Role::kAdmin;
+    if (!reads && path.rfind("/api/studies/", 0) == 0)
+      return Role::kRadiologist;  // AI reruns
+    if (!reads && path.rfind("/dicom-web", 0) == 0)
+      return Role::kClinician;  // STOW-RS
+    return Role::kViewer;
+  }
+
+  // Authentication, role, CSRF and the audit of patient-data reads, before any route runs.
+  // Returns false when it has answered the request itself.
+  bool Guard(const httplib::Request& req, httplib::Response& res) {
+    auto required = RequiredRole(req);
+    if (!required)
+      return true;
+    auto caller = Authenticate(req);
+    if (!caller) {
+      SendError(res, MakeError(ErrorCode::kUnauthorized,
+                               "authentication required: log in, or send an API token as "
+                               "'Authorization: Bearer <token>'"));
+      return false;
+    }
+    if (!RoleAtLeast(caller->user.role, *required)) {
+      SendError(res, MakeError(ErrorCode::kForbidden,
+                               "role '" + caller->user.role + "' may not do this"));
+      return false;
+    }
+    const bool reads = req.method == "GET" || req.method == "HEAD";
+    if (caller->cookie && !reads && req.get_header_value("X-CSRF-Token") != caller->csrf_token) {
+      // A cookie rides along with any cross-site form post; the token cannot.
+      SendError(res, MakeError(ErrorCode::kForbidden, "missing or wrong X-CSRF-Token header"));
+      return false;
+    }
+    if (TouchesPatientData(req.path)) {
+      Status audited = archive_.index().users().Audit(
+          {clock_.NowMillis(), caller->user.username, reads ? "read" : req.method,
+           req.path.substr(0, 512), req.remote_addr, ""});
+      if (!audited.ok()) {
+        // A read that cannot be recorded is not served.
+        SendError(res, MakeError(ErrorCode::kUnavailable, "audit log unavailable"));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static bool TouchesPatientData(const std::string& path) {
+    return path.rfind("/dicom-web", 0) == 0 || path.rfind("/api/studies", 0) == 0 ||
+           path.rfind("/api/instances", 0) == 0;
+  }
+
+  void AuthRoutes() {
+    server_.Post("/api/login", [this](const httplib::Request& req, httplib::Response& res) {
+      json body = json::parse(req.body, nullptr, false);
+      if (!body.is_object() || !body.contains("username") || !body.contains("password") ||
+          !body["username"].is_string() || !body["password"].is_string()) {
+        return SendError(res, MakeError(ErrorCode::kInvalidArgument,
+                                        "send {\"username\": ..., \"password\": ...}"));
+      }
+      auto login = auth_.Login(body["username"].get<std::string>(),
+                               body["password"].get<std::string>(), req.remote_addr);
+      if (!login.ok())
+        return SendError(res, login.error());
+      const int64_t max_age = (login->expires_ms - clock_.NowMillis()) / 1000;
+      res.set_header("Set-Cookie",
+                     "dxhub_session=" + login->session_token +
+                         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age));
+      SendJson(res, 200,
+               {{"username", login->user.username},
+                {"role", login->user.role},
+                {"display_name", login->user.display_name},
+                {"csrf_token", login->csrf_token}});
+    });
+    server_.Post("/api/logout", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string token = CookieValue(req.get_header_value("Cookie"), "dxhub_session");
+      if (!token.empty())
+        (void)auth_.Logout(token);
+      res.set_header("Set-Cookie", "dxhub_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+      SendJson(res, 200, {{"logged_out", true}});
+    });
+    server_.Get("/api/me", [this](const httplib::Request& req, httplib::Response& res) {
+      auto caller = Authenticate(req);
+      if (!caller)
+        return SendError(res, MakeError(ErrorCode::kUnauthorized, "not logged in"));
+      SendJson(res, 200,
+               {{"username", caller->user.username},
+                {"role", caller->user.role},
+                {"display_name", caller->user.display_name}});
+    });
+    server_.Get("/api/audit", [this](const httplib::Request& req, httplib::Response& res) {
+      auto entries = archive_.index().users().QueryAudit(req.get_param_value("user"), 0,
+                                                         clock_.NowMillis() + 1, 1000);
+      if (!entries.ok())
+        return SendError(res, entries.error());
+      json list = json::array();
+      for (const auto& e : *entries) {
+        list.push_back({{"at", FormatIsoMillis(e.at_ms)},
+                        {"user", e.username},
+                        {"action", e.action},
+                        {"object", e.object},
+                        {"remote", e.remote},
+                        {"detail", e.detail}});
+      }
+      SendJson(res, 200, {{"entries", std::move(list)}});
+    });
   }
 
   // The AI results of a study, reruns, the models, and Prometheus metrics.
@@ -370,6 +537,8 @@ class HttpServerImpl final : public HttpServer {
   HttpOptions options_;
   store::Archive& archive_;
   ai::AiPipeline* ai_;  // may be null (serve --no-ai)
+  SystemClock clock_;
+  Auth auth_;
   DicomWebRoutes dicomweb_;
   httplib::Server server_;
   int port_ = -1;

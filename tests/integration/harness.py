@@ -98,10 +98,33 @@ class Server:
     def var(self):
         return os.path.join(self.data_dir, "var")
 
+    @property
+    def token(self):
+        """An admin API token for this data dir (the first start created the admin account)."""
+        if getattr(self, "_token", None) is None:
+            r = run_dxhub("user", "token", "--data", self.var, "admin", "--token-name", "tests")
+            assert r.returncode == 0, r.stdout + r.stderr
+            self._token = r.stdout.strip().splitlines()[-1]
+        return self._token
+
+    def headers(self):
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def request(self, path, data=None, method=None, headers=None):
+        """An authenticated urllib Request for `path` on this server."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data,
+                                     method=method)
+        for k, v in {**self.headers(), **(headers or {})}.items():
+            req.add_header(k, v)
+        return req
+
     def get(self, path):
-        """Returns (status, parsed JSON body)."""
+        """Returns (status, parsed JSON body), authenticated as admin (/healthz is open)."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=30) as r:
+            req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}")
+            if path != "/healthz":
+                req = self.request(path)
+            with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, json.loads(r.read().decode("utf-8"))
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read().decode("utf-8"))

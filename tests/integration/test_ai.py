@@ -74,14 +74,12 @@ def displayed_brightness(ds, frame=0):
 
 
 def get_json(server, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}{path}", timeout=30) as r:
+    with urllib.request.urlopen(server.request(path), timeout=30) as r:
         return json.loads(r.read())
 
 
 def post_json(server, path):
-    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}{path}", data=b"",
-                                 method="POST")
-    with urllib.request.urlopen(req, timeout=30) as r:
+    with urllib.request.urlopen(server.request(path, data=b"", method="POST"), timeout=30) as r:
         return r.status, json.loads(r.read())
 
 

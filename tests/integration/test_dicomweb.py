@@ -26,7 +26,7 @@ JPEG2K = os.path.join(harness.PYDICOM_FILES, "JPEG2000.dcm")
 
 
 def fetch(server, path, accept=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}{path}")
+    req = server.request(path)
     if accept:
         req.add_header("Accept", accept)
     try:
@@ -205,9 +205,9 @@ class DicomWebTest(LoadedServer):
 
 
 def post(server, path, body, content_type):
-    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}{path}", data=body,
-                                 method="POST", headers={"Content-Type": content_type,
-                                                         "Accept": "application/dicom+json"})
+    req = server.request(path, data=body, method="POST",
+                         headers={"Content-Type": content_type,
+                                  "Accept": "application/dicom+json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.read()
@@ -252,6 +252,7 @@ class DicomWebClientTest(unittest.TestCase):
         script = os.path.join(os.path.dirname(__file__), "node", "dicomweb_client_test.js")
         args = {
             "url": f"http://127.0.0.1:{self.server.http_port}/dicom-web",
+            "token": self.server.token,
             "study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID,
             "sop": ds.SOPInstanceUID,
             "j2k": {"study": j2k.StudyInstanceUID, "series": j2k.SeriesInstanceUID,
@@ -356,6 +357,7 @@ class StowTest(unittest.TestCase):
         # The client dies half way through its Content-Length: nothing stored, nothing left.
         with socket.create_connection(("127.0.0.1", self.server.http_port), timeout=30) as s:
             s.sendall((f"POST /dicom-web/studies HTTP/1.1\r\nHost: x\r\n"
+                       f"Authorization: Bearer {self.server.token}\r\n"
                        f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
                       + body[:len(body) // 2])
             s.shutdown(socket.SHUT_WR)
@@ -474,11 +476,17 @@ class PeersTest(unittest.TestCase):
         dead_port = harness.free_port()
         server = Server()
         server.dicom_port, server.http_port = harness.free_port(), harness.free_port()
+        # dxhub needs credentials from its DICOMweb peers too: here it is its own peer.
+        r = harness.run_dxhub("user", "add", "--data", server.var, "--role", "admin", "peer",
+                              input="peer password 123\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        token = harness.run_dxhub("user", "token", "--data", server.var, "peer").stdout.split()[-1]
+        server._token = token  # no first-start admin: an account already exists
         config = tempfile.mktemp(suffix=".toml")
         with open(config, "w") as f:
             f.write(f'''remote-ae = [{{ name = "self", aet = "DXHUB", host = "127.0.0.1", port = {server.dicom_port} }},
              "WRONG@127.0.0.1:{server.dicom_port}"]
-dicomweb-peer = ["me=http://127.0.0.1:{server.http_port}/dicom-web/",
+dicomweb-peer = [{{ name = "me", url = "http://127.0.0.1:{server.http_port}/dicom-web/", token = "{token}" }},
                  {{ name = "dead", url = "http://127.0.0.1:{dead_port}/dicom-web" }}]
 ''')
         server.extra_args = ["--config", config]
@@ -491,9 +499,7 @@ dicomweb-peer = ["me=http://127.0.0.1:{server.http_port}/dicom-web/",
             self.assertEqual(peers["peers"][2]["url"], f"http://127.0.0.1:{server.http_port}/dicom-web")
 
             def echo(name):
-                req = urllib.request.Request(
-                    f"http://127.0.0.1:{server.http_port}/api/peers/{name}/echo", data=b"",
-                    method="POST")
+                req = server.request(f"/api/peers/{name}/echo", data=b"", method="POST")
                 try:
                     with urllib.request.urlopen(req, timeout=30) as r:
                         return r.status, json.loads(r.read())

@@ -1,6 +1,6 @@
 // A real DICOMweb client (npm dicomweb-client, as used by OHIF) against a running dxhub.
 // Usage: node dicomweb_client_test.js '<json>' where json is
-//   {url, study, series, sop, j2k: {study, series, sop, syntax}, store: <path of a Part-10 file>}
+//   {url, token, study, series, sop, j2k: {study, series, sop, syntax}, store: <Part-10 file>}
 // Prints one JSON line with what the client saw; the Python test checks it.
 'use strict';
 global.XMLHttpRequest = require('xhr2');
@@ -13,7 +13,9 @@ const sha256 = (buffer) => crypto.createHash('sha256').update(Buffer.from(buffer
 async function main() {
   const args = JSON.parse(process.argv[2]);
   const { study, series, sop } = args;
-  const client = new api.DICOMwebClient({ url: args.url, singlepart: false });
+  const client = new api.DICOMwebClient({
+    url: args.url, singlepart: false, headers: { Authorization: `Bearer ${args.token}` },
+  });
   const out = {};
   const studies = await client.searchForStudies({ queryParams: { StudyInstanceUID: study } });
   out.studies = studies.map((s) => s['0020000D'].Value[0]);
