@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <ctime>
 #include <optional>
 #include <set>
 #include <thread>
@@ -53,6 +54,15 @@ Result<std::string> ParseDate(const std::string& name, const std::string& text) 
   if (!ok)
     return MakeError(ErrorCode::kInvalidArgument, name + " must be YYYYMMDD or YYYY-MM-DD");
   return digits;
+}
+
+// Milliseconds since the epoch at 00:00 UTC of a YYYYMMDD day.
+int64_t DayStartMillis(const std::string& yyyymmdd) {
+  std::tm tm{};
+  tm.tm_year = std::stoi(yyyymmdd.substr(0, 4)) - 1900;
+  tm.tm_mon = std::stoi(yyyymmdd.substr(4, 2)) - 1;
+  tm.tm_mday = std::stoi(yyyymmdd.substr(6, 2));
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
 Result<store::StudyQuery> ParseStudyQuery(const httplib::Request& req) {
@@ -439,11 +449,60 @@ class HttpServerImpl final : public HttpServer {
                 {"role", caller->user.role},
                 {"display_name", caller->user.display_name}});
     });
+    // The audit log for administrators: ?user=&from=&to= (YYYYMMDD, UTC days) &limit=
+    // &format=csv (a file to hand to a privacy officer).
     server_.Get("/api/audit", [this](const httplib::Request& req, httplib::Response& res) {
-      auto entries = archive_.index().users().QueryAudit(req.get_param_value("user"), 0,
-                                                         clock_.NowMillis() + 1, 1000);
+      static const std::set<std::string> kKnown = {"user", "from", "to", "limit", "format"};
+      for (const auto& [key, value] : req.params) {
+        if (!kKnown.count(key))
+          return SendError(
+              res, MakeError(ErrorCode::kInvalidArgument, "unknown query parameter '" + key + "'"));
+      }
+      int64_t from_ms = 0;
+      int64_t to_ms = clock_.NowMillis() + 1;
+      for (const char* name : {"from", "to"}) {
+        if (!req.has_param(name))
+          continue;
+        auto day = ParseDate(name, req.get_param_value(name));
+        if (!day.ok())
+          return SendError(res, day.error());
+        const int64_t ms = DayStartMillis(*day);
+        if (std::string(name) == "from")
+          from_ms = ms;
+        else
+          to_ms = ms + int64_t{24} * 3600 * 1000 - 1;  // the whole day
+      }
+      int limit = 1000;
+      if (req.has_param("limit")) {
+        auto v = ParseInt("limit", req.get_param_value("limit"), 1, 100000);
+        if (!v.ok())
+          return SendError(res, v.error());
+        limit = *v;
+      }
+      const std::string format = req.get_param_value("format");
+      if (!format.empty() && format != "json" && format != "csv")
+        return SendError(res, MakeError(ErrorCode::kInvalidArgument, "format must be json or csv"));
+      auto entries =
+          archive_.index().users().QueryAudit(req.get_param_value("user"), from_ms, to_ms, limit);
       if (!entries.ok())
         return SendError(res, entries.error());
+      if (format == "csv") {
+        // RFC 4180: every field quoted, quotes doubled.
+        auto field = [](const std::string& v) {
+          std::string out = "\"";
+          for (char ch : v)
+            out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+          return out + "\"";
+        };
+        std::string csv = "at,user,action,object,remote,detail\r\n";
+        for (const auto& e : *entries) {
+          csv += field(FormatIsoMillis(e.at_ms)) + "," + field(e.username) + "," + field(e.action) +
+                 "," + field(e.object) + "," + field(e.remote) + "," + field(e.detail) + "\r\n";
+        }
+        res.set_header("Content-Disposition", "attachment; filename=\"dxhub-audit.csv\"");
+        res.set_content(csv, "text/csv; charset=utf-8");
+        return;
+      }
       json list = json::array();
       for (const auto& e : *entries) {
         list.push_back({{"at", FormatIsoMillis(e.at_ms)},

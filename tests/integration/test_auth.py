@@ -116,6 +116,19 @@ class AuthTest(unittest.TestCase):
         _, audit = self.server.get("/api/audit?user=doctor1")
         self.assertIn(("POST", path), [(e["action"], e["object"]) for e in audit["entries"]])
 
+        # Export for a privacy officer: CSV of a day range; a future range is empty.
+        status, headers, body = call(self.server, "/api/audit?user=viewer1&format=csv&from=20200101",
+                                     headers=self.server.headers())
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/csv"))
+        lines = body.decode().splitlines()
+        self.assertEqual(lines[0], "at,user,action,object,remote,detail")
+        self.assertIn(f'"viewer1","read","/api/studies/{self.study}"', body.decode())
+        _, future = self.server.get("/api/audit?from=20990101")
+        self.assertEqual(future["entries"], [])
+        self.assertEqual(self.server.get("/api/audit?from=yesterday")[0], 400)
+        self.assertEqual(self.server.get("/api/audit?format=xml")[0], 400)
+
 
 if __name__ == "__main__":
     unittest.main()
