@@ -260,6 +260,10 @@ void AiPipeline::WorkerLoop(int index) {
       }
     }
     for (const auto& uid : studies) {
+      // The full summary only once the study's last job is done, not after every batch.
+      auto pending = queue.PendingJobs(uid);
+      if (!pending.ok() || *pending > 0)
+        continue;
       auto summary = queue.StudySummary(uid);
       if (summary.ok() && summary->has_value() && (*summary)->pending == 0) {
         received_to_inferred_.Observe(

@@ -259,6 +259,28 @@ Result<std::string> ReadJpeg2000Frame(DcmDataset* ds, int frame_number, int fram
   return std::move(decoded->pixels);
 }
 
+// Puts decoded JPEG 2000 pixels in place of the encapsulated ones: OW for 16-bit samples (OB
+// would be invalid), samples interleaved, RGB where the codec undid the colour transform.
+// Native pixels are little endian, as is this host (x86-64, arm64).
+OFCondition ReplaceWithNativePixels(DcmDataset* ds, const std::string& pixels) {
+  Uint16 bits_allocated = 16;
+  ds->findAndGetUint16(DCM_BitsAllocated, bits_allocated);
+  ds->findAndDeleteElement(DCM_PixelData);
+  OFString photometric;
+  ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
+  if (photometric == "YBR_RCT" || photometric == "YBR_ICT")
+    ds->putAndInsertString(DCM_PhotometricInterpretation, "RGB");
+  if (ds->tagExists(DCM_PlanarConfiguration))
+    ds->putAndInsertUint16(DCM_PlanarConfiguration, 0);
+  if (bits_allocated > 8) {
+    std::vector<Uint16> words(pixels.size() / 2);
+    std::memcpy(words.data(), pixels.data(), words.size() * 2);
+    return ds->putAndInsertUint16Array(DCM_PixelData, words.data(), words.size());
+  }
+  return ds->putAndInsertUint8Array(DCM_PixelData, reinterpret_cast<const Uint8*>(pixels.data()),
+                                    pixels.size());
+}
+
 }  // namespace
 
 bool IsUncompressedSyntax(const std::string& ts) {
@@ -287,24 +309,7 @@ Result<std::unique_ptr<DcmFileFormat>> LoadDecompressed(const std::string& path)
         return frame.error();
       native += *frame;
     }
-    Uint16 bits_allocated = 16;
-    ds->findAndGetUint16(DCM_BitsAllocated, bits_allocated);
-    ds->findAndDeleteElement(DCM_PixelData);
-    OFString photometric;
-    ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
-    if (photometric == "YBR_RCT" || photometric == "YBR_ICT")
-      ds->putAndInsertString(DCM_PhotometricInterpretation, "RGB");  // the codec undid the MCT
-    if (ds->tagExists(DCM_PlanarConfiguration))
-      ds->putAndInsertUint16(DCM_PlanarConfiguration, 0);  // decoded samples are interleaved
-    if (bits_allocated > 8) {
-      // Native pixels are little endian, as is this host (x86-64, arm64).
-      std::vector<Uint16> words(native.size() / 2);
-      std::memcpy(words.data(), native.data(), words.size() * 2);
-      cond = ds->putAndInsertUint16Array(DCM_PixelData, words.data(), words.size());
-    } else {
-      cond = ds->putAndInsertUint8Array(
-          DCM_PixelData, reinterpret_cast<const Uint8*>(native.data()), native.size());
-    }
+    cond = ReplaceWithNativePixels(ds, native);
   } else {
     cond = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
   }
@@ -315,13 +320,13 @@ Result<std::unique_ptr<DcmFileFormat>> LoadDecompressed(const std::string& path)
   return file;
 }
 
-Result<std::string> ReadFrame(const std::string& path, int frame_number) {
-  auto loaded = Load(path, frame_number);
-  if (!loaded.ok())
-    return loaded.error();
-  DcmDataset* ds = (*loaded)->file.getDataset();
+namespace {
+
+// Frame `frame_number` of a loaded file as native little-endian pixels.
+Result<std::string> NativeFrame(Loaded& loaded, int frame_number) {
+  DcmDataset* ds = loaded.file.getDataset();
   if (IsJpeg2000(ds->getOriginalXfer()))
-    return ReadJpeg2000Frame(ds, frame_number, (*loaded)->frames);
+    return ReadJpeg2000Frame(ds, frame_number, loaded.frames);
   DcmElement* pixel_data = nullptr;
   ds->findAndGetElement(DCM_PixelData, pixel_data);
   Uint32 frame_size = 0;
@@ -338,6 +343,15 @@ Result<std::string> ReadFrame(const std::string& path, int frame_number) {
   return frame;
 }
 
+}  // namespace
+
+Result<std::string> ReadFrame(const std::string& path, int frame_number) {
+  auto loaded = Load(path, frame_number);
+  if (!loaded.ok())
+    return loaded.error();
+  return NativeFrame(**loaded, frame_number);
+}
+
 Result<StoredFrame> ReadStoredFrame(const std::string& path, int frame_number) {
   auto loaded = Load(path, frame_number);
   if (!loaded.ok())
@@ -345,7 +359,7 @@ Result<StoredFrame> ReadStoredFrame(const std::string& path, int frame_number) {
   DcmDataset* ds = (*loaded)->file.getDataset();
   const DcmXfer xfer(ds->getOriginalXfer());
   if (!xfer.isEncapsulated()) {
-    auto native = ReadFrame(path, frame_number);
+    auto native = NativeFrame(**loaded, frame_number);  // the file is parsed once
     if (!native.ok())
       return native.error();
     return StoredFrame{std::move(native.value()), UID_LittleEndianExplicitTransferSyntax};
@@ -382,23 +396,8 @@ Result<FrameImage> LoadFrameImage(const std::string& path, int frame_number, int
     // A reduced-resolution decode changes the image size the dataset must describe.
     ds->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(decoded->rows));
     ds->putAndInsertUint16(DCM_Columns, static_cast<Uint16>(decoded->columns));
-    ds->findAndDeleteElement(DCM_PixelData);
-    ds->findAndDeleteElement(DCM_NumberOfFrames);
-    OFString photometric;
-    ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
-    if (photometric == "YBR_RCT" || photometric == "YBR_ICT")
-      ds->putAndInsertString(DCM_PhotometricInterpretation, "RGB");  // the codec undid it
-    Uint16 bits_allocated = 16;
-    ds->findAndGetUint16(DCM_BitsAllocated, bits_allocated);
-    if (bits_allocated > 8) {
-      // OW for 16-bit samples (OB would be invalid); native pixels are little endian as this host.
-      std::vector<Uint16> words(frame->size() / 2);
-      std::memcpy(words.data(), frame->data(), words.size() * 2);
-      ds->putAndInsertUint16Array(DCM_PixelData, words.data(), words.size());
-    } else {
-      ds->putAndInsertUint8Array(DCM_PixelData, reinterpret_cast<const Uint8*>(frame->data()),
-                                 frame->size());
-    }
+    ds->findAndDeleteElement(DCM_NumberOfFrames);  // the one decoded frame
+    ReplaceWithNativePixels(ds, *frame);
     ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
     xfer = EXS_LittleEndianExplicit;
     first_frame = 0;

@@ -117,6 +117,8 @@ class AiStore {
                                    int64_t now_ms) = 0;
 
   virtual Result<std::optional<StudyAiSummary>> StudySummary(const std::string& study_uid) = 0;
+  /// Jobs of a study still pending or running (cheap: no join, no per-image folding).
+  virtual Result<int64_t> PendingJobs(const std::string& study_uid) = 0;
   /// Summaries of several studies at once (for a worklist page), by Study Instance UID.
   virtual Result<std::vector<std::pair<std::string, StudyAiSummary>>> StudySummaries(
       const std::vector<std::string>& study_uids) = 0;

@@ -156,31 +156,10 @@ class SqliteAiStore final : public AiStore {
   Result<int> RecoverInterrupted(int max_attempts, int64_t now_ms) override {
     int recovered = 0;
     Status st = db_.Write([&](const Db& db) -> Status {
-      auto give_up = Stmt::Prepare(db,
-                                   "UPDATE ai_jobs SET state = 'failed', finished_at = ?1 WHERE "
-                                   "state = 'running' AND attempts >= ?2 RETURNING id, attempts");
-      if (!give_up.ok())
-        return give_up.error();
-      give_up->Bind(1, now_ms).Bind(2, max_attempts);
-      std::vector<std::pair<int64_t, int64_t>> failed;
-      DXHUB_TRY(
-          ForEachRow(*give_up, [&](const Stmt& s) { failed.emplace_back(s.Int(0), s.Int(1)); }));
-      auto insert = Stmt::Prepare(
-          db,
-          "INSERT INTO ai_results(job_pk, status, label, score, risk_score, high_risk, reason, "
-          "frames, preprocess_ms, inference_ms, created_at) VALUES (?1, 'failed', '', 0, 0, 0, "
-          "?2, 0, 0, 0, ?3)");
-      if (!insert.ok())
-        return insert.error();
-      for (const auto& [id, attempts] : failed) {
-        insert->Bind(1, id)
-            .Bind(2, "interrupted: dxhub stopped while running it, " + std::to_string(attempts) +
-                         " times")
-            .Bind(3, now_ms);
-        Status run = insert->Run();
-        insert->Reset();
-        DXHUB_TRY(run);
-      }
+      DXHUB_TRY(FailRunning(db, "attempts >= ?2", max_attempts, now_ms, [](const Stmt& s) {
+        return "interrupted: dxhub stopped while running it, " + std::to_string(s.Int(1)) +
+               " times";
+      }));
       auto requeue = Stmt::Prepare(
           db, "UPDATE ai_jobs SET state = 'pending' WHERE state = 'running' RETURNING id");
       if (!requeue.ok())
@@ -195,32 +174,14 @@ class SqliteAiStore final : public AiStore {
 
   Result<int> FailStaleJobs(int64_t timeout_ms, int64_t now_ms) override {
     int failed = 0;
+    const std::string reason =
+        "timeout: no result after " + std::to_string(timeout_ms / 1000) + " s";
     Status st = db_.Write([&](const Db& db) -> Status {
-      failed = 0;
-      auto stale = Stmt::Prepare(db,
-                                 "UPDATE ai_jobs SET state = 'failed', finished_at = ?1 WHERE "
-                                 "state = 'running' AND claimed_at < ?2 RETURNING id");
-      if (!stale.ok())
-        return stale.error();
-      stale->Bind(1, now_ms).Bind(2, now_ms - timeout_ms);
-      std::vector<int64_t> ids;
-      DXHUB_TRY(ForEachRow(*stale, [&](const Stmt& s) { ids.push_back(s.Int(0)); }));
-      auto insert = Stmt::Prepare(
-          db,
-          "INSERT INTO ai_results(job_pk, status, label, score, risk_score, high_risk, reason, "
-          "frames, preprocess_ms, inference_ms, created_at) VALUES (?1, 'failed', '', 0, 0, 0, "
-          "?2, 0, 0, 0, ?3)");
-      if (!insert.ok())
-        return insert.error();
-      for (int64_t id : ids) {
-        insert->Bind(1, id)
-            .Bind(2, "timeout: no result after " + std::to_string(timeout_ms / 1000) + " s")
-            .Bind(3, now_ms);
-        Status run = insert->Run();
-        insert->Reset();
-        DXHUB_TRY(run);
-        ++failed;
-      }
+      auto n = FailRunning(db, "claimed_at < ?2", now_ms - timeout_ms, now_ms,
+                           [&](const Stmt&) -> const std::string& { return reason; });
+      if (!n.ok())
+        return n.error();
+      failed = *n;
       return Ok();
     });
     if (!st.ok())
@@ -309,6 +270,23 @@ class SqliteAiStore final : public AiStore {
     if (!st.ok())
       return st.error();
     return out;
+  }
+
+  Result<int64_t> PendingJobs(const std::string& study_uid) override {
+    int64_t pending = 0;
+    Status st = db_.Read([&](const Db& db) -> Status {
+      auto stmt = Stmt::Prepare(db,
+                                "SELECT COUNT(*) FROM ai_jobs WHERE study_pk = (SELECT id FROM "
+                                "studies WHERE study_uid = ?1) AND state IN ('pending', "
+                                "'running')");
+      if (!stmt.ok())
+        return stmt.error();
+      stmt->Bind(1, study_uid);
+      return ForEachRow(*stmt, [&](const Stmt& s) { pending = s.Int(0); });
+    });
+    if (!st.ok())
+      return st.error();
+    return pending;
   }
 
   Result<std::optional<StudyAiSummary>> StudySummary(const std::string& study_uid) override {
@@ -427,6 +405,37 @@ class SqliteAiStore final : public AiStore {
   }
 
  private:
+  // Fails the running jobs matching `condition` (on ?2 = `value`; the row also has `attempts`)
+  // and records a failed result for each with the reason `reason_of` gives it. Inside a write.
+  template <typename Reason>
+  static Result<int> FailRunning(const Db& db, const std::string& condition, int64_t value,
+                                 int64_t now_ms, Reason&& reason_of) {
+    auto fail = Stmt::Prepare(db,
+                              "UPDATE ai_jobs SET state = 'failed', finished_at = ?1 WHERE "
+                              "state = 'running' AND " +
+                                  condition + " RETURNING id, attempts");
+    if (!fail.ok())
+      return fail.error();
+    fail->Bind(1, now_ms).Bind(2, value);
+    std::vector<std::pair<int64_t, std::string>> failed;
+    DXHUB_TRY(
+        ForEachRow(*fail, [&](const Stmt& s) { failed.emplace_back(s.Int(0), reason_of(s)); }));
+    auto insert = Stmt::Prepare(
+        db,
+        "INSERT INTO ai_results(job_pk, status, label, score, risk_score, high_risk, reason, "
+        "frames, preprocess_ms, inference_ms, created_at) VALUES (?1, 'failed', '', 0, 0, 0, "
+        "?2, 0, 0, 0, ?3)");
+    if (!insert.ok())
+      return insert.error();
+    for (const auto& [id, reason] : failed) {
+      insert->Bind(1, id).Bind(2, reason).Bind(3, now_ms);
+      Status run = insert->Run();
+      insert->Reset();
+      DXHUB_TRY(run);
+    }
+    return static_cast<int>(failed.size());
+  }
+
   // Folds the latest readings (one per image and model) into per-image states and counts.
   static void Summarise(const std::vector<ImageAiResult>& results, StudyAiSummary& s) {
     struct Image {

@@ -103,7 +103,9 @@ TEST_F(AiStoreTest, OutcomesAreCountedOncePerImage) {
   EXPECT_EQ(s.queued_ms, 100);
   EXPECT_EQ(s.inferred_ms, 0);  // not everything is in
 
+  EXPECT_EQ(ai().PendingJobs("1.9").value(), 1);
   ASSERT_EQ(ai().CompleteJobs({{jobs[3].id, Analysed(false, 0.2)}}, 3000).value(), 1);
+  EXPECT_EQ(ai().PendingJobs("1.9").value(), 0);
   s = ai().StudySummary("1.9").value().value();
   EXPECT_EQ(s.pending, 0);
   EXPECT_EQ(s.inferred_ms, 3000);
