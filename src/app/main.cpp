@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   std::string data_dir, bind, aet, index, duplicates, log_level;
   int http_port = 0, dicom_port = 0, max_assoc = 0, http_threads = 0, dimse_timeout = 0;
   int cache_mb = 0, max_upload_mb = 0, ai_workers = 0, ai_threads = 0, stable_after = 0;
-  int ai_timeout = 0;
+  int ai_timeout = 0, wait_cap = 0;
   bool no_ai = false;
   std::vector<std::string> model_dirs;
   std::vector<std::string> allowed_aets, allowed_hosts, remote_aes, dicomweb_peers;
@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
   serve->add_option("--ai-threads", ai_threads, "OpenCV threads per inference (default: cores)");
   serve->add_option("--ai-timeout", ai_timeout,
                     "seconds after which a running AI job fails as timed out (default 300)");
+  serve->add_option("--worklist-wait-cap", wait_cap,
+                    "minutes after which an unread study rises to the top of the worklist "
+                    "(default 120)");
   serve->add_option("--stable-after", stable_after,
                     "seconds without new images after which a study is complete (default 30)");
 
@@ -175,6 +178,8 @@ int main(int argc, char** argv) {
     config.ai_threads = ai_threads;
   if (given("--ai-timeout"))
     config.ai_timeout_s = ai_timeout;
+  if (given("--worklist-wait-cap"))
+    config.worklist_wait_cap_min = wait_cap;
   if (given("--stable-after"))
     config.stable_after_s = stable_after;
   if (given("--cache-mb"))

@@ -132,6 +132,7 @@ int RunServe(const Config& config) {
   http_options.aet = config.aet;
   http_options.remote_aes = config.remote_aes;
   http_options.dicomweb_peers = config.dicomweb_peers;
+  http_options.worklist_wait_cap_ms = int64_t{config.worklist_wait_cap_min} * 60 * 1000;
   auto http = web::StartHttpServer(http_options, **archive, pipeline.get());
   if (!http.ok()) {
     spdlog::error("{}", http.error().ToString());

@@ -132,6 +132,7 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
   num("ai-threads", base.ai_threads);
   num("stable-after", base.stable_after_s);
   num("ai-timeout", base.ai_timeout_s);
+  num("worklist-wait-cap", base.worklist_wait_cap_min);
   if (auto* arr = table["dicomweb-peer"].as_array()) {
     base.dicomweb_peers.clear();
     for (auto& item : *arr) {
@@ -196,6 +197,8 @@ Status ValidateConfig(const Config& config) {
   }
   if (config.ai_timeout_s < 1)
     return MakeError(ErrorCode::kInvalidArgument, "ai-timeout must be at least 1 second");
+  if (config.worklist_wait_cap_min < 1)
+    return MakeError(ErrorCode::kInvalidArgument, "worklist-wait-cap must be at least 1 minute");
   if (config.stable_after_s < 0)
     return MakeError(ErrorCode::kInvalidArgument, "stable-after must not be negative");
   std::set<std::string> names;

@@ -77,6 +77,9 @@ struct Config {
   int stable_after_s = 30;
   /// Seconds after which a running AI job fails with "timeout" (a hung model).
   int ai_timeout_s = 300;
+  /// Minutes an unread study may wait before it rises to the top of the worklist, whatever its
+  /// AI risk: a normal-looking study must not wait behind a stream of high-risk ones forever.
+  int worklist_wait_cap_min = 120;
 
   std::string IndexPath() const { return data_dir + "/index.sqlite"; }
   std::string BlobDir() const { return data_dir + "/blobs"; }

@@ -2,25 +2,16 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+
+#include "store/sqlite_review_store.h"
 
 namespace dxhub::store {
 namespace {
 
 using sqlite::Db;
+using sqlite::ForEachRow;
 using sqlite::Stmt;
-
-// Runs `stmt` to completion, calling `row` for each result row.
-template <typename F>
-Status ForEachRow(Stmt& stmt, F&& row) {
-  for (;;) {
-    auto has = stmt.Step();
-    if (!has.ok())
-      return has.error();
-    if (!*has)
-      return Ok();
-    row(stmt);
-  }
-}
 
 // The latest job of each (image, model) of one study, joined with its result and image.
 constexpr const char* kLatestJobs =
@@ -109,7 +100,7 @@ class SqliteAiStore final : public AiStore {
       auto update = Stmt::Prepare(db,
                                   "UPDATE ai_jobs SET state = ?2, finished_at = CASE WHEN ?2 = "
                                   "'pending' THEN NULL ELSE ?3 END, attempts = attempts - ?4 "
-                                  "WHERE id = ?1 AND state = 'running' RETURNING id");
+                                  "WHERE id = ?1 AND state = 'running' RETURNING study_pk");
       auto insert = Stmt::Prepare(
           db,
           "INSERT INTO ai_results(job_pk, status, label, score, risk_score, high_risk, reason, "
@@ -119,6 +110,7 @@ class SqliteAiStore final : public AiStore {
         return update.error();
       if (!insert.ok())
         return insert.error();
+      std::set<int64_t> studies;
       for (const auto& [id, o] : jobs) {
         const bool retry = !o.analysed && o.retry;
         update->Bind(1, id)
@@ -126,7 +118,10 @@ class SqliteAiStore final : public AiStore {
             .Bind(3, now_ms)
             .Bind(4, retry && o.not_ready ? 1 : 0);
         bool changed = false;
-        DXHUB_TRY(ForEachRow(*update, [&](const Stmt&) { changed = true; }));
+        DXHUB_TRY(ForEachRow(*update, [&](const Stmt& row) {
+          changed = true;
+          studies.insert(row.Int(0));
+        }));
         update->Reset();
         if (!changed || retry)
           continue;  // already completed by someone else, or back in the queue
@@ -146,7 +141,7 @@ class SqliteAiStore final : public AiStore {
         DXHUB_TRY(run);
         ++recorded;
       }
-      return Ok();
+      return RefreshReviews(db, studies, now_ms);
     });
     if (!st.ok())
       return st.error();
@@ -231,7 +226,10 @@ class SqliteAiStore final : public AiStore {
           ++queued;
         }
       }
-      return Ok();
+      std::set<int64_t> studies;
+      for (const auto& image : list)
+        studies.insert(image.study);
+      return RefreshReviews(db, studies, now_ms);
     });
     if (!st.ok())
       return st.error();
@@ -413,13 +411,16 @@ class SqliteAiStore final : public AiStore {
     auto fail = Stmt::Prepare(db,
                               "UPDATE ai_jobs SET state = 'failed', finished_at = ?1 WHERE "
                               "state = 'running' AND " +
-                                  condition + " RETURNING id, attempts");
+                                  condition + " RETURNING id, attempts, study_pk");
     if (!fail.ok())
       return fail.error();
     fail->Bind(1, now_ms).Bind(2, value);
     std::vector<std::pair<int64_t, std::string>> failed;
-    DXHUB_TRY(
-        ForEachRow(*fail, [&](const Stmt& s) { failed.emplace_back(s.Int(0), reason_of(s)); }));
+    std::set<int64_t> studies;
+    DXHUB_TRY(ForEachRow(*fail, [&](const Stmt& s) {
+      failed.emplace_back(s.Int(0), reason_of(s));
+      studies.insert(s.Int(2));
+    }));
     auto insert = Stmt::Prepare(
         db,
         "INSERT INTO ai_results(job_pk, status, label, score, risk_score, high_risk, reason, "
@@ -433,7 +434,18 @@ class SqliteAiStore final : public AiStore {
       insert->Reset();
       DXHUB_TRY(run);
     }
+    DXHUB_TRY(RefreshReviews(db, studies, now_ms));
     return static_cast<int>(failed.size());
+  }
+
+  // Keeps the worklist's per-study rows in step with results written in this transaction.
+  static Status RefreshReviews(const Db& db, const std::set<int64_t>& studies, int64_t now_ms) {
+    for (int64_t study_pk : studies) {
+      auto status = RefreshStudyReview(db, study_pk, now_ms);
+      if (!status.ok())
+        return status.error();
+    }
+    return Ok();
   }
 
   // Folds the latest readings (one per image and model) into per-image states and counts.

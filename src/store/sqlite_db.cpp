@@ -84,6 +84,11 @@ Stmt& Stmt::Bind(int index, int64_t value) {
   return *this;
 }
 
+Stmt& Stmt::BindNull(int index) {
+  sqlite3_bind_null(stmt_, index);
+  return *this;
+}
+
 Stmt& Stmt::Bind(int index, double value) {
   sqlite3_bind_double(stmt_, index, value);
   return *this;

@@ -47,6 +47,7 @@ class Stmt {
   Stmt& Bind(int index, int64_t value);
   Stmt& Bind(int index, int value) { return Bind(index, static_cast<int64_t>(value)); }
   Stmt& Bind(int index, double value);
+  Stmt& BindNull(int index);
   /// Steps once: true when a row is available, false when done; errors are values.
   Result<bool> Step();
   /// Steps to completion for statements without rows.
@@ -62,6 +63,19 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
   sqlite3* db_ = nullptr;
 };
+
+/// Runs `stmt` to completion, calling `row(stmt)` for each result row.
+template <typename F>
+Status ForEachRow(Stmt& stmt, F&& row) {
+  for (;;) {
+    auto has = stmt.Step();
+    if (!has.ok())
+      return has.error();
+    if (!*has)
+      return Ok();
+    row(stmt);
+  }
+}
 
 /// What code beside the SQLite index (the AI store) needs of it: writes run on its one
 /// group-committing writer thread inside a transaction (each in its own savepoint), reads on a

@@ -12,6 +12,7 @@
 #include "core/result.h"
 #include "dicom/instance.h"
 #include "store/ai_store.h"
+#include "store/review_store.h"
 #include "store/user_store.h"
 
 namespace dxhub::store {
@@ -203,6 +204,8 @@ class StudyIndex {
   virtual AiStore& ai() = 0;
   /// Accounts, sessions, API tokens and the audit log, in the same database.
   virtual UserStore& users() = 0;
+  /// The worklist, decisions on AI findings and review statistics, in the same database.
+  virtual ReviewStore& reviews() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;

@@ -497,8 +497,11 @@ void DicomWebRoutes::Thumbnail(httplib::Server& s, const std::string& pattern,
 }
 
 void SendErrorResponse(httplib::Response& res, const Error& error) {
-  res.status = error.HttpStatus();
-  json body = {{"error", error.Name()}, {"message", error.message}};
+  SendJsonResponse(res, error.HttpStatus(), {{"error", error.Name()}, {"message", error.message}});
+}
+
+void SendJsonResponse(httplib::Response& res, int status, const json& body) {
+  res.status = status;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 

@@ -5,6 +5,8 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/byte_cache.h"
 #include "dicom/pixels.h"
 #include "store/archive.h"
@@ -43,5 +45,7 @@ class DicomWebRoutes {
 
 /// Writes a JSON error body {"error", "message"} with the error table's HTTP status.
 void SendErrorResponse(httplib::Response& res, const Error& error);
+/// Writes `body` as application/json (invalid UTF-8 from a dataset is replaced, not thrown on).
+void SendJsonResponse(httplib::Response& res, int status, const nlohmann::json& body);
 
 }  // namespace dxhub::web

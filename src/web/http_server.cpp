@@ -17,6 +17,9 @@
 #include "web/auth.h"
 #include "web/dicomweb_routes.h"
 #include "web/json_views.h"
+#include "web/params.h"
+#include "web/review_routes.h"
+#include "web/web_app.h"
 
 namespace dxhub::web {
 namespace {
@@ -24,45 +27,11 @@ namespace {
 using nlohmann::json;
 
 void SendJson(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  SendJsonResponse(res, status, body);
 }
 
 void SendError(httplib::Response& res, const Error& error) {
   SendErrorResponse(res, error);
-}
-
-Result<int> ParseInt(const std::string& name, const std::string& text, int min, int max) {
-  int value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max) {
-    return MakeError(
-        ErrorCode::kInvalidArgument,
-        name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-  }
-  return value;
-}
-
-// Accepts YYYYMMDD or YYYY-MM-DD and returns YYYYMMDD.
-Result<std::string> ParseDate(const std::string& name, const std::string& text) {
-  std::string digits;
-  for (char c : text) {
-    if (c != '-')
-      digits.push_back(c);
-  }
-  bool ok = digits.size() == 8 && digits.find_first_not_of("0123456789") == std::string::npos;
-  if (!ok)
-    return MakeError(ErrorCode::kInvalidArgument, name + " must be YYYYMMDD or YYYY-MM-DD");
-  return digits;
-}
-
-// Milliseconds since the epoch at 00:00 UTC of a YYYYMMDD day.
-int64_t DayStartMillis(const std::string& yyyymmdd) {
-  std::tm tm{};
-  tm.tm_year = std::stoi(yyyymmdd.substr(0, 4)) - 1900;
-  tm.tm_mon = std::stoi(yyyymmdd.substr(4, 2)) - 1;
-  tm.tm_mday = std::stoi(yyyymmdd.substr(6, 2));
-  return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
 Result<store::StudyQuery> ParseStudyQuery(const httplib::Request& req) {
@@ -137,7 +106,12 @@ class HttpServerImpl final : public HttpServer {
         archive_(archive),
         ai_(ai),
         auth_(archive.index().users(), clock_),
-        dicomweb_(archive, options.cache_bytes) {}
+        dicomweb_(archive, options.cache_bytes),
+        reviews_(
+            archive, clock_, options.worklist_wait_cap_ms, [this](const httplib::Request& req) {
+              auto caller = Authenticate(req);
+              return caller ? CallerInfo{caller->user.username, caller->user.role} : CallerInfo{};
+            }) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -297,6 +271,8 @@ class HttpServerImpl final : public HttpServer {
     });
 
     AuthRoutes();
+    reviews_.Register(server_);  // before AiRoutes: /api/studies/{uid}/review is more specific
+    RegisterWebApp(server_);
     AiRoutes();  // registered first: httplib takes the first pattern that matches
 
     server_.Get(
@@ -408,7 +384,7 @@ class HttpServerImpl final : public HttpServer {
 
   static bool TouchesPatientData(const std::string& path) {
     return path.rfind("/dicom-web", 0) == 0 || path.rfind("/api/studies", 0) == 0 ||
-           path.rfind("/api/instances", 0) == 0;
+           path.rfind("/api/instances", 0) == 0 || path == "/api/worklist";
   }
 
   void AuthRoutes() {
@@ -444,10 +420,13 @@ class HttpServerImpl final : public HttpServer {
       auto caller = Authenticate(req);
       if (!caller)
         return SendError(res, MakeError(ErrorCode::kUnauthorized, "not logged in"));
+      // The CSRF token goes to same-origin script only (a cross-site page cannot read this
+      // response), so a reloaded page can still make changes.
       SendJson(res, 200,
                {{"username", caller->user.username},
                 {"role", caller->user.role},
-                {"display_name", caller->user.display_name}});
+                {"display_name", caller->user.display_name},
+                {"csrf_token", caller->cookie ? json(caller->csrf_token) : json(nullptr)}});
     });
     // The audit log for administrators: ?user=&from=&to= (YYYYMMDD, UTC days) &limit=
     // &format=csv (a file to hand to a privacy officer).
@@ -599,6 +578,7 @@ class HttpServerImpl final : public HttpServer {
   SystemClock clock_;
   Auth auth_;
   DicomWebRoutes dicomweb_;
+  ReviewRoutes reviews_;
   httplib::Server server_;
   int port_ = -1;
   std::thread thread_;

@@ -33,6 +33,8 @@ struct HttpOptions {
   std::string aet = "DXHUB";
   std::vector<RemoteAe> remote_aes;
   std::vector<DicomWebPeer> dicomweb_peers;
+  /// An unread study waiting longer than this rises to the top of the worklist.
+  int64_t worklist_wait_cap_ms = int64_t{120} * 60 * 1000;
 };
 
 class HttpServer {

@@ -58,11 +58,9 @@ nlohmann::json ToJson(const store::StudyDetail& d) {
   return out;
 }
 
-namespace {
 nlohmann::json Time(int64_t ms) {
   return ms > 0 ? nlohmann::json(FormatIsoMillis(ms)) : nlohmann::json(nullptr);
 }
-}  // namespace
 
 nlohmann::json ToJson(const store::StudyAiSummary& s) {
   return {{"images", s.total},

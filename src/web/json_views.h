@@ -7,6 +7,8 @@
 
 namespace dxhub::web {
 
+/// An ISO 8601 time, or null for 0 (a step not reached yet).
+nlohmann::json Time(int64_t ms);
 nlohmann::json ToJson(const store::StudySummary& study);
 nlohmann::json ToJson(const store::StudyDetail& detail);
 nlohmann::json ToJson(const store::StudyAiSummary& summary);

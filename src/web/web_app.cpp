@@ -1,0 +1,42 @@
+#include "web/web_app.h"
+
+#include <httplib.h>
+
+#include <string>
+
+namespace dxhub::web {
+namespace {
+
+void Send(httplib::Response& res, const WebAsset& asset) {
+  res.status = 200;
+  // The app is small and versioned with the binary: revalidate rather than risk a stale module
+  // mixing with a newer one after an upgrade.
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
+                 "script-src 'self'; connect-src 'self'; frame-ancestors 'none'");
+  res.set_content(std::string(asset.body), std::string(asset.content_type));
+}
+
+}  // namespace
+
+void RegisterWebApp(httplib::Server& server) {
+  const WebAsset* index = nullptr;
+  for (const auto& asset : WebAssets()) {
+    if (asset.path == "/index.html")
+      index = &asset;
+  }
+  for (const auto& asset : WebAssets()) {
+    server.Get(std::string(asset.path),
+               [&asset](const httplib::Request&, httplib::Response& res) { Send(res, asset); });
+  }
+  if (index != nullptr) {
+    server.Get("/",
+               [index](const httplib::Request&, httplib::Response& res) { Send(res, *index); });
+  }
+}
+
+}  // namespace dxhub::web
