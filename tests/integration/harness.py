@@ -157,6 +157,19 @@ class Server:
         return found
 
 
+def wait_for_ai(server, study, timeout=120):
+    """Waits until every image of `study` has its AI result; returns GET /api/studies/{uid}/ai."""
+    deadline = time.time() + timeout
+    answer = None
+    while time.time() < deadline:
+        status, answer = server.get(f"/api/studies/{study}/ai")
+        if (status == 200 and answer["summary"]["pending"] == 0
+                and answer["summary"]["timestamps"]["inferred"]):
+            return answer
+        time.sleep(0.2)
+    raise AssertionError(f"AI results for {study} not complete: {answer}")
+
+
 def run_dxhub(*args, **kwargs):
     return subprocess.run([DXHUB] + list(args), capture_output=True, text=True, timeout=600,
                           **kwargs)

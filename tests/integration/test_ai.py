@@ -83,16 +83,6 @@ def post_json(server, path):
         return r.status, json.loads(r.read())
 
 
-def wait_until_done(server, study, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        answer = get_json(server, f"/api/studies/{study}/ai")
-        if answer["summary"]["pending"] == 0 and answer["summary"]["timestamps"]["inferred"]:
-            return answer
-        time.sleep(0.2)
-    raise AssertionError(f"AI results for {study} not complete: {answer['summary']}")
-
-
 class ReferenceModelTest(unittest.TestCase):
     """The bundled deterministic model on real and synthetic images received by C-STORE."""
 
@@ -125,7 +115,7 @@ class ReferenceModelTest(unittest.TestCase):
         self.assertEqual(sorted(expected.values()).count("high-risk"), 3)
         rc, out = harness.storescu(self.server, files)
         self.assertEqual(rc, 0, out)
-        answer = wait_until_done(self.server, study)
+        answer = harness.wait_for_ai(self.server, study)
         got = {i["sop_instance_uid"]: i["label"] for i in answer["images"]}
         self.assertEqual(got, expected)
         s = answer["summary"]
@@ -154,8 +144,8 @@ class ReferenceModelTest(unittest.TestCase):
             expected[path] = ("high-risk" if b > 0.5 else "normal")
         studies = {s["modalities"][0]: s for s in self.server.all_studies()
                    if s["modalities"] in (["CT"], ["CR"]) and s["patient_id"] != "AI1"}
-        ct = wait_until_done(self.server, studies["CT"]["study_instance_uid"])
-        cr = wait_until_done(self.server, studies["CR"]["study_instance_uid"])
+        ct = harness.wait_for_ai(self.server, studies["CT"]["study_instance_uid"])
+        cr = harness.wait_for_ai(self.server, studies["CR"]["study_instance_uid"])
         ct_expected = [expected[p] for p in ct_files]
         self.assertEqual(ct["summary"]["images"], 20)
         self.assertEqual(ct["summary"]["high_risk"], ct_expected.count("high-risk"))
@@ -189,7 +179,7 @@ class ReferenceModelTest(unittest.TestCase):
         sr_ds.save_as(sr_path)
         rc, out = harness.storescu(self.server, [good, broken_path, sr_path])
         self.assertEqual(rc, 0, out)
-        answer = wait_until_done(self.server, study)
+        answer = harness.wait_for_ai(self.server, study)
         s = answer["summary"]
         self.assertEqual((s["images"], s["analysed"], s["high_risk"], s["failed"], s["pending"],
                           s["not_applicable"]), (3, 1, 1, 1, 0, 1))
@@ -200,7 +190,7 @@ class ReferenceModelTest(unittest.TestCase):
 
         status, queued = post_json(self.server, f"/api/studies/{study}/ai/rerun")
         self.assertEqual((status, queued["queued"]), (202, 2))
-        answer = wait_until_done(self.server, study)
+        answer = harness.wait_for_ai(self.server, study)
         self.assertEqual(answer["summary"]["failed"], 1)  # still once, not twice
         history = get_json(self.server, f"/api/instances/{study}.1/ai")["history"]
         self.assertEqual([h["status"] for h in history], ["analysed", "analysed"])
@@ -302,7 +292,7 @@ class CrashTest(unittest.TestCase):
             self.assertGreater(states.get("pending", 0) + states.get("running", 0), 0,
                                f"the kill came too late to test anything: {states}")
             server.start()
-            answer = wait_until_done(server, "1.2.826.0.1.3680043.8.498.7100", timeout=300)
+            answer = harness.wait_for_ai(server, "1.2.826.0.1.3680043.8.498.7100", timeout=300)
             server.stop()
             s = answer["summary"]
             self.assertEqual(s["images"], 12)

@@ -55,9 +55,10 @@ class AuthTest(unittest.TestCase):
             f"/dicom-web/studies/{s}", f"/dicom-web/studies/{s}/metadata",
             f"/dicom-web/studies/{s}/series", f"/dicom-web/studies/{s}/thumbnail",
             f"{inst}", f"{inst}/metadata", f"{inst}/frames/1", f"{inst}/rendered",
-            f"{inst}/thumbnail", f"{inst}/bulkdata/7FE00010"]] + [
+            f"{inst}/thumbnail", f"{inst}/bulkdata/7FE00010", "/api/worklist",
+            "/api/worklist/stamp", f"/api/studies/{s}/review", "/api/stats"]] + [
             ("POST", "/dicom-web/studies"), ("POST", f"/api/studies/{s}/ai/rerun"),
-            ("POST", "/api/peers/x/echo")]
+            ("POST", "/api/peers/x/echo"), ("POST", f"/api/studies/{s}/decisions")]
 
     def test_no_data_route_answers_anonymously(self):
         for method, path in self.data_routes():
