@@ -19,4 +19,12 @@ if [[ ! -d "$node_dir/node_modules/dicomweb-client" ]]; then
   cp tests/integration/node/package.json tests/integration/node/package-lock.json "$node_dir/"
   (cd "$node_dir" && npm ci --no-audit --no-fund --silent >/dev/null)
 fi
+# playwright-core drives Debian's chromium in the browser tests (tests/e2e); it downloads no
+# browser of its own.
+e2e_dir="$dest/e2e"
+if [[ ! -d "$e2e_dir/node_modules/playwright-core" ]]; then
+  mkdir -p "$e2e_dir"
+  cp tests/e2e/package.json tests/e2e/package-lock.json "$e2e_dir/"
+  (cd "$e2e_dir" && npm ci --no-audit --no-fund --silent >/dev/null)
+fi
 echo "$dest"

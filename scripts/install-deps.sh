@@ -3,6 +3,8 @@
 # `make test` and `make run` call it every time. Orthanc is here because the tests and the ingest
 # benchmark use it as a real PACS peer; python3-onnx builds the reference model's graph and
 # python3-torch is the independent reference the AI parity test compares OpenCV against.
+# chromium (driven by playwright-core from npm) runs the web app's browser tests; the WenQuanYi
+# font lets it draw the Chinese UI in screenshots.
 set -euo pipefail
 
 build_pkgs=(
@@ -19,6 +21,7 @@ build_pkgs=(
   python3-onnx python3-torch
   curl
   orthanc orthanc-dicomweb
+  chromium fonts-wqy-microhei
 )
 
 want=("${build_pkgs[@]}")

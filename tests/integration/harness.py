@@ -195,10 +195,10 @@ def read_header(path):
     return ds, sop_class, sop_uid, ts
 
 
-def storescu(server, files, calling="STORESCU", extra=()):
-    """Sends `files` like a modality would: one association, each file in its own transfer syntax
-    (a storescu config with exactly the (SOP class, transfer syntax) pairs needed).
-    Returns (returncode, combined output)."""
+def storescu_command(server, files, calling="STORESCU", extra=()):
+    """The storescu command line that sends `files` like a modality would: one association, each
+    file in its own transfer syntax (a config with exactly the (SOP class, transfer syntax) pairs
+    needed). Returns (argv, config path); the caller removes the config file."""
     pairs = []
     for f in files:
         _, sop_class, _, ts = read_header(f)
@@ -214,14 +214,19 @@ def storescu(server, files, calling="STORESCU", extra=()):
     cfg_lines += ["[[Profiles]]", "[Test]", "PresentationContexts = Contexts"]
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as cfg:
         cfg.write("\n".join(cfg_lines) + "\n")
+    argv = (["storescu", "-v", "--config-file", cfg.name, "Test", "-aet", calling,
+             "-aec", server.aet, "127.0.0.1", str(server.dicom_port)] + list(extra) + list(files))
+    return argv, cfg.name
+
+
+def storescu(server, files, calling="STORESCU", extra=()):
+    """Sends `files` with storescu_command's command line. Returns (returncode, output)."""
+    argv, cfg = storescu_command(server, files, calling, extra)
     try:
-        r = subprocess.run(["storescu", "-v", "--config-file", cfg.name, "Test", "-aet", calling,
-                            "-aec", server.aet, "127.0.0.1", str(server.dicom_port)]
-                           + list(extra) + list(files),
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
         return r.returncode, r.stdout + r.stderr
     finally:
-        os.unlink(cfg.name)
+        os.unlink(cfg)
 
 
 def storescu_acknowledged(output):

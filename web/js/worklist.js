@@ -95,9 +95,10 @@ export async function worklistPage(view) {
     }
     for (const s of page.studies) {
       const awaiting = s.review_status === 'awaiting' || s.review_status === 'partial';
+      // Red until a doctor has decided every finding; a confirmed study keeps a red edge.
       const cls = [
-        s.ai.high_risk > 0 ? 'high-risk' : '',
-        awaiting ? 'awaiting' : '',
+        s.ai.high_risk > 0 && awaiting ? 'high-risk awaiting' : '',
+        s.review_status === 'confirmed' ? 'confirmed-risk' : '',
         s.overdue ? 'overdue' : '',
       ].filter(Boolean).join(' ');
       const open = () => { location.hash = `#/study/${encodeURIComponent(s.study_instance_uid)}`; };

@@ -1,0 +1,95 @@
+"""The web app end to end in Debian's chromium (tests/e2e/web.test.js, playwright-core): dxhub
+started here with the reference model, real users, studies sent by storescu. Screenshots are
+written under the build directory (DXHUB_SCREENSHOTS) to be looked at."""
+
+import glob
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import pydicom
+from pydicom.uid import generate_uid
+
+import harness
+from harness import Server
+from test_review import MODELS, cr_pair
+
+E2E = os.path.join(os.path.dirname(__file__), "..", "e2e")
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+SCREENSHOTS = os.environ.get("DXHUB_SCREENSHOTS",
+                             os.path.join(harness.TESTDATA, "..", "screenshots"))
+
+
+def ct_series(directory):
+    """The shared 20-slice abdominal CT (JPEG 2000) with UIDs: the files come anonymised with
+    blank UIDs (SOP class too), which storescu will not send. Pixel data is kept as it is."""
+    study, series = generate_uid(), generate_uid()
+    paths = []
+    for n, src in enumerate(sorted(glob.glob(os.path.join(harness.SHARED, "ct-abdomen-20slices",
+                                                          "*")))):
+        ds = pydicom.dcmread(src)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid()
+        ds.SOPClassUID = ds.get("SOPClassUID") or CT_IMAGE_STORAGE
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.PatientName, ds.PatientID = "LI^HUA", "P-WEB-CT"
+        ds.StudyDescription = "CT abdomen"
+        paths.append(os.path.join(directory, f"ct{n:02d}.dcm"))
+        ds.save_as(paths[-1])
+    return str(study), paths
+
+
+class WebTest(unittest.TestCase):
+    def test_web_app_in_chromium(self):
+        node_modules = os.path.join(harness.TESTDATA, "e2e", "node_modules")
+        self.assertTrue(os.path.isdir(os.path.join(node_modules, "playwright-core")),
+                        "run scripts/fetch-test-data.sh (make testdata) first")
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        for old in glob.glob(os.path.join(SCREENSHOTS, "*.png")):
+            os.unlink(old)
+        with tempfile.TemporaryDirectory() as tmp:
+            server = Server(extra_args=["--model-dir", MODELS]).start()
+            try:
+                cr_study, files = cr_pair(tmp)
+                rc, out = harness.storescu(server, files)
+                self.assertEqual(rc, 0, out)
+                cr = harness.wait_for_ai(server, cr_study)
+                users = {"doctor": ("dr.chen", "radiologist"), "viewer": ("zhou.viewer", "viewer")}
+                for name, role in users.values():
+                    r = harness.run_dxhub("user", "add", "--data", server.var, "--role", role, name,
+                                          input=f"{name} pass phrase\n")
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                with open(os.path.join(server.var, "initial-admin-password")) as f:
+                    admin_password = f.read().strip()
+                ct_study, ct_files = ct_series(tmp)
+                ct_argv, ct_cfg = harness.storescu_command(server, ct_files)
+                config = {
+                    "url": f"http://127.0.0.1:{server.http_port}",
+                    "crStudy": cr_study,
+                    "ctStudy": ct_study,
+                    "crSops": sorted({i["sop_instance_uid"] for i in cr["images"]}),
+                    "ctStorescu": ct_argv,
+                    "screenshots": os.path.abspath(SCREENSHOTS),
+                    "users": {
+                        "doctor": {"user": "dr.chen", "password": "dr.chen pass phrase"},
+                        "viewer": {"user": "zhou.viewer", "password": "zhou.viewer pass phrase"},
+                        "admin": {"user": "admin", "password": admin_password},
+                    },
+                }
+                r = subprocess.run(["node", os.path.join(E2E, "web.test.js")],
+                                   env=dict(os.environ, NODE_PATH=node_modules,
+                                            DXHUB_E2E=json.dumps(config)),
+                                   capture_output=True, text=True, timeout=400)
+                os.unlink(ct_cfg)
+                print(r.stdout)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr + server.read_log()[-3000:])
+            finally:
+                server.cleanup()
+        self.assertGreaterEqual(len(glob.glob(os.path.join(SCREENSHOTS, "*.png"))), 12)
+
+
+if __name__ == "__main__":
+    unittest.main()
