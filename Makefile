@@ -45,10 +45,10 @@ run: build
 	$(BUILD)/bin/dxhub import --data $(DATA) --no-progress \
 	  $(SHARED)/ct-abdomen-20slices $(SHARED)/cr-chest
 	@echo
-	@echo "dxhub: web http://127.0.0.1:8080/api/studies  DICOM AE DXHUB on port 11112"
+	@echo "dxhub: worklist http://127.0.0.1:8080/  API /api  DICOM AE DXHUB on port 11112"
 	@echo "       send studies with: storescu -aec DXHUB 127.0.0.1 11112 FILE..."
 	@echo "       AI results (bundled reference model, not clinical): .../api/studies/UID/ai"
-	@echo "       API login: the admin password is printed below on first start and kept in $(DATA)/initial-admin-password"
+	@echo "       log in as admin: the password is printed below on first start and kept in $(DATA)/initial-admin-password"
 	@echo
 	exec $(BUILD)/bin/dxhub serve --data $(DATA)
 
