@@ -123,14 +123,21 @@ class SqliteReviewStore final : public ReviewStore {
     const std::string from =
         " FROM studies s JOIN patients p ON p.id = s.patient_pk LEFT JOIN study_review r ON "
         "r.study_pk = s.id";
-    const std::string tier = TierSql();
-    const std::string sql = "SELECT " + std::string(kRowColumns) + ", " + tier + " AS tier" + from +
-                            where +
-                            " ORDER BY tier, CASE WHEN tier = 1 THEN -COALESCE(r.highest_risk, "
-                            "0) ELSE 0 END, CASE WHEN tier = 4 THEN -s.received_at ELSE "
-                            "s.received_at END, s.id LIMIT " +
-                            std::to_string(std::clamp(q.limit, 1, 500)) + " OFFSET " +
-                            std::to_string(std::max(q.offset, 0));
+    // The page is picked on sort keys alone; the display columns (one of them a subquery) are
+    // then read for its rows only, not for every matching study.
+    const std::string order =
+        " ORDER BY tier, CASE WHEN tier = 1 THEN -risk ELSE 0 END, CASE WHEN tier = 4 THEN "
+        "-received ELSE received END, sid";
+    const std::string picked = "SELECT s.id AS sid, " + TierSql() +
+                               " AS tier, COALESCE(r.highest_risk, 0) AS risk, s.received_at AS "
+                               "received" +
+                               from + where + order + " LIMIT " +
+                               std::to_string(std::clamp(q.limit, 1, 500)) + " OFFSET " +
+                               std::to_string(std::max(q.offset, 0));
+    const std::string sql = "SELECT " + std::string(kRowColumns) + ", tier FROM (" + picked +
+                            ") JOIN studies s ON s.id = sid JOIN patients p ON p.id = "
+                            "s.patient_pk LEFT JOIN study_review r ON r.study_pk = s.id" +
+                            order;
     WorklistPage page;
     Status st = db_.Read([&](const Db& db) -> Status {
       auto count = Stmt::Prepare(db, "SELECT COUNT(*), ?1, ?2" + from + where);
