@@ -148,6 +148,23 @@ async function main() {
     await shot(page, '04-viewer-ct-lung-slice3');
   });
 
+  await step('the viewer steps through the frames of a 96-frame angiogram', async () => {
+    const [study, series, sop] = cfg.xa;
+    await page.goto(`${cfg.url}/#/viewer/${study}/${series}/${sop}`);
+    const canvas = page.locator('canvas.viewport[data-ready="1"]');
+    await canvas.waitFor();
+    assert.equal(await canvas.getAttribute('data-frame'), '1');
+    assert.match(await page.textContent('.ov.bl'), /Frame 1 \/ 96/);
+    await page.keyboard.press('ArrowRight');
+    await page.waitForSelector('canvas.viewport[data-frame="2"][data-ready="1"]');
+    for (let i = 0; i < 38; i++) await page.keyboard.press('ArrowRight');
+    await page.waitForSelector('canvas.viewport[data-frame="40"][data-ready="1"]');
+    await page.keyboard.press('+');
+    await page.keyboard.press('+');
+    await shot(page, '06-viewer-xa-frame40-zoomed');
+    await page.keyboard.press('f');
+  });
+
   await step('the viewer shows the high-risk finding on the chest CR', async () => {
     await page.goto(`${cfg.url}/#/study/${cfg.crStudy}`);
     await page.waitForSelector('.grid figure.mark-high');
@@ -156,7 +173,7 @@ async function main() {
     await page.locator('.grid figure a').first().click();
     await page.waitForSelector('canvas.viewport[data-ready="1"]');
     assert.match(await page.textContent('.ov.tr'), /high-risk/);
-    await shot(page, '06-viewer-cr');
+    await shot(page, '06-viewer-cr-finding');
   });
 
   await step('a radiologist confirms one finding and rejects the other', async () => {
@@ -187,7 +204,8 @@ async function main() {
     const model = page.locator('table.stats tr[data-model="brightness-reference@1.0.0"]');
     await model.waitFor();
     const cells = await model.locator('td').allTextContents();
-    assert.deepEqual(cells.slice(0, 8), ['brightness-reference', '1.0.0', '22', '2', '1', '1', '0', '50%']);
+    // 20 CT slices, 2 chest CRs and the angiogram were analysed; the two CRs were high-risk.
+    assert.deepEqual(cells.slice(0, 8), ['brightness-reference', '1.0.0', '23', '2', '1', '1', '0', '50%']);
     await shot(page, '09-statistics');
   });
 

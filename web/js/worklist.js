@@ -65,9 +65,10 @@ export async function worklistPage(view) {
   let stamp = null;
   let timer = null;
   let busy = false;
+  let stopped = false;  // the page was left while a poll was in flight
 
   async function load(force) {
-    if (busy) return;
+    if (busy || (stopped && !force)) return;
     busy = true;
     try {
       const params = new URLSearchParams();
@@ -127,6 +128,7 @@ export async function worklistPage(view) {
 
   // Live updates: a cheap change stamp is polled; the page reloads only when it moved.
   async function poll() {
+    if (stopped) return;
     try {
       const s = await api('/api/worklist/stamp');
       live.classList.remove('down');
@@ -134,10 +136,10 @@ export async function worklistPage(view) {
     } catch {
       live.classList.add('down');
     }
-    timer = setTimeout(poll, POLL_MS);
+    if (!stopped) timer = setTimeout(poll, POLL_MS);
   }
 
   await load(true);
   timer = setTimeout(poll, POLL_MS);
-  return () => clearTimeout(timer);
+  return () => { stopped = true; clearTimeout(timer); };
 }
