@@ -95,6 +95,8 @@ async function main() {
       return tr && [...tr.querySelectorAll('.badge')].map((b) => b.textContent).join(',') === `${20},0,0,0`;
     }, ctStudy, { timeout: 120000 });
     assert.equal(await row(page, ctStudy).locator('td.num').textContent(), '20');
+    // Both name groups: alphabetic and ideographic (UTF-8 dataset).
+    assert.equal(await row(page, ctStudy).locator('.patient').textContent(), 'LI, HUA (李华)');
     assert.notEqual(await row(page, ctStudy).evaluate((el) => getComputedStyle(el).backgroundColor), RED_ROW);
     // The riskiest study stays on top.
     assert.equal(await page.locator('table.worklist tbody tr').first().getAttribute('data-uid'), cfg.crStudy);
@@ -127,6 +129,7 @@ async function main() {
     await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2 + 60, { steps: 5 });
     await page.mouse.up();
     assert.notEqual(await canvas.getAttribute('data-window'), initial);
+    assert.match(await page.textContent('.ov.tl'), /LI, HUA \(李华\)/);
     await page.keyboard.press('4');  // soft-tissue preset
     assert.equal(await canvas.getAttribute('data-window'), '40,400');
     await shot(page, '03-viewer-ct-soft-tissue');

@@ -36,7 +36,8 @@ def ct_series(directory):
         ds.SOPClassUID = ds.get("SOPClassUID") or CT_IMAGE_STORAGE
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        ds.PatientName, ds.PatientID = "LI^HUA", "P-WEB-CT"
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.PatientName, ds.PatientID = "LI^HUA=李^华", "P-WEB-CT"
         ds.StudyDescription = "CT abdomen"
         paths.append(os.path.join(directory, f"ct{n:02d}.dcm"))
         ds.save_as(paths[-1])

@@ -20,12 +20,15 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** DICOM person name "FAMILY^GIVEN^MIDDLE" (alphabetic group) as "FAMILY, GIVEN MIDDLE". */
+/** DICOM person name "FAMILY^GIVEN^MIDDLE=IDEOGRAPHIC=PHONETIC" for display: the alphabetic
+ *  group as "FAMILY, GIVEN MIDDLE", with the ideographic group (e.g. 王^小明 -> 王小明) beside it. */
 export function personName(pn) {
-  const alpha = String(pn || '').split('=')[0];
+  const [alpha = '', ideo = ''] = String(pn || '').split('=');
   const [family = '', given = '', middle = ''] = alpha.split('^');
   const rest = [given, middle].filter(Boolean).join(' ');
-  return family && rest ? `${family}, ${rest}` : family || rest || '—';
+  const latin = family && rest ? `${family}, ${rest}` : family || rest;
+  const han = ideo.split('^').slice(0, 3).join('');
+  return latin && han ? `${latin} (${han})` : latin || han || '—';
 }
 
 export function dicomDate(d) {

@@ -59,7 +59,7 @@ class ImageSource {
           photometric: value(ds, '00280004') || 'MONOCHROME2',
           slope: Number(value(ds, '00281053') ?? 1), intercept: Number(value(ds, '00281052') ?? 0),
           window: wc !== undefined && ww !== undefined && Number(ww) > 0 ? { c: Number(wc), w: Number(ww) } : null,
-          patient: personName(pn?.Alphabetic), patientId: value(ds, '00100020') || '',
+          patient: personName([pn?.Alphabetic, pn?.Ideographic].filter((g) => g !== undefined).join('=')), patientId: value(ds, '00100020') || '',
           date: dicomDate(value(ds, '00080020')), description: value(ds, '00081030') || '',
           series: value(ds, '0008103E') || '', modality: value(ds, '00080060') || '',
           instance: value(ds, '00200013'),
