@@ -81,8 +81,9 @@ format-check:
 format:
 	find src tests bench fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format -i
 
+# src/imaging/itk_*.cpp are skipped: Debian's ITK 5.2 headers refuse clang (src/imaging/itk_bridge.h).
 tidy: build
-	run-clang-tidy -p $(BUILD) -quiet -j $(JOBS) 'src/.*\.cpp$$' > $(BUILD)/clang-tidy.log 2>&1 \
+	run-clang-tidy -p $(BUILD) -quiet -j $(JOBS) 'src/(?!.*/itk_).*\.cpp$$' > $(BUILD)/clang-tidy.log 2>&1 \
 	  || { grep -E 'warning:|error:' $(BUILD)/clang-tidy.log; exit 1; }
 
 clean:

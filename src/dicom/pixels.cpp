@@ -352,6 +352,64 @@ Result<std::string> ReadFrame(const std::string& path, int frame_number) {
   return NativeFrame(**loaded, frame_number);
 }
 
+Result<ImagePlane> ReadImagePlane(const std::string& path, int frame_number) {
+  auto loaded = Load(path, frame_number);
+  if (!loaded.ok())
+    return loaded.error();
+  DcmDataset* ds = (*loaded)->file.getDataset();
+  ImagePlane plane;
+  Uint16 rows = 0, columns = 0, bits = 0, pixel_rep = 0, samples = 1;
+  ds->findAndGetUint16(DCM_Rows, rows);
+  ds->findAndGetUint16(DCM_Columns, columns);
+  ds->findAndGetUint16(DCM_BitsAllocated, bits);
+  ds->findAndGetUint16(DCM_PixelRepresentation, pixel_rep);
+  ds->findAndGetUint16(DCM_SamplesPerPixel, samples);
+  if (samples != 1)
+    return MakeError(ErrorCode::kUnsupported, "colour images cannot form a volume");
+  if (bits != 8 && bits != 16)
+    return MakeError(ErrorCode::kUnsupported,
+                     "BitsAllocated " + std::to_string(bits) + " is not supported for volumes");
+  plane.rows = rows;
+  plane.columns = columns;
+  plane.frames = (*loaded)->frames;
+  bool has_position = true, has_orientation = true;
+  for (unsigned long i = 0; i < 3; ++i)
+    has_position = has_position &&
+                   ds->findAndGetFloat64(DCM_ImagePositionPatient, plane.position[i], i).good();
+  for (unsigned long i = 0; i < 6; ++i)
+    has_orientation =
+        has_orientation &&
+        ds->findAndGetFloat64(DCM_ImageOrientationPatient, plane.orientation[i], i).good();
+  plane.has_geometry = has_position && has_orientation;
+  for (unsigned long i = 0; i < 2; ++i) {
+    if (ds->findAndGetFloat64(DCM_PixelSpacing, plane.pixel_spacing[i], i).bad())
+      plane.pixel_spacing[i] = 1;
+  }
+  if (ds->findAndGetFloat64(DCM_RescaleSlope, plane.slope).bad() || plane.slope == 0)
+    plane.slope = 1;
+  if (ds->findAndGetFloat64(DCM_RescaleIntercept, plane.intercept).bad())
+    plane.intercept = 0;
+  auto native = NativeFrame(**loaded, frame_number);
+  if (!native.ok())
+    return native.error();
+  const size_t count = static_cast<size_t>(rows) * columns;
+  if (native->size() < count * (bits / 8))
+    return MakeError(ErrorCode::kMalformedDicom, "pixel data shorter than Rows x Columns");
+  plane.values.resize(count);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(native->data());
+  for (size_t i = 0; i < count; ++i) {
+    if (bits == 8) {
+      plane.values[i] = pixel_rep != 0 ? static_cast<float>(static_cast<int8_t>(bytes[i]))
+                                       : static_cast<float>(bytes[i]);
+    } else {
+      const auto u = static_cast<uint16_t>(bytes[2 * i] | (bytes[2 * i + 1] << 8));
+      plane.values[i] =
+          pixel_rep != 0 ? static_cast<float>(static_cast<int16_t>(u)) : static_cast<float>(u);
+    }
+  }
+  return plane;
+}
+
 Result<StoredFrame> ReadStoredFrame(const std::string& path, int frame_number) {
   auto loaded = Load(path, frame_number);
   if (!loaded.ok())

@@ -3,6 +3,7 @@
 // baseline/extended/lossless, JPEG-LS, RLE) and OpenJPEG for JPEG 2000 (which Debian's DCMTK
 // 3.6.7 cannot decode).
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +12,26 @@
 #include "core/result.h"
 
 namespace dxhub::dicom {
+
+/// One greyscale frame as stored values, with what places it in patient space: the input of
+/// volume assembly (imaging). `has_geometry` is false without ImagePositionPatient /
+/// ImageOrientationPatient (a projection radiograph).
+struct ImagePlane {
+  bool has_geometry = false;
+  std::array<double, 3> position{0, 0, 0};
+  std::array<double, 6> orientation{1, 0, 0, 0, 1, 0};
+  std::array<double, 2> pixel_spacing{1, 1};  // between rows, between columns (mm)
+  int rows = 0;
+  int columns = 0;
+  int frames = 1;
+  double slope = 1;
+  double intercept = 0;
+  std::vector<float> values;  // rows * columns stored values (signed when the data is)
+};
+
+/// Frame `frame_number` (1-based) decoded from any stored transfer syntax, as an ImagePlane.
+/// kUnsupported for colour images or more than 16 bits allocated.
+Result<ImagePlane> ReadImagePlane(const std::string& path, int frame_number);
 
 /// Frame `frame_number` (1-based) of the instance at `path`, decoded to native (uncompressed,
 /// little endian) pixel bytes. kNotFound if the frame does not exist.

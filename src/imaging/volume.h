@@ -1,0 +1,44 @@
+#pragma once
+// A scalar 3-D image in patient space, the common currency of the imaging layer. ITK and VTK
+// types stay inside the layer's .cpp files; callers see only this.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dxhub::imaging {
+
+using Vec3 = std::array<double, 3>;
+
+/// Voxel (i, j, k) lies at origin + i*spacing[0]*row_dir + j*spacing[1]*col_dir +
+/// k*spacing[2]*normal (LPS, mm, as DICOM). Values are float: HU for CT, stored-value units
+/// after rescale otherwise.
+struct Volume {
+  std::array<int, 3> size{0, 0, 0};  // columns (i), rows (j), slices (k)
+  Vec3 spacing{1, 1, 1};
+  Vec3 origin{0, 0, 0};
+  Vec3 row_dir{1, 0, 0};      // direction of increasing column index i (DICOM IOP first triplet)
+  Vec3 col_dir{0, 1, 0};      // direction of increasing row index j (IOP second triplet)
+  Vec3 normal{0, 0, 1};       // direction of increasing slice index k
+  std::vector<float> voxels;  // i fastest, then j, then k
+
+  size_t Count() const {
+    return static_cast<size_t>(size[0]) * static_cast<size_t>(size[1]) *
+           static_cast<size_t>(size[2]);
+  }
+  size_t Index(int i, int j, int k) const {
+    return (static_cast<size_t>(k) * static_cast<size_t>(size[1]) + static_cast<size_t>(j)) *
+               static_cast<size_t>(size[0]) +
+           static_cast<size_t>(i);
+  }
+  float At(int i, int j, int k) const { return voxels[Index(i, j, k)]; }
+  float& At(int i, int j, int k) { return voxels[Index(i, j, k)]; }
+  /// Patient-space position (mm) of a continuous index.
+  Vec3 PointAt(double i, double j, double k) const;
+  /// A volume of the given size, geometry copied from `like`, filled with `value`.
+  static Volume Like(const Volume& like, std::array<int, 3> size, float value = 0);
+};
+
+}  // namespace dxhub::imaging
