@@ -3,7 +3,7 @@
 # `make test` and `make run` call it every time. Orthanc is here because the tests and the ingest
 # benchmark use it as a real PACS peer; python3-onnx builds the reference model's graph and
 # python3-torch is the independent reference the AI parity test compares OpenCV against.
-# ITK 5.2 does the imaging layer's resampling and filtering.
+# ITK 5.2 and VTK 9.1 do the imaging layer's resampling, filtering and meshes.
 # chromium (driven by playwright-core from npm) runs the web app's browser tests; the WenQuanYi
 # font lets it draw the Chinese UI in screenshots.
 set -euo pipefail
@@ -16,7 +16,7 @@ build_pkgs=(
   libcpp-httplib-dev libopenjp2-7-dev python3-pil
   libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev libonnx-dev libprotobuf-dev
   libargon2-dev
-  libinsighttoolkit5-dev
+  libinsighttoolkit5-dev libvtk9-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   python3 python3-pydicom python3-numpy
