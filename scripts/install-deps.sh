@@ -14,7 +14,7 @@ build_pkgs=(
   libsqlite3-dev sqlite3
   libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libcpp-httplib-dev libopenjp2-7-dev python3-pil
-  libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev libonnx-dev libprotobuf-dev
+  libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev libopencv-imgcodecs-dev libonnx-dev libprotobuf-dev
   libargon2-dev
   libinsighttoolkit5-dev libvtk9-dev
   libgtest-dev libgmock-dev libbenchmark-dev
