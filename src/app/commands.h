@@ -37,4 +37,23 @@ struct UserOptions {
 };
 int RunUser(const Config& config, const UserOptions& options);
 
+struct ProcessOptions {
+  std::string operation;  // mpr, mip, minip, mesh, dsa
+  std::string uid;        // a Series Instance UID (mpr, mip, minip, mesh) or SOP Instance UID (dsa)
+  std::string out;        // output file (PNG or mesh); dsa: a folder of PNGs
+  std::string axis = "axial";
+  double offset_mm = 0;
+  double slab_mm = 0;             // 0: the whole volume
+  std::string window = "40,400";  // centre,width in HU for PNG output
+  double iso = 300;
+  double decimate = 0;
+  int smoothing = 15;
+  std::string format;  // mesh: stl, obj, gltf (default: from the file name)
+  int mask_frame = -1;
+  int mask_average = 1;
+  bool no_motion_correction = false;
+};
+/// Runs one image-processing operation synchronously and writes its result to files.
+int RunProcess(const Config& config, const ProcessOptions& options);
+
 }  // namespace dxhub::app

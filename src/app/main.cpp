@@ -87,6 +87,36 @@ int main(int argc, char** argv) {
   model->add_option("--dump", model_options.dump,
                     "run: write each frame's input tensor (float32, NCHW) to PREFIX.<frame>.f32");
 
+  dxhub::app::ProcessOptions process_options;
+  auto* process = app.add_subcommand(
+      "process", "run an image-processing operation on an archived series and write the result");
+  add_common(process);
+  process->add_option("operation", process_options.operation, "mpr | mip | minip | mesh | dsa")
+      ->required()
+      ->check(CLI::IsMember({"mpr", "mip", "minip", "mesh", "dsa"}));
+  process
+      ->add_option("uid", process_options.uid,
+                   "Series Instance UID (mpr, mip, minip, mesh) or SOP Instance UID (dsa)")
+      ->required();
+  process->add_option("--out", process_options.out, "output: PNG, mesh file, or dsa folder")
+      ->required();
+  process->add_option("--axis", process_options.axis, "axial | coronal | sagittal")
+      ->check(CLI::IsMember({"axial", "coronal", "sagittal"}));
+  process->add_option("--offset", process_options.offset_mm, "plane offset from the centre (mm)");
+  process->add_option("--slab", process_options.slab_mm, "mip/minip slab thickness (mm; 0: all)");
+  process->add_option("--window", process_options.window, "PNG window centre,width (HU)");
+  process->add_option("--iso", process_options.iso, "mesh: iso-value (HU; default 300, bone)");
+  process->add_option("--decimate", process_options.decimate,
+                      "mesh: fraction of triangles to remove (0..0.99)");
+  process->add_option("--smoothing", process_options.smoothing, "mesh: smoothing iterations");
+  process->add_option("--format", process_options.format, "mesh: stl | obj | gltf");
+  process->add_option("--mask-frame", process_options.mask_frame,
+                      "dsa: 0-based mask frame (default: chosen automatically)");
+  process->add_option("--mask-average", process_options.mask_average,
+                      "dsa: frames averaged into the mask");
+  process->add_flag("--no-motion-correction", process_options.no_motion_correction,
+                    "dsa: subtract without shifting the mask");
+
   dxhub::app::UserOptions user_options;
   auto* user = app.add_subcommand("user", "manage accounts (passwords are read from stdin)");
   add_common(user);
@@ -222,5 +252,7 @@ int main(int argc, char** argv) {
     return dxhub::app::RunModel(config, model_options);
   if (verify->parsed())
     return dxhub::app::RunVerify(config, deep);
+  if (process->parsed())
+    return dxhub::app::RunProcess(config, process_options);
   return 2;
 }

@@ -1,5 +1,7 @@
 #include "core/strings.h"
 
+#include <charconv>
+
 namespace dxhub {
 
 std::vector<std::string> Split(std::string_view text, std::string_view separators) {
@@ -12,6 +14,15 @@ std::vector<std::string> Split(std::string_view text, std::string_view separator
       return out;
     start = end + 1;
   }
+}
+
+bool ParseNumber(std::string_view text, double& value) {
+  double parsed = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+  if (ec != std::errc() || ptr != text.data() + text.size())
+    return false;
+  value = parsed;
+  return true;
 }
 
 }  // namespace dxhub

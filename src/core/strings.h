@@ -6,6 +6,9 @@
 
 namespace dxhub {
 
+/// Parses the whole of `text` as a decimal number; false (value untouched) otherwise.
+bool ParseNumber(std::string_view text, double& value);
+
 /// Splits `text` at every character in `separators`, keeping empty fields ("a,,b" -> a, "", b;
 /// "" -> one empty field), so callers can reject empty list items explicitly.
 std::vector<std::string> Split(std::string_view text, std::string_view separators);

@@ -25,6 +25,7 @@
 #include <vtkWindowedSincPolyDataFilter.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <filesystem>
 
@@ -105,14 +106,35 @@ Result<Mesh> IsoSurface(const Volume& volume, const MeshOptions& options) {
     return MakeError(ErrorCode::kInvalidArgument, "empty volume");
   // The surface is built in voxel-aligned millimetres from the first voxel, then placed in
   // patient space below, so oblique acquisitions need no direction support from VTK.
+  // With closing, the voxels sit inside a one-voxel frame below the iso-value.
+  const int pad = options.close_at_borders ? 1 : 0;
+  const std::array<int, 3> dims{volume.size[0] + 2 * pad, volume.size[1] + 2 * pad,
+                                volume.size[2] + 2 * pad};
   auto image = New<vtkImageData>();
-  image->SetDimensions(volume.size[0], volume.size[1], volume.size[2]);
+  image->SetDimensions(dims[0], dims[1], dims[2]);
   image->SetSpacing(volume.spacing[0], volume.spacing[1], volume.spacing[2]);
   image->SetOrigin(0, 0, 0);
   auto scalars = New<vtkFloatArray>();
-  // No copy: VTK only reads the voxels (save = 1: VTK must not free them).
-  scalars->SetArray(const_cast<float*>(volume.voxels.data()),
-                    static_cast<vtkIdType>(volume.voxels.size()), 1);
+  std::vector<float> padded;
+  if (pad == 0) {
+    // No copy: VTK only reads the voxels (save = 1: VTK must not free them).
+    scalars->SetArray(const_cast<float*>(volume.voxels.data()),
+                      static_cast<vtkIdType>(volume.voxels.size()), 1);
+  } else {
+    const float outside =
+        std::min(*std::min_element(volume.voxels.begin(), volume.voxels.end()), options.iso - 1);
+    padded.assign(static_cast<size_t>(dims[0]) * dims[1] * dims[2], outside);
+    for (int k = 0; k < volume.size[2]; ++k) {
+      for (int j = 0; j < volume.size[1]; ++j) {
+        const float* row = &volume.voxels[volume.Index(0, j, k)];
+        std::copy(
+            row, row + volume.size[0],
+            padded.begin() +
+                static_cast<long>((static_cast<size_t>(k + 1) * dims[1] + (j + 1)) * dims[0] + 1));
+      }
+    }
+    scalars->SetArray(padded.data(), static_cast<vtkIdType>(padded.size()), 1);
+  }
   image->GetPointData()->SetScalars(scalars);
 
   auto surface = New<vtkFlyingEdges3D>();
@@ -148,6 +170,10 @@ Result<Mesh> IsoSurface(const Volume& volume, const MeshOptions& options) {
     poly = smooth->GetOutput();
   }
   if (options.decimation > 0) {
+    // Quadric decimation keeps the volume best (0.2% on a sphere at 90%), but on complex real
+    // surfaces (a spine at 50%) it can leave a few holes or non-manifold edges; Measure() tells,
+    // and `dxhub process` reports it. DecimatePro with topology preserved did worse here (lost
+    // 14% of the volume and still made non-manifold edges).
     auto decimate = New<vtkQuadricDecimation>();
     decimate->SetInputData(poly);
     decimate->SetTargetReduction(options.decimation);
@@ -157,9 +183,9 @@ Result<Mesh> IsoSurface(const Volume& volume, const MeshOptions& options) {
   }
   Mesh mesh = FromPolyData(poly);
   for (size_t p = 0; p + 2 < mesh.points.size(); p += 3) {
-    const double i = mesh.points[p] / volume.spacing[0];
-    const double j = mesh.points[p + 1] / volume.spacing[1];
-    const double k = mesh.points[p + 2] / volume.spacing[2];
+    const double i = mesh.points[p] / volume.spacing[0] - pad;
+    const double j = mesh.points[p + 1] / volume.spacing[1] - pad;
+    const double k = mesh.points[p + 2] / volume.spacing[2] - pad;
     const Vec3 at = volume.PointAt(i, j, k);
     for (int a = 0; a < 3; ++a)
       mesh.points[p + static_cast<size_t>(a)] = static_cast<float>(at[a]);

@@ -23,6 +23,9 @@ struct Mesh {
 struct MeshOptions {
   float iso = 300;  // e.g. bone at 300 HU
   bool largest_component = true;
+  /// Closes surfaces cut by the volume's edges (a bone running out of a slab), as 3-D printing
+  /// and VR need; off leaves them open there.
+  bool close_at_borders = true;
   int smoothing_iterations = 15;  // 0: none
   double smoothing_passband = 0.1;
   double decimation = 0;  // fraction of triangles to remove, 0 .. 0.99

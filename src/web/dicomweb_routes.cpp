@@ -58,11 +58,6 @@ bool AcceptsJson(const httplib::Request& req) {
          accept.find("application/json") != std::string::npos;
 }
 
-bool ParseNumber(const std::string& text, double& value) {
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
 std::string RandomBoundary() {
   std::random_device rd;
   static constexpr char kHex[] = "0123456789abcdef";

