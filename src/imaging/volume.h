@@ -41,4 +41,28 @@ struct Volume {
   static Volume Like(const Volume& like, std::array<int, 3> size, float value = 0);
 };
 
+/// A label image on a volume's grid (segmentations: 0 background, then one value per structure).
+struct LabelVolume {
+  std::array<int, 3> size{0, 0, 0};
+  Vec3 spacing{1, 1, 1};
+  Vec3 origin{0, 0, 0};
+  Vec3 row_dir{1, 0, 0};
+  Vec3 col_dir{0, 1, 0};
+  Vec3 normal{0, 0, 1};
+  std::vector<uint8_t> labels;  // same order as Volume::voxels
+
+  static LabelVolume On(const Volume& grid) {
+    LabelVolume l;
+    l.size = grid.size;
+    l.spacing = grid.spacing;
+    l.origin = grid.origin;
+    l.row_dir = grid.row_dir;
+    l.col_dir = grid.col_dir;
+    l.normal = grid.normal;
+    l.labels.assign(grid.Count(), 0);
+    return l;
+  }
+  double VoxelMl() const { return spacing[0] * spacing[1] * spacing[2] / 1000.0; }
+};
+
 }  // namespace dxhub::imaging

@@ -42,10 +42,11 @@ class ProcessTest(unittest.TestCase):
         return harness.run_dxhub("process", "--data", self.data, *args)
 
     def test_planes_and_projections(self):
-        for op, axis, size in [("mpr", "axial", (512, 512)), ("mip", "coronal", None),
-                               ("minip", "sagittal", None)]:
+        for op, axis, size, window in [("mpr", "axial", (512, 512), "40,400"),
+                                       ("mip", "coronal", None, "500,2000"),
+                                       ("minip", "sagittal", None, "-500,1000")]:
             out = os.path.join(PICTURES, f"process-{op}-{axis}.png")
-            r = self.process(op, self.ct, "--axis", axis, "--out", out)
+            r = self.process(op, self.ct, "--axis", axis, "--window", window, "--out", out)
             self.assertEqual(r.returncode, 0, r.stderr)
             width, height = png_size(out)
             if size:

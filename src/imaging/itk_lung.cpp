@@ -1,0 +1,330 @@
+// Lung segmentation. ITK does the smoothing, thresholding, connected components and the airway
+// region growing; the geodesic split of touching lungs and the per-slice hole filling are plain
+// breadth-first floods over the label array.
+
+#include <itkBinaryBallStructuringElement.h>
+#include <itkBinaryDilateImageFilter.h>
+#include <itkBinaryErodeImageFilter.h>
+#include <itkBinaryThresholdImageFilter.h>
+#include <itkConnectedComponentImageFilter.h>
+#include <itkConnectedThresholdImageFilter.h>
+#include <itkDiscreteGaussianImageFilter.h>
+#include <itkImage.h>
+#include <itkImportImageFilter.h>
+#include <itkRelabelComponentImageFilter.h>
+
+#include <algorithm>
+#include <array>
+#include <deque>
+#include <map>
+
+#include "imaging/lung.h"
+
+namespace dxhub::imaging {
+namespace {
+
+using FloatImage = itk::Image<float, 3>;
+using MaskImage = itk::Image<uint8_t, 3>;
+using LabelImage = itk::Image<uint32_t, 3>;
+
+// Index-space ITK image over the volume's voxels (no copy). Geometry is kept in index space
+// with the real spacing: every filter here works on voxel neighbourhoods.
+FloatImage::Pointer View(const Volume& v) {
+  auto import = itk::ImportImageFilter<float, 3>::New();
+  itk::ImportImageFilter<float, 3>::SizeType size;
+  itk::ImportImageFilter<float, 3>::IndexType start;
+  double spacing[3];
+  for (int a = 0; a < 3; ++a) {
+    size[a] = static_cast<itk::SizeValueType>(v.size[a]);
+    start[a] = 0;
+    spacing[a] = v.spacing[a];
+  }
+  import->SetRegion(itk::ImageRegion<3>(start, size));
+  import->SetSpacing(spacing);
+  import->SetImportPointer(const_cast<float*>(v.voxels.data()), v.voxels.size(), false);
+  import->Update();
+  return import->GetOutput();
+}
+
+struct Grid {
+  int nx, ny, nz;
+  size_t Index(int i, int j, int k) const {
+    return (static_cast<size_t>(k) * static_cast<size_t>(ny) + static_cast<size_t>(j)) *
+               static_cast<size_t>(nx) +
+           static_cast<size_t>(i);
+  }
+};
+
+// Assigns every unlabelled voxel of `mask` to the nearest seed label along paths inside the mask
+// (multi-source breadth-first flood, 6-connected): a geodesic Voronoi split.
+void GeodesicGrow(const Grid& g, const std::vector<uint8_t>& mask, std::vector<uint8_t>& labels) {
+  std::deque<size_t> queue;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] != 0)
+      queue.push_back(i);
+  }
+  const size_t plane = static_cast<size_t>(g.nx) * static_cast<size_t>(g.ny);
+  while (!queue.empty()) {
+    const size_t at = queue.front();
+    queue.pop_front();
+    const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
+    const int j = static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
+    const int k = static_cast<int>(at / plane);
+    const std::array<std::array<int, 3>, 6> steps{
+        {{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}}};
+    for (const auto& s : steps) {
+      const int a = i + s[0], b = j + s[1], c = k + s[2];
+      if (a < 0 || b < 0 || c < 0 || a >= g.nx || b >= g.ny || c >= g.nz)
+        continue;
+      const size_t n = g.Index(a, b, c);
+      if (mask[n] != 0 && labels[n] == 0) {
+        labels[n] = labels[at];
+        queue.push_back(n);
+      }
+    }
+  }
+}
+
+// Per axial slice, fills the holes of each label (voxels it encloses that are not the other
+// label, nor in `keep_out`): the vessels inside a lung become lung, the bronchi do not.
+void FillHolesPerSlice(const Grid& g, std::vector<uint8_t>& labels, uint8_t label,
+                       const std::vector<uint8_t>& keep_out) {
+  std::vector<uint8_t> reached(static_cast<size_t>(g.nx) * static_cast<size_t>(g.ny));
+  for (int k = 0; k < g.nz; ++k) {
+    std::fill(reached.begin(), reached.end(), 0);
+    std::deque<std::pair<int, int>> queue;
+    auto visit = [&](int i, int j) {
+      const size_t p = static_cast<size_t>(j) * static_cast<size_t>(g.nx) + static_cast<size_t>(i);
+      if (reached[p] == 0 && labels[g.Index(i, j, k)] != label) {
+        reached[p] = 1;
+        queue.emplace_back(i, j);
+      }
+    };
+    for (int i = 0; i < g.nx; ++i) {
+      visit(i, 0);
+      visit(i, g.ny - 1);
+    }
+    for (int j = 0; j < g.ny; ++j) {
+      visit(0, j);
+      visit(g.nx - 1, j);
+    }
+    while (!queue.empty()) {
+      const auto [i, j] = queue.front();
+      queue.pop_front();
+      if (i > 0)
+        visit(i - 1, j);
+      if (i + 1 < g.nx)
+        visit(i + 1, j);
+      if (j > 0)
+        visit(i, j - 1);
+      if (j + 1 < g.ny)
+        visit(i, j + 1);
+    }
+    for (int j = 0; j < g.ny; ++j) {
+      for (int i = 0; i < g.nx; ++i) {
+        const size_t p =
+            static_cast<size_t>(j) * static_cast<size_t>(g.nx) + static_cast<size_t>(i);
+        const size_t at = g.Index(i, j, k);
+        if (reached[p] == 0 && labels[at] == 0 && keep_out[at] == 0)
+          labels[at] = label;
+      }
+    }
+  }
+}
+
+// Connected components of a 0/1 mask, relabelled by size (1 = largest); sizes in voxels.
+std::vector<uint32_t> Components(const Volume& like, const std::vector<uint8_t>& mask,
+                                 std::vector<int64_t>& sizes) {
+  auto import = itk::ImportImageFilter<uint8_t, 3>::New();
+  itk::ImportImageFilter<uint8_t, 3>::SizeType size;
+  itk::ImportImageFilter<uint8_t, 3>::IndexType start;
+  for (int a = 0; a < 3; ++a) {
+    size[a] = static_cast<itk::SizeValueType>(like.size[a]);
+    start[a] = 0;
+  }
+  import->SetRegion(itk::ImageRegion<3>(start, size));
+  import->SetImportPointer(const_cast<uint8_t*>(mask.data()), mask.size(), false);
+  auto components = itk::ConnectedComponentImageFilter<MaskImage, LabelImage>::New();
+  components->SetInput(import->GetOutput());
+  auto relabel = itk::RelabelComponentImageFilter<LabelImage, LabelImage>::New();
+  relabel->SetInput(components->GetOutput());
+  relabel->Update();
+  sizes.clear();
+  for (auto n : relabel->GetSizeOfObjectsInPixels())
+    sizes.push_back(static_cast<int64_t>(n));
+  const uint32_t* out = relabel->GetOutput()->GetBufferPointer();
+  return {out, out + mask.size()};
+}
+
+}  // namespace
+
+Result<LungResult> SegmentLungs(const Volume& ct, const LungOptions& options) {
+  if (ct.size[2] < 3)
+    return MakeError(ErrorCode::kInvalidArgument, "lung segmentation needs a volume");
+  const Grid g{ct.size[0], ct.size[1], ct.size[2]};
+  const size_t count = ct.Count();
+
+  // Noise first: thresholds at a few sigma of CT noise would otherwise fray every surface.
+  auto gaussian = itk::DiscreteGaussianImageFilter<FloatImage, FloatImage>::New();
+  gaussian->SetInput(View(ct));
+  gaussian->SetVariance(options.smoothing_mm * options.smoothing_mm);
+  gaussian->SetUseImageSpacingOn();
+  gaussian->Update();
+  FloatImage::Pointer smooth = gaussian->GetOutput();
+  const float* hu = smooth->GetBufferPointer();
+
+  // Air, and which of it is outside the body: the components touching the sides of the slices.
+  std::vector<uint8_t> air(count);
+  for (size_t i = 0; i < count; ++i)
+    air[i] = hu[i] < options.air_below ? 1 : 0;
+  std::vector<int64_t> sizes;
+  std::vector<uint32_t> parts = Components(ct, air, sizes);
+  std::vector<uint8_t> outside(sizes.size() + 1, 0);
+  for (int k = 0; k < g.nz; ++k) {
+    for (int i = 0; i < g.nx; ++i) {
+      outside[parts[g.Index(i, 0, k)]] = 1;
+      outside[parts[g.Index(i, g.ny - 1, k)]] = 1;
+    }
+    for (int j = 0; j < g.ny; ++j) {
+      outside[parts[g.Index(0, j, k)]] = 1;
+      outside[parts[g.Index(g.nx - 1, j, k)]] = 1;
+    }
+  }
+  std::vector<uint8_t> inside(count);
+  for (size_t i = 0; i < count; ++i)
+    inside[i] = air[i] != 0 && outside[parts[i]] == 0 ? 1 : 0;
+
+  // The airways: grown from the darkest air inside the body in the top (head-most) slices.
+  LungResult result;
+  const bool head_up = ct.normal[2] >= 0;  // LPS: +z is towards the head
+  const int top = head_up ? g.nz - 1 : 0;
+  std::vector<FloatImage::IndexType> seeds;
+  for (int layer = 0; layer < std::max(1, g.nz / 20) && seeds.empty(); ++layer) {
+    const int k = head_up ? top - layer : top + layer;
+    for (int j = 0; j < g.ny; ++j) {
+      for (int i = 0; i < g.nx; ++i) {
+        const size_t at = g.Index(i, j, k);
+        if (inside[at] != 0 && hu[at] < options.airway_below) {
+          FloatImage::IndexType index;
+          index[0] = i;
+          index[1] = j;
+          index[2] = k;
+          seeds.push_back(index);
+        }
+      }
+    }
+  }
+  std::vector<uint8_t> airway(count, 0);
+  if (!seeds.empty()) {
+    auto grow = itk::ConnectedThresholdImageFilter<FloatImage, MaskImage>::New();
+    grow->SetInput(smooth);
+    grow->SetLower(-100000);
+    grow->SetUpper(options.airway_below);
+    grow->SetReplaceValue(1);
+    for (const auto& s : seeds)
+      grow->AddSeed(s);
+    // One voxel more: the partial-volume rim of the airway wall.
+    using Ball = itk::BinaryBallStructuringElement<uint8_t, 3>;
+    Ball ball;
+    ball.SetRadius(1);
+    ball.CreateStructuringElement();
+    auto dilate = itk::BinaryDilateImageFilter<MaskImage, MaskImage, Ball>::New();
+    dilate->SetInput(grow->GetOutput());
+    dilate->SetKernel(ball);
+    dilate->SetForegroundValue(1);
+    dilate->Update();
+    const uint8_t* grown = dilate->GetOutput()->GetBufferPointer();
+    std::copy(grown, grown + count, airway.begin());
+    result.airways_found = true;
+  }
+  std::vector<uint8_t> lung(count);
+  for (size_t i = 0; i < count; ++i)
+    lung[i] = inside[i] != 0 && airway[i] == 0 ? 1 : 0;
+
+  // The two lungs: the two largest pieces, or one piece eroded until it falls in two.
+  parts = Components(ct, lung, sizes);
+  if (sizes.empty() || sizes[0] * ct.spacing[0] * ct.spacing[1] * ct.spacing[2] < 50'000)
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "no lungs found (less than 50 mL of air inside "
+                     "the body)");
+  std::vector<uint8_t> labels(count, 0);
+  if (sizes.size() >= 2 && sizes[1] * 5 >= sizes[0]) {
+    for (size_t i = 0; i < count; ++i)
+      labels[i] = parts[i] == 1 ? 1 : parts[i] == 2 ? 2 : 0;
+  } else {
+    std::vector<uint8_t> core(count);
+    for (size_t i = 0; i < count; ++i)
+      core[i] = parts[i] == 1 ? 1 : 0;
+    for (size_t i = 0; i < count; ++i)
+      lung[i] = core[i];
+    using Ball = itk::BinaryBallStructuringElement<uint8_t, 3>;
+    bool split = false;
+    for (int erosions = 1; erosions <= 12 && !split; ++erosions) {
+      auto import = itk::ImportImageFilter<uint8_t, 3>::New();
+      itk::ImportImageFilter<uint8_t, 3>::SizeType size;
+      itk::ImportImageFilter<uint8_t, 3>::IndexType start;
+      for (int a = 0; a < 3; ++a) {
+        size[a] = static_cast<itk::SizeValueType>(ct.size[a]);
+        start[a] = 0;
+      }
+      import->SetRegion(itk::ImageRegion<3>(start, size));
+      import->SetImportPointer(core.data(), core.size(), false);
+      Ball ball;
+      ball.SetRadius(1);
+      ball.CreateStructuringElement();
+      auto erode = itk::BinaryErodeImageFilter<MaskImage, MaskImage, Ball>::New();
+      erode->SetInput(import->GetOutput());
+      erode->SetKernel(ball);
+      erode->SetForegroundValue(1);
+      erode->Update();
+      const uint8_t* eroded = erode->GetOutput()->GetBufferPointer();
+      std::vector<uint8_t> next(eroded, eroded + count);
+      core.swap(next);
+      auto pieces = Components(ct, core, sizes);
+      if (sizes.size() >= 2 && sizes[1] * 5 >= sizes[0]) {
+        for (size_t i = 0; i < count; ++i)
+          labels[i] = pieces[i] == 1 ? 1 : pieces[i] == 2 ? 2 : 0;
+        split = true;
+      }
+    }
+    if (!split)
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "found one air region inside the body that does not separate into two "
+                       "lungs");
+    GeodesicGrow(g, lung, labels);
+    result.split_touching = true;
+  }
+
+  // Left is the patient's left: +x in LPS.
+  std::map<int, double> x_sum, n;
+  for (int k = 0; k < g.nz; ++k) {
+    for (int j = 0; j < g.ny; ++j) {
+      for (int i = 0; i < g.nx; ++i) {
+        const uint8_t l = labels[g.Index(i, j, k)];
+        if (l != 0) {
+          x_sum[l] += ct.PointAt(i, j, k)[0];
+          n[l] += 1;
+        }
+      }
+    }
+  }
+  if (x_sum[1] / std::max(1.0, n[1]) < x_sum[2] / std::max(1.0, n[2])) {
+    for (auto& l : labels)
+      l = l == 1 ? 2 : l == 2 ? 1 : 0;
+  }
+  FillHolesPerSlice(g, labels, 1, airway);
+  FillHolesPerSlice(g, labels, 2, airway);
+
+  result.labels = LabelVolume::On(ct);
+  result.labels.labels = std::move(labels);
+  int64_t left = 0, right = 0;
+  for (uint8_t l : result.labels.labels) {
+    left += l == 1 ? 1 : 0;
+    right += l == 2 ? 1 : 0;
+  }
+  result.left_ml = static_cast<double>(left) * result.labels.VoxelMl();
+  result.right_ml = static_cast<double>(right) * result.labels.VoxelMl();
+  return result;
+}
+
+}  // namespace dxhub::imaging
