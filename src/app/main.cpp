@@ -91,12 +91,13 @@ int main(int argc, char** argv) {
   auto* process = app.add_subcommand(
       "process", "run an image-processing operation on an archived series and write the result");
   add_common(process);
-  process->add_option("operation", process_options.operation, "mpr | mip | minip | mesh | dsa")
+  process
+      ->add_option("operation", process_options.operation, "mpr | mip | minip | mesh | dsa | lungs")
       ->required()
-      ->check(CLI::IsMember({"mpr", "mip", "minip", "mesh", "dsa"}));
+      ->check(CLI::IsMember({"mpr", "mip", "minip", "mesh", "dsa", "lungs"}));
   process
       ->add_option("uid", process_options.uid,
-                   "Series Instance UID (mpr, mip, minip, mesh) or SOP Instance UID (dsa)")
+                   "Series Instance UID (mpr, mip, minip, mesh, lungs) or SOP Instance UID (dsa)")
       ->required();
   process->add_option("--out", process_options.out, "output: PNG, mesh file, or dsa folder")
       ->required();

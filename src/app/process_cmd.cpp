@@ -9,6 +9,7 @@
 #include "core/strings.h"
 #include "imaging/assembly.h"
 #include "imaging/dsa.h"
+#include "imaging/lung.h"
 #include "imaging/mesh.h"
 #include "imaging/reslice.h"
 #include "store/archive.h"
@@ -126,6 +127,47 @@ int Dsa(store::Archive& archive, const ProcessOptions& o) {
   return 0;
 }
 
+// Lungs: volumes printed, and a picture of the axial slice with the most lung (CT windowed for
+// lungs, the left lung brightened, the right darkened, so both stand out in grey).
+int Lungs(store::Archive& archive, const ProcessOptions& o) {
+  auto volume = imaging::LoadSeriesVolume(archive, o.uid);
+  if (!volume.ok())
+    return Fail(volume.error().ToString());
+  auto lungs = imaging::SegmentLungs(*volume);
+  if (!lungs.ok())
+    return Fail(lungs.error().ToString());
+  const auto& v = *volume;
+  const auto& labels = lungs->labels.labels;
+  int best = 0;
+  int64_t most = -1;
+  for (int k = 0; k < v.size[2]; ++k) {
+    int64_t n = 0;
+    for (int j = 0; j < v.size[1]; ++j) {
+      for (int i = 0; i < v.size[0]; ++i)
+        n += labels[v.Index(i, j, k)] != 0 ? 1 : 0;
+    }
+    if (n > most) {
+      most = n;
+      best = k;
+    }
+  }
+  std::vector<unsigned char> picture;
+  for (int j = 0; j < v.size[1]; ++j) {
+    for (int i = 0; i < v.size[0]; ++i) {
+      const double g = (v.At(i, j, best) + 1350) / 1500 * 255;  // lung window -600/1500
+      const uint8_t l = labels[v.Index(i, j, best)];
+      const double shown = l == 1 ? 160 + g / 3 : l == 2 ? g / 3 : g;
+      picture.push_back(static_cast<unsigned char>(shown < 0 ? 0 : shown > 255 ? 255 : shown));
+    }
+  }
+  if (Status written = imaging::WritePng(o.out, picture, v.size[0], v.size[1]); !written.ok())
+    return Fail(written.error().ToString());
+  std::printf("lungs: left %.0f mL, right %.0f mL%s%s; slice %d -> %s\n", lungs->left_ml,
+              lungs->right_ml, lungs->airways_found ? ", airways removed" : "",
+              lungs->split_touching ? ", touching lungs split" : "", best + 1, o.out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int RunProcess(const Config& config, const ProcessOptions& options) {
@@ -137,6 +179,8 @@ int RunProcess(const Config& config, const ProcessOptions& options) {
     return Mesh(**archive, options);
   if (options.operation == "dsa")
     return Dsa(**archive, options);
+  if (options.operation == "lungs")
+    return Lungs(**archive, options);
   return Planar(**archive, options);
 }
 

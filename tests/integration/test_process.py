@@ -75,6 +75,59 @@ class ProcessTest(unittest.TestCase):
         self.assertIn("96 frames", r.stdout)
         self.assertEqual(png_size(os.path.join(out, "frame040.png")), (512, 512))
 
+    def test_lungs_of_a_synthetic_chest_series(self):
+        """A chest CT written as 60 DICOM slices (two 55 x 75 x 120 mm lung ellipsoids and a
+        trachea in a soft-tissue body), imported, assembled and segmented."""
+        import numpy as np
+        import pydicom
+        from pydicom.dataset import Dataset, FileMetaDataset
+        from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+        folder = os.path.join(self.tmp.name, "chest")
+        os.makedirs(folder)
+        study, series = generate_uid(), generate_uid()
+        x = (np.arange(128) - 63.5) * 2.5
+        y = (np.arange(96) - 47.5) * 2.5
+        X, Y = np.meshgrid(x, y)
+        for k in range(60):
+            z = -147.5 + 5 * k
+            hu = np.full(X.shape, -1000.0)
+            hu[(X / 150) ** 2 + (Y / 110) ** 2 <= 1] = 40
+            for side in (1, -1):
+                hu[((X - side * 75) / 55) ** 2 + (Y / 75) ** 2 + (z / 120) ** 2 <= 1] = -850
+            if z > 60:
+                hu[np.hypot(X, Y + 20) <= 9] = -1000
+            ds = Dataset()
+            ds.file_meta = FileMetaDataset()
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+            ds.PatientID, ds.PatientName, ds.Modality = "P-CHEST", "PHANTOM^CHEST", "CT"
+            ds.InstanceNumber = k + 1
+            ds.ImagePositionPatient = [float(x[0]), float(y[0]), z]
+            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+            ds.PixelSpacing = [2.5, 2.5]
+            ds.Rows, ds.Columns = hu.shape
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+            ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+            ds.PixelData = (hu + 1024).astype("<i2").tobytes()
+            ds.is_little_endian, ds.is_implicit_VR = True, False
+            ds.save_as(os.path.join(folder, f"{k:03d}.dcm"), write_like_original=False)
+        r = harness.run_dxhub("import", "--data", self.data, "--no-progress", folder)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = os.path.join(PICTURES, "process-lungs-phantom.png")
+        r = self.process("lungs", str(series), "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        left, right = (float(v) for v in
+                       __import__("re").findall(r"(\d+) mL", r.stdout))
+        ellipsoid = 4 / 3 * np.pi * 55 * 75 * 120 / 1000
+        self.assertAlmostEqual(left, ellipsoid, delta=0.05 * ellipsoid)
+        self.assertAlmostEqual(right, ellipsoid, delta=0.05 * ellipsoid)
+        self.assertIn("airways removed", r.stdout)
+        self.assertEqual(png_size(out), (128, 96))
+
     def test_refusals(self):
         for args, reason in [
                 (("mpr", "1.2.3", "--out", "x.png"), "no such series"),
@@ -83,7 +136,9 @@ class ProcessTest(unittest.TestCase):
                 (("mesh", self.ct, "--iso", "5000", "--out", "x.stl"), "no surface"),
                 (("mpr", self.ct, "--window", "40", "--out", "x.png"), "centre,width"),
                 (("dsa", self.ct, "--out", self.tmp.name + "/d"), "no such instance"),
-                (("mip", XA_SOP, "--out", "x.png"), "no such series")]:
+                (("mip", XA_SOP, "--out", "x.png"), "no such series"),
+                # Upper abdomen only: the stomach gas must not be taken for lungs.
+                (("lungs", self.ct, "--out", "x.png"), "no lungs found")]:
             r = self.process(*args)
             self.assertEqual(r.returncode, 1, (args, r.stdout, r.stderr))
             self.assertIn(reason, r.stderr, args)
