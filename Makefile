@@ -57,6 +57,7 @@ bench: build
 	bench/ingest.sh
 	bench/query.sh
 	bench/inference.sh
+	bench/imaging.sh
 
 # Fuzz the DICOM parser for FUZZ_SECONDS, seeded with the real files of the test corpora.
 FUZZ_SECONDS ?= 60

@@ -41,7 +41,14 @@ namespace {
 // difference (Lucas-Kanade for a pure translation), masked to ignore the borders a shift
 // uncovers and the pixels that changed for another reason (the contrast agent: the largest 10%
 // of differences). Phase correlation alone is biased towards whole pixels.
-cv::Point2d Refine(const cv::Mat& from, const cv::Mat& to, cv::Point2d shift) {
+cv::Point2d Refine(const cv::Mat& whole_from, const cv::Mat& whole_to, cv::Point2d shift) {
+  // The central 576 x 576 pixels carry enough structure for a translation and keep each
+  // iteration's resampling cheap on 1024^2 frames.
+  const int w = std::min(whole_from.cols, 576);
+  const int h = std::min(whole_from.rows, 576);
+  const cv::Rect centre((whole_from.cols - w) / 2, (whole_from.rows - h) / 2, w, h);
+  const cv::Mat from = whole_from(centre);
+  const cv::Mat to = whole_to(centre);
   for (int iteration = 0; iteration < 10; ++iteration) {
     cv::Mat moved;
     const cv::Mat m = (cv::Mat_<double>(2, 3) << 1, 0, shift.x, 0, 1, shift.y);

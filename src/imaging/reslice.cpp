@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "imaging/itk_bridge.h"
 
@@ -104,6 +105,79 @@ Result<Image2D> Reslice(const Volume& volume, const PlaneSpec& plane, float outs
   return out;
 }
 
+namespace {
+
+// The common case done directly: a plane parallel to the slices whose pixels fall on voxel
+// centres (the standard planes of a volume with square pixels). Rays then run along the slice
+// axis through voxel centres and need no interpolation: ~100x faster than sampling.
+std::optional<Image2D> ProjectAlongSlices(const Volume& v, const PlaneSpec& p, const Vec3& n,
+                                          double from, double to, bool max) {
+  const bool parallel = std::abs(std::abs(Dot(p.u, v.row_dir)) - 1) < 1e-9 &&
+                        std::abs(std::abs(Dot(p.v, v.col_dir)) - 1) < 1e-9 &&
+                        std::abs(p.spacing - v.spacing[0]) < 1e-9 &&
+                        std::abs(p.spacing - v.spacing[1]) < 1e-9;
+  if (!parallel)
+    return std::nullopt;
+  const double cx = (p.width - 1) / 2.0;
+  const double cy = (p.height - 1) / 2.0;
+  auto index_of = [&](int x, int y, double& i, double& j, double& k) {
+    Vec3 d;
+    for (int a = 0; a < 3; ++a)
+      d[a] =
+          p.center[a] + (x - cx) * p.spacing * p.u[a] + (y - cy) * p.spacing * p.v[a] - v.origin[a];
+    i = Dot(d, v.row_dir) / v.spacing[0];
+    j = Dot(d, v.col_dir) / v.spacing[1];
+    k = Dot(d, v.normal) / v.spacing[2];
+  };
+  double i0 = 0, j0 = 0, k0 = 0;
+  index_of(0, 0, i0, j0, k0);
+  if (std::abs(i0 - std::round(i0)) > 1e-6 || std::abs(j0 - std::round(j0)) > 1e-6)
+    return std::nullopt;
+  const double along = Dot(n, v.normal) / v.spacing[2];  // index steps per mm along the ray
+  double lo = k0 + from * along;
+  double hi = k0 + to * along;
+  if (lo > hi)
+    std::swap(lo, hi);
+  const int k_first = std::max(0, static_cast<int>(std::ceil(lo - 1e-6)));
+  const int k_last = std::min(v.size[2] - 1, static_cast<int>(std::floor(hi + 1e-6)));
+  Image2D out{p.width, p.height, p.spacing, {}};
+  out.pixels.assign(static_cast<size_t>(p.width) * static_cast<size_t>(p.height), 0.f);
+  if (k_first > k_last)
+    return out;
+  // Where each output pixel reads in a slice (or -1 outside); slices are then swept in memory
+  // order.
+  std::vector<int64_t> source(out.pixels.size(), -1);
+  for (int y = 0; y < p.height; ++y) {
+    for (int x = 0; x < p.width; ++x) {
+      double fi = 0, fj = 0, fk = 0;
+      index_of(x, y, fi, fj, fk);
+      const auto i = static_cast<int>(std::lround(fi));
+      const auto j = static_cast<int>(std::lround(fj));
+      if (i >= 0 && j >= 0 && i < v.size[0] && j < v.size[1])
+        source[static_cast<size_t>(y) * static_cast<size_t>(p.width) + static_cast<size_t>(x)] =
+            static_cast<int64_t>(v.Index(i, j, 0));
+    }
+  }
+  const size_t plane = static_cast<size_t>(v.size[0]) * static_cast<size_t>(v.size[1]);
+  for (size_t o = 0; o < source.size(); ++o) {
+    if (source[o] >= 0)
+      out.pixels[o] =
+          v.voxels[static_cast<size_t>(source[o]) + static_cast<size_t>(k_first) * plane];
+  }
+  for (int k = k_first + 1; k <= k_last; ++k) {
+    const float* slice = v.voxels.data() + static_cast<size_t>(k) * plane;
+    for (size_t o = 0; o < source.size(); ++o) {
+      if (source[o] < 0)
+        continue;
+      const float value = slice[source[o]];
+      out.pixels[o] = max ? std::max(out.pixels[o], value) : std::min(out.pixels[o], value);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<Image2D> Project(const Volume& volume, const PlaneSpec& plane, Projection kind,
                         double slab_mm, double step_mm) {
   DXHUB_TRY(CheckPlane(plane));
@@ -126,8 +200,10 @@ Result<Image2D> Project(const Volume& volume, const PlaneSpec& plane, Projection
       to = std::max(to, Dot(d, n));
     }
   }
-  const TrilinearSampler sampler(volume);
   const bool max = kind == Projection::kMax;
+  if (auto fast = ProjectAlongSlices(volume, plane, n, from, to, max))
+    return std::move(*fast);
+  const TrilinearSampler sampler(volume);
   const float none =
       max ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
   Image2D out{plane.width, plane.height, plane.spacing, {}};

@@ -11,79 +11,15 @@
 #include "../test_util.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "phantoms.h"
 
 namespace dxhub::imaging {
 namespace {
 
-struct Blob {
-  double x, y, sigma, mu;
-};
+using phantoms::Vessel;
 
-// Background attenuation: smooth anatomy (Gaussian blobs and a gradient), fixed seed.
-std::vector<Blob> Anatomy(int size) {
-  std::mt19937 rng(20261125);
-  std::uniform_real_distribution<double> pos(0, size), sigma(size / 40.0, size / 10.0),
-      mu(0.2, 1.0);
-  std::vector<Blob> blobs;
-  for (int b = 0; b < 30; ++b)
-    blobs.push_back({pos(rng), pos(rng), sigma(rng), mu(rng)});
-  // Fine structure (bone trabeculae, lung texture): what registration locks on to in practice.
-  std::uniform_real_distribution<double> fine(2, 6), faint(0.02, 0.08);
-  for (int b = 0; b < 3000; ++b)
-    blobs.push_back({pos(rng), pos(rng), fine(rng), faint(rng)});
-  return blobs;
-}
-
-// Background attenuation on the pixel grid with the anatomy moved by `shift`: each blob is
-// added over its own +-6 sigma box (beyond that it adds nothing measurable).
-std::vector<double> Background(const std::vector<Blob>& blobs, int size,
-                               std::array<double, 2> shift) {
-  std::vector<double> mu(static_cast<size_t>(size) * static_cast<size_t>(size));
-  for (int y = 0; y < size; ++y) {
-    for (int x = 0; x < size; ++x)
-      mu[static_cast<size_t>(y) * size + x] =
-          0.3 * (x - shift[0]) / size + 0.2 * (y - shift[1]) / size;
-  }
-  for (const auto& b : blobs) {
-    const double cx = b.x + shift[0];
-    const double cy = b.y + shift[1];
-    const int r = static_cast<int>(std::ceil(6 * b.sigma));
-    for (int y = std::max(0, static_cast<int>(cy) - r);
-         y <= std::min(size - 1, static_cast<int>(cy) + r); ++y) {
-      for (int x = std::max(0, static_cast<int>(cx) - r);
-           x <= std::min(size - 1, static_cast<int>(cx) + r); ++x) {
-        const double d2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
-        mu[static_cast<size_t>(y) * size + x] += b.mu * std::exp(-d2 / (2 * b.sigma * b.sigma));
-      }
-    }
-  }
-  return mu;
-}
-
-// A contrast-filled vessel: a sinuous band 6 px wide with a soft profile.
-double Vessel(double x, double y, int size) {
-  const double centre = size / 2.0 + size / 8.0 * std::sin(x / size * 6.0);
-  const double d = std::abs(y - centre);
-  return d < 6 ? 0.5 * std::cos(d / 6 * std::numbers::pi / 2) : 0;
-}
-
-// Mask and live frames (Beer-Lambert, I0 = 4000) with the live background moved by `shift`.
 FrameSeries Pair(int size, std::array<double, 2> shift, bool with_vessel) {
-  const auto blobs = Anatomy(size);
-  const std::vector<double> still = Background(blobs, size, {0, 0});
-  const std::vector<double> moved = Background(blobs, size, shift);
-  FrameSeries s{size, size, {}};
-  std::vector<float> mask, live;
-  for (int y = 0; y < size; ++y) {
-    for (int x = 0; x < size; ++x) {
-      const size_t i = static_cast<size_t>(y) * size + x;
-      mask.push_back(static_cast<float>(4000 * std::exp(-still[i])));
-      const double mu = moved[i] + (with_vessel ? Vessel(x, y, size) : 0);
-      live.push_back(static_cast<float>(4000 * std::exp(-mu)));
-    }
-  }
-  s.frames = {mask, live};
-  return s;
+  return phantoms::DsaPair(size, shift, with_vessel);
 }
 
 double BackgroundRms(const std::vector<float>& frame, int size) {

@@ -7,36 +7,12 @@
 #include <numbers>
 
 #include "../test_util.h"
+#include "phantoms.h"
 
 namespace dxhub::imaging {
 namespace {
 
-// A ball of radius `r` mm (1000 inside, 0 outside) on an isotropic grid, with partial-volume
-// edges: each voxel holds the fraction of it inside the ball (4x4x4 supersampling).
-Volume Ball(double r, double voxel, Vec3 centre_offset = {0.3, -0.2, 0.1}) {
-  Volume v;
-  const int n = static_cast<int>(std::ceil(2 * r / voxel)) + 6;
-  v.size = {n, n, n};
-  v.spacing = {voxel, voxel, voxel};
-  v.origin = {-100, 20, 7};
-  v.voxels.assign(v.Count(), 0);
-  const double c = (n - 1) * voxel / 2;
-  for (int k = 0; k < n; ++k) {
-    for (int j = 0; j < n; ++j) {
-      for (int i = 0; i < n; ++i) {
-        int inside = 0;
-        for (int s = 0; s < 64; ++s) {
-          const double x = (i + ((s & 3) + 0.5) / 4 - 0.5) * voxel - c - centre_offset[0];
-          const double y = (j + (((s >> 2) & 3) + 0.5) / 4 - 0.5) * voxel - c - centre_offset[1];
-          const double z = (k + ((s >> 4) + 0.5) / 4 - 0.5) * voxel - c - centre_offset[2];
-          inside += x * x + y * y + z * z <= r * r ? 1 : 0;
-        }
-        v.At(i, j, k) = static_cast<float>(1000.0 * inside / 64);
-      }
-    }
-  }
-  return v;
-}
+using phantoms::Ball;
 
 TEST(Mesh, SphereVolumeAndAreaWithinHalfAPercentAndWatertight) {
   const double r = 20;

@@ -1,0 +1,135 @@
+// dxhub_imaging_bench: seconds per imaging operation on the 512 x 512 x 300 chest
+// phantom (and a 30-frame 1024^2 DSA run), with ITK's straightforward morphology as the in-run
+// baseline for the lung pipeline's clean-up step. Driven by bench/imaging.sh; prints one line per
+// measurement ("name seconds detail") for RESULTS.md.
+
+#include <itkBinaryBallStructuringElement.h>
+#include <itkBinaryFillholeImageFilter.h>
+#include <itkBinaryMorphologicalClosingImageFilter.h>
+#include <itkImage.h>
+#include <itkImportImageFilter.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "../tests/imaging/phantoms.h"
+#include "imaging/dsa.h"
+#include "imaging/lung.h"
+#include "imaging/mesh.h"
+#include "imaging/reslice.h"
+
+namespace {
+
+using dxhub::imaging::Volume;
+using Clock = std::chrono::steady_clock;
+
+template <typename F>
+double Seconds(F&& f) {
+  const auto start = Clock::now();
+  f();
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+template <typename F>
+double Best(int repeat, F&& f) {
+  double best = 1e9;
+  for (int r = 0; r < repeat; ++r)
+    best = std::min(best, Seconds(f));
+  return best;
+}
+
+// ITK's textbook clean-up of a lung mask: 3-D closing with a ball of radius 2 and 3-D hole
+// filling, the step dxhub replaces with per-slice flood filling.
+double ItkMorphologyBaseline(const dxhub::imaging::LungResult& lungs) {
+  using Mask = itk::Image<uint8_t, 3>;
+  std::vector<uint8_t> mask(lungs.labels.labels.size());
+  std::transform(lungs.labels.labels.begin(), lungs.labels.labels.end(), mask.begin(),
+                 [](uint8_t l) { return l != 0 ? 1 : 0; });
+  auto import = itk::ImportImageFilter<uint8_t, 3>::New();
+  itk::ImportImageFilter<uint8_t, 3>::SizeType size;
+  itk::ImportImageFilter<uint8_t, 3>::IndexType start;
+  for (int a = 0; a < 3; ++a) {
+    size[a] = static_cast<itk::SizeValueType>(lungs.labels.size[a]);
+    start[a] = 0;
+  }
+  import->SetRegion(itk::ImageRegion<3>(start, size));
+  import->SetImportPointer(mask.data(), mask.size(), false);
+  using Ball = itk::BinaryBallStructuringElement<uint8_t, 3>;
+  Ball ball;
+  ball.SetRadius(2);
+  ball.CreateStructuringElement();
+  auto close = itk::BinaryMorphologicalClosingImageFilter<Mask, Mask, Ball>::New();
+  close->SetInput(import->GetOutput());
+  close->SetKernel(ball);
+  close->SetForegroundValue(1);
+  auto fill = itk::BinaryFillholeImageFilter<Mask>::New();
+  fill->SetInput(close->GetOutput());
+  fill->SetForegroundValue(1);
+  return Seconds([&] { fill->Update(); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace im = dxhub::imaging;
+  const int slices = argc > 1 ? std::atoi(argv[1]) : 300;
+  const std::string out = argc > 2 ? argv[2] : "bench/out/imaging";
+  std::filesystem::create_directories(out);
+
+  std::fprintf(stderr, "building the %dx%dx%d chest phantom...\n", 512, 512, slices);
+  const auto chest = im::phantoms::MakeChest(512, 512, slices, 15, false);
+  const Volume& ct = chest.ct;
+
+  im::LungResult lungs;
+  const double lung_s = Best(2, [&] { lungs = im::SegmentLungs(ct).value(); });
+  std::printf("lungs %.3f left %.0f mL right %.0f mL\n", lung_s, lungs.left_ml, lungs.right_ml);
+  std::printf(
+      "itk_closing_fillhole_baseline %.3f ITK ball r=2 closing + 3-D fill holes on the "
+      "lung mask (the clean-up step alone)\n",
+      ItkMorphologyBaseline(lungs));
+
+  const im::PlaneSpec axial = im::StandardPlane(ct, im::Axis::kAxial);
+  const double mip_s = Best(2, [&] { (void)im::Project(ct, axial, im::Projection::kMax).value(); });
+  std::printf("mip_axial_full %.3f 512x512 through %d slices\n", mip_s, slices);
+  const double slab_s =
+      Best(2, [&] { (void)im::Project(ct, axial, im::Projection::kMax, 10).value(); });
+  std::printf("mip_axial_slab10mm %.3f\n", slab_s);
+  im::PlaneSpec oblique = axial;
+  const double c = std::cos(0.5), s = std::sin(0.5);
+  oblique.v = {0, c, s};
+  const double mpr_s = Best(3, [&] { (void)im::Reslice(ct, oblique).value(); });
+  std::printf("mpr_oblique %.3f 512x512\n", mpr_s);
+
+  im::MeshOptions mesh_options;
+  mesh_options.iso = 250;  // spine and aorta
+  im::Mesh mesh;
+  const double mesh_s = Best(2, [&] {
+    mesh = im::IsoSurface(ct, mesh_options).value();
+    (void)im::WriteMesh(mesh, im::MeshFormat::kStl, out + "/spine.stl");
+  });
+  std::printf("isosurface_stl %.3f %zu triangles (largest piece, smoothed, STL written)\n", mesh_s,
+              mesh.TriangleCount());
+  mesh_options.decimation = 0.9;
+  const double decimated_s = Best(2, [&] {
+    mesh = im::IsoSurface(ct, mesh_options).value();
+    (void)im::WriteMesh(mesh, im::MeshFormat::kGltf, out + "/spine.gltf");
+  });
+  std::printf("isosurface_decimated_gltf %.3f %zu triangles\n", decimated_s, mesh.TriangleCount());
+
+  // DSA: 30 frames of 1024^2, the patient drifting by a fraction of a pixel per frame.
+  im::FrameSeries series;
+  series.width = series.height = 1024;
+  for (int f = 0; f < 30; ++f) {
+    auto pair = im::phantoms::DsaPair(1024, {0.13 * f, -0.07 * f}, f >= 5);
+    series.frames.push_back(std::move(pair.frames[1]));
+  }
+  im::DsaOptions dsa_options;
+  dsa_options.mask_frame = 0;
+  const double dsa_s = Best(2, [&] { (void)im::Subtract(series, dsa_options).value(); });
+  std::printf("dsa_30x1024 %.3f\n", dsa_s);
+  return 0;
+}
