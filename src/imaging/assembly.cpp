@@ -9,14 +9,6 @@
 namespace dxhub::imaging {
 namespace {
 
-double Dot(const Vec3& a, const Vec3& b) {
-  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-
-Vec3 Cross(const Vec3& a, const Vec3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-
 Vec3 Normalised(const Vec3& v) {
   const double n = std::sqrt(Dot(v, v));
   return n > 0 ? Vec3{v[0] / n, v[1] / n, v[2] / n} : v;

@@ -46,6 +46,21 @@ FloatImage::Pointer View(const Volume& v) {
   return import->GetOutput();
 }
 
+// An ITK view of a 0/1 mask on the volume's grid (no copy; the vector outlives the view).
+MaskImage::Pointer MaskView(const Volume& like, const std::vector<uint8_t>& mask) {
+  auto import = itk::ImportImageFilter<uint8_t, 3>::New();
+  itk::ImportImageFilter<uint8_t, 3>::SizeType size;
+  itk::ImportImageFilter<uint8_t, 3>::IndexType start;
+  for (int a = 0; a < 3; ++a) {
+    size[a] = static_cast<itk::SizeValueType>(like.size[a]);
+    start[a] = 0;
+  }
+  import->SetRegion(itk::ImageRegion<3>(start, size));
+  import->SetImportPointer(const_cast<uint8_t*>(mask.data()), mask.size(), false);
+  import->Update();
+  return import->GetOutput();
+}
+
 struct Grid {
   int nx, ny, nz;
   size_t Index(int i, int j, int k) const {
@@ -135,17 +150,8 @@ void FillHolesPerSlice(const Grid& g, std::vector<uint8_t>& labels, uint8_t labe
 // Connected components of a 0/1 mask, relabelled by size (1 = largest); sizes in voxels.
 std::vector<uint32_t> Components(const Volume& like, const std::vector<uint8_t>& mask,
                                  std::vector<int64_t>& sizes) {
-  auto import = itk::ImportImageFilter<uint8_t, 3>::New();
-  itk::ImportImageFilter<uint8_t, 3>::SizeType size;
-  itk::ImportImageFilter<uint8_t, 3>::IndexType start;
-  for (int a = 0; a < 3; ++a) {
-    size[a] = static_cast<itk::SizeValueType>(like.size[a]);
-    start[a] = 0;
-  }
-  import->SetRegion(itk::ImageRegion<3>(start, size));
-  import->SetImportPointer(const_cast<uint8_t*>(mask.data()), mask.size(), false);
   auto components = itk::ConnectedComponentImageFilter<MaskImage, LabelImage>::New();
-  components->SetInput(import->GetOutput());
+  components->SetInput(MaskView(like, mask));
   auto relabel = itk::RelabelComponentImageFilter<LabelImage, LabelImage>::New();
   relabel->SetInput(components->GetOutput());
   relabel->Update();
@@ -260,20 +266,11 @@ Result<LungResult> SegmentLungs(const Volume& ct, const LungOptions& options) {
     using Ball = itk::BinaryBallStructuringElement<uint8_t, 3>;
     bool split = false;
     for (int erosions = 1; erosions <= 12 && !split; ++erosions) {
-      auto import = itk::ImportImageFilter<uint8_t, 3>::New();
-      itk::ImportImageFilter<uint8_t, 3>::SizeType size;
-      itk::ImportImageFilter<uint8_t, 3>::IndexType start;
-      for (int a = 0; a < 3; ++a) {
-        size[a] = static_cast<itk::SizeValueType>(ct.size[a]);
-        start[a] = 0;
-      }
-      import->SetRegion(itk::ImageRegion<3>(start, size));
-      import->SetImportPointer(core.data(), core.size(), false);
       Ball ball;
       ball.SetRadius(1);
       ball.CreateStructuringElement();
       auto erode = itk::BinaryErodeImageFilter<MaskImage, MaskImage, Ball>::New();
-      erode->SetInput(import->GetOutput());
+      erode->SetInput(MaskView(ct, core));
       erode->SetKernel(ball);
       erode->SetForegroundValue(1);
       erode->Update();

@@ -192,11 +192,7 @@ Result<Mesh> IsoSurface(const Volume& volume, const MeshOptions& options) {
   }
   // A left-handed voxel frame (e.g. a stack sorted against its normal) mirrors the surface and
   // turns its triangles inside out; flip them back so outward normals stay outward.
-  const Vec3& r = volume.row_dir;
-  const Vec3& c = volume.col_dir;
-  const Vec3& n = volume.normal;
-  const double handedness = r[0] * (c[1] * n[2] - c[2] * n[1]) -
-                            r[1] * (c[0] * n[2] - c[2] * n[0]) + r[2] * (c[0] * n[1] - c[1] * n[0]);
+  const double handedness = Dot(Cross(volume.row_dir, volume.col_dir), volume.normal);
   if (handedness < 0) {
     for (size_t t = 0; t + 2 < mesh.triangles.size(); t += 3)
       std::swap(mesh.triangles[t + 1], mesh.triangles[t + 2]);

@@ -10,14 +10,6 @@
 namespace dxhub::imaging {
 namespace {
 
-double Dot(const Vec3& a, const Vec3& b) {
-  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-
-Vec3 Cross(const Vec3& a, const Vec3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-
 Status CheckPlane(const PlaneSpec& p) {
   if (p.width < 1 || p.height < 1 || p.width > 8192 || p.height > 8192 || !(p.spacing > 0))
     return MakeError(ErrorCode::kInvalidArgument, "plane size must be 1..8192 with spacing > 0");

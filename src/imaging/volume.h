@@ -12,6 +12,13 @@ namespace dxhub::imaging {
 
 using Vec3 = std::array<double, 3>;
 
+inline double Dot(const Vec3& a, const Vec3& b) {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+inline Vec3 Cross(const Vec3& a, const Vec3& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
+
 /// Voxel (i, j, k) lies at origin + i*spacing[0]*row_dir + j*spacing[1]*col_dir +
 /// k*spacing[2]*normal (LPS, mm, as DICOM). Values are float: HU for CT, stored-value units
 /// after rescale otherwise.
