@@ -6,8 +6,6 @@
 #include <itkBinaryBallStructuringElement.h>
 #include <itkBinaryFillholeImageFilter.h>
 #include <itkBinaryMorphologicalClosingImageFilter.h>
-#include <itkImage.h>
-#include <itkImportImageFilter.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +16,7 @@
 
 #include "../tests/imaging/phantoms.h"
 #include "imaging/dsa.h"
+#include "imaging/itk_views.h"
 #include "imaging/lung.h"
 #include "imaging/mesh.h"
 #include "imaging/reslice.h"
@@ -49,21 +48,12 @@ double ItkMorphologyBaseline(const dxhub::imaging::LungResult& lungs) {
   std::vector<uint8_t> mask(lungs.labels.labels.size());
   std::transform(lungs.labels.labels.begin(), lungs.labels.labels.end(), mask.begin(),
                  [](uint8_t l) { return l != 0 ? 1 : 0; });
-  auto import = itk::ImportImageFilter<uint8_t, 3>::New();
-  itk::ImportImageFilter<uint8_t, 3>::SizeType size;
-  itk::ImportImageFilter<uint8_t, 3>::IndexType start;
-  for (int a = 0; a < 3; ++a) {
-    size[a] = static_cast<itk::SizeValueType>(lungs.labels.size[a]);
-    start[a] = 0;
-  }
-  import->SetRegion(itk::ImageRegion<3>(start, size));
-  import->SetImportPointer(mask.data(), mask.size(), false);
   using Ball = itk::BinaryBallStructuringElement<uint8_t, 3>;
   Ball ball;
   ball.SetRadius(2);
   ball.CreateStructuringElement();
   auto close = itk::BinaryMorphologicalClosingImageFilter<Mask, Mask, Ball>::New();
-  close->SetInput(import->GetOutput());
+  close->SetInput(dxhub::imaging::ItkView(mask.data(), lungs.labels, false));
   close->SetKernel(ball);
   close->SetForegroundValue(1);
   auto fill = itk::BinaryFillholeImageFilter<Mask>::New();

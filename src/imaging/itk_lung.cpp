@@ -9,8 +9,6 @@
 #include <itkConnectedComponentImageFilter.h>
 #include <itkConnectedThresholdImageFilter.h>
 #include <itkDiscreteGaussianImageFilter.h>
-#include <itkImage.h>
-#include <itkImportImageFilter.h>
 #include <itkRelabelComponentImageFilter.h>
 
 #include <algorithm>
@@ -18,6 +16,7 @@
 #include <deque>
 #include <map>
 
+#include "imaging/itk_views.h"
 #include "imaging/lung.h"
 
 namespace dxhub::imaging {
@@ -27,38 +26,8 @@ using FloatImage = itk::Image<float, 3>;
 using MaskImage = itk::Image<uint8_t, 3>;
 using LabelImage = itk::Image<uint32_t, 3>;
 
-// Index-space ITK image over the volume's voxels (no copy). Geometry is kept in index space
-// with the real spacing: every filter here works on voxel neighbourhoods.
-FloatImage::Pointer View(const Volume& v) {
-  auto import = itk::ImportImageFilter<float, 3>::New();
-  itk::ImportImageFilter<float, 3>::SizeType size;
-  itk::ImportImageFilter<float, 3>::IndexType start;
-  double spacing[3];
-  for (int a = 0; a < 3; ++a) {
-    size[a] = static_cast<itk::SizeValueType>(v.size[a]);
-    start[a] = 0;
-    spacing[a] = v.spacing[a];
-  }
-  import->SetRegion(itk::ImageRegion<3>(start, size));
-  import->SetSpacing(spacing);
-  import->SetImportPointer(const_cast<float*>(v.voxels.data()), v.voxels.size(), false);
-  import->Update();
-  return import->GetOutput();
-}
-
-// An ITK view of a 0/1 mask on the volume's grid (no copy; the vector outlives the view).
-MaskImage::Pointer MaskView(const Volume& like, const std::vector<uint8_t>& mask) {
-  auto import = itk::ImportImageFilter<uint8_t, 3>::New();
-  itk::ImportImageFilter<uint8_t, 3>::SizeType size;
-  itk::ImportImageFilter<uint8_t, 3>::IndexType start;
-  for (int a = 0; a < 3; ++a) {
-    size[a] = static_cast<itk::SizeValueType>(like.size[a]);
-    start[a] = 0;
-  }
-  import->SetRegion(itk::ImageRegion<3>(start, size));
-  import->SetImportPointer(const_cast<uint8_t*>(mask.data()), mask.size(), false);
-  import->Update();
-  return import->GetOutput();
+MaskImage::Pointer MaskView(const Geometry& grid, const std::vector<uint8_t>& mask) {
+  return ItkView(mask.data(), grid, /*patient_space=*/false);
 }
 
 struct Grid {
@@ -148,7 +117,7 @@ void FillHolesPerSlice(const Grid& g, std::vector<uint8_t>& labels, uint8_t labe
 }
 
 // Connected components of a 0/1 mask, relabelled by size (1 = largest); sizes in voxels.
-std::vector<uint32_t> Components(const Volume& like, const std::vector<uint8_t>& mask,
+std::vector<uint32_t> Components(const Geometry& like, const std::vector<uint8_t>& mask,
                                  std::vector<int64_t>& sizes) {
   auto components = itk::ConnectedComponentImageFilter<MaskImage, LabelImage>::New();
   components->SetInput(MaskView(like, mask));
@@ -172,7 +141,7 @@ Result<LungResult> SegmentLungs(const Volume& ct, const LungOptions& options) {
 
   // Noise first: thresholds at a few sigma of CT noise would otherwise fray every surface.
   auto gaussian = itk::DiscreteGaussianImageFilter<FloatImage, FloatImage>::New();
-  gaussian->SetInput(View(ct));
+  gaussian->SetInput(ItkView(ct.voxels.data(), ct, /*patient_space=*/false));
   gaussian->SetVariance(options.smoothing_mm * options.smoothing_mm);
   gaussian->SetUseImageSpacingOn();
   gaussian->Update();

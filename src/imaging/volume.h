@@ -19,17 +19,15 @@ inline Vec3 Cross(const Vec3& a, const Vec3& b) {
   return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
 }
 
-/// Voxel (i, j, k) lies at origin + i*spacing[0]*row_dir + j*spacing[1]*col_dir +
-/// k*spacing[2]*normal (LPS, mm, as DICOM). Values are float: HU for CT, stored-value units
-/// after rescale otherwise.
-struct Volume {
+/// Where a grid of voxels lies: voxel (i, j, k) is at origin + i*spacing[0]*row_dir +
+/// j*spacing[1]*col_dir + k*spacing[2]*normal (LPS, mm, as DICOM); i fastest in memory.
+struct Geometry {
   std::array<int, 3> size{0, 0, 0};  // columns (i), rows (j), slices (k)
   Vec3 spacing{1, 1, 1};
   Vec3 origin{0, 0, 0};
-  Vec3 row_dir{1, 0, 0};      // direction of increasing column index i (DICOM IOP first triplet)
-  Vec3 col_dir{0, 1, 0};      // direction of increasing row index j (IOP second triplet)
-  Vec3 normal{0, 0, 1};       // direction of increasing slice index k
-  std::vector<float> voxels;  // i fastest, then j, then k
+  Vec3 row_dir{1, 0, 0};  // direction of increasing column index i (DICOM IOP first triplet)
+  Vec3 col_dir{0, 1, 0};  // direction of increasing row index j (IOP second triplet)
+  Vec3 normal{0, 0, 1};   // direction of increasing slice index k
 
   size_t Count() const {
     return static_cast<size_t>(size[0]) * static_cast<size_t>(size[1]) *
@@ -40,36 +38,29 @@ struct Volume {
                static_cast<size_t>(size[0]) +
            static_cast<size_t>(i);
   }
-  float At(int i, int j, int k) const { return voxels[Index(i, j, k)]; }
-  float& At(int i, int j, int k) { return voxels[Index(i, j, k)]; }
   /// Patient-space position (mm) of a continuous index.
   Vec3 PointAt(double i, double j, double k) const;
-  /// A volume of the given size, geometry copied from `like`, filled with `value`.
-  static Volume Like(const Volume& like, std::array<int, 3> size, float value = 0);
+  double VoxelMl() const { return spacing[0] * spacing[1] * spacing[2] / 1000.0; }
+};
+
+/// Values are float: HU for CT, stored-value units after rescale otherwise.
+struct Volume : Geometry {
+  std::vector<float> voxels;
+
+  float At(int i, int j, int k) const { return voxels[Index(i, j, k)]; }
+  float& At(int i, int j, int k) { return voxels[Index(i, j, k)]; }
 };
 
 /// A label image on a volume's grid (segmentations: 0 background, then one value per structure).
-struct LabelVolume {
-  std::array<int, 3> size{0, 0, 0};
-  Vec3 spacing{1, 1, 1};
-  Vec3 origin{0, 0, 0};
-  Vec3 row_dir{1, 0, 0};
-  Vec3 col_dir{0, 1, 0};
-  Vec3 normal{0, 0, 1};
-  std::vector<uint8_t> labels;  // same order as Volume::voxels
+struct LabelVolume : Geometry {
+  std::vector<uint8_t> labels;
 
-  static LabelVolume On(const Volume& grid) {
+  static LabelVolume On(const Geometry& grid) {
     LabelVolume l;
-    l.size = grid.size;
-    l.spacing = grid.spacing;
-    l.origin = grid.origin;
-    l.row_dir = grid.row_dir;
-    l.col_dir = grid.col_dir;
-    l.normal = grid.normal;
+    static_cast<Geometry&>(l) = grid;
     l.labels.assign(grid.Count(), 0);
     return l;
   }
-  double VoxelMl() const { return spacing[0] * spacing[1] * spacing[2] / 1000.0; }
 };
 
 }  // namespace dxhub::imaging

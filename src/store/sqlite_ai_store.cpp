@@ -110,21 +110,21 @@ class SqliteAiStore final : public AiStore {
         return update.error();
       if (!insert.ok())
         return insert.error();
-      std::set<int64_t> studies;
+      // Per study: whether a recorded result can change its worklist row by itself (a finding or
+      // a failure).
+      std::map<int64_t, bool> studies;
       for (const auto& [id, o] : jobs) {
         const bool retry = !o.analysed && o.retry;
         update->Bind(1, id)
             .Bind(2, retry ? "pending" : (o.analysed ? "done" : "failed"))
             .Bind(3, now_ms)
             .Bind(4, retry && o.not_ready ? 1 : 0);
-        bool changed = false;
-        DXHUB_TRY(ForEachRow(*update, [&](const Stmt& row) {
-          changed = true;
-          studies.insert(row.Int(0));
-        }));
+        int64_t study_pk = 0;
+        DXHUB_TRY(ForEachRow(*update, [&](const Stmt& row) { study_pk = row.Int(0); }));
         update->Reset();
-        if (!changed || retry)
+        if (study_pk == 0 || retry)
           continue;  // already completed by someone else, or back in the queue
+        studies[study_pk] = studies[study_pk] || o.high_risk || !o.analysed;
         insert->Bind(1, id)
             .Bind(2, o.analysed ? "analysed" : "failed")
             .Bind(3, o.label)
@@ -141,7 +141,24 @@ class SqliteAiStore final : public AiStore {
         DXHUB_TRY(run);
         ++recorded;
       }
-      return RefreshReviews(db, studies, now_ms);
+      // The refresh folds every reading of the study, on the writer thread that ingest shares:
+      // a batch of normal readings of a study with no finding or failure on record (the common
+      // case) cannot change its row and skips it.
+      std::set<int64_t> refresh;
+      for (const auto& [study_pk, notable] : studies) {
+        bool needed = notable;
+        if (!needed) {
+          auto flagged = Stmt::Prepare(
+              db, "SELECT 1 FROM study_review WHERE study_pk = ?1 AND high_risk + failed > 0");
+          if (!flagged.ok())
+            return flagged.error();
+          flagged->Bind(1, study_pk);
+          DXHUB_TRY(ForEachRow(*flagged, [&](const Stmt&) { needed = true; }));
+        }
+        if (needed)
+          refresh.insert(study_pk);
+      }
+      return RefreshReviews(db, refresh, now_ms);
     });
     if (!st.ok())
       return st.error();

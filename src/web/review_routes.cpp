@@ -196,6 +196,9 @@ void ReviewRoutes::Register(httplib::Server& server) {
         return SendErrorResponse(res,
                                  MakeError(ErrorCode::kInvalidArgument, valid.error().message));
     }
+    if (d.verdict != "confirm" && d.verdict != "reject")
+      return SendErrorResponse(
+          res, MakeError(ErrorCode::kInvalidArgument, "verdict must be \"confirm\" or \"reject\""));
     d.username = who_(req).username;
     d.now_ms = clock_.NowMillis();
     // The decision is recorded in the audit log before it is stored: a decision that cannot be

@@ -170,6 +170,13 @@ def wait_for_ai(server, study, timeout=120):
     raise AssertionError(f"AI results for {study} not complete: {answer}")
 
 
+def add_user(server, name, role, password):
+    """Adds an account to the server's data dir with `dxhub user add` (password on stdin)."""
+    r = run_dxhub("user", "add", "--data", server.var, "--role", role, name,
+                  input=password + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def run_dxhub(*args, **kwargs):
     return subprocess.run([DXHUB] + list(args), capture_output=True, text=True, timeout=600,
                           **kwargs)

@@ -37,9 +37,7 @@ class AuthTest(unittest.TestCase):
         cls.study, cls.series, cls.sop = (ds.StudyInstanceUID, ds.SeriesInstanceUID,
                                           ds.SOPInstanceUID)
         for name, role in [("viewer1", "viewer"), ("doctor1", "radiologist")]:
-            r = harness.run_dxhub("user", "add", "--data", cls.server.var, "--role", role, name,
-                                  input=f"{name} password!\n")
-            assert r.returncode == 0, r.stderr
+            harness.add_user(cls.server, name, role, f"{name} password!")
 
     @classmethod
     def tearDownClass(cls):

@@ -477,9 +477,7 @@ class PeersTest(unittest.TestCase):
         server = Server()
         server.dicom_port, server.http_port = harness.free_port(), harness.free_port()
         # dxhub needs credentials from its DICOMweb peers too: here it is its own peer.
-        r = harness.run_dxhub("user", "add", "--data", server.var, "--role", "admin", "peer",
-                              input="peer password 123\n")
-        self.assertEqual(r.returncode, 0, r.stderr)
+        harness.add_user(server, "peer", "admin", "peer password 123")
         token = harness.run_dxhub("user", "token", "--data", server.var, "peer").stdout.split()[-1]
         server._token = token  # no first-start admin: an account already exists
         config = tempfile.mktemp(suffix=".toml")

@@ -51,9 +51,7 @@ class ReviewTest(unittest.TestCase):
         cls.ai = harness.wait_for_ai(cls.server, cls.study)
         cls.sops = sorted({i["sop_instance_uid"] for i in cls.ai["images"]})
         for name, role in [("viewer2", "viewer"), ("doctor2", "radiologist")]:
-            r = harness.run_dxhub("user", "add", "--data", cls.server.var, "--role", role, name,
-                                  input=f"{name} password!\n")
-            assert r.returncode == 0, r.stderr
+            harness.add_user(cls.server, name, role, f"{name} password!")
 
     @classmethod
     def tearDownClass(cls):

@@ -61,9 +61,7 @@ class WebTest(unittest.TestCase):
                 cr = harness.wait_for_ai(server, cr_study)
                 users = {"doctor": ("dr.chen", "radiologist"), "viewer": ("zhou.viewer", "viewer")}
                 for name, role in users.values():
-                    r = harness.run_dxhub("user", "add", "--data", server.var, "--role", role, name,
-                                          input=f"{name} pass phrase\n")
-                    self.assertEqual(r.returncode, 0, r.stderr)
+                    harness.add_user(server, name, role, f"{name} pass phrase")
                 with open(os.path.join(server.var, "initial-admin-password")) as f:
                     admin_password = f.read().strip()
                 ct_study, ct_files = ct_series(tmp)
