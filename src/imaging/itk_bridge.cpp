@@ -1,11 +1,42 @@
 #include "imaging/itk_bridge.h"
 
+#include <itkConnectedComponentImageFilter.h>
 #include <itkLinearInterpolateImageFunction.h>
+#include <itkRelabelComponentImageFilter.h>
+#include <itkSmoothingRecursiveGaussianImageFilter.h>
 
 #include "imaging/itk_views.h"
 
 namespace dxhub::imaging {
 using ItkVolume = itk::Image<float, 3>;
+using MaskImage = itk::Image<uint8_t, 3>;
+using LabelImage = itk::Image<uint32_t, 3>;
+
+std::vector<uint32_t> Components(const Geometry& grid, const std::vector<uint8_t>& mask,
+                                 std::vector<int64_t>& sizes, bool fully_connected) {
+  auto components = itk::ConnectedComponentImageFilter<MaskImage, LabelImage>::New();
+  components->SetInput(ItkView(mask.data(), grid, /*patient_space=*/false));
+  components->SetFullyConnected(fully_connected);
+  auto relabel = itk::RelabelComponentImageFilter<LabelImage, LabelImage>::New();
+  relabel->SetInput(components->GetOutput());
+  relabel->Update();
+  sizes.clear();
+  for (auto n : relabel->GetSizeOfObjectsInPixels())
+    sizes.push_back(static_cast<int64_t>(n));
+  const uint32_t* out = relabel->GetOutput()->GetBufferPointer();
+  return {out, out + mask.size()};
+}
+
+std::vector<float> Smoothed(const Volume& volume, double sigma_mm) {
+  if (sigma_mm <= 0)
+    return volume.voxels;
+  auto gaussian = itk::SmoothingRecursiveGaussianImageFilter<ItkVolume, ItkVolume>::New();
+  gaussian->SetInput(ItkView(volume.voxels.data(), volume, /*patient_space=*/false));
+  gaussian->SetSigma(sigma_mm);
+  gaussian->Update();
+  const float* out = gaussian->GetOutput()->GetBufferPointer();
+  return {out, out + volume.Count()};
+}
 
 struct TrilinearSampler::Impl {
   ItkVolume::Pointer image;

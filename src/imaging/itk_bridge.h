@@ -4,11 +4,22 @@
 // skips those files (see the Makefile's tidy target); keeping them few and thin keeps the rest of
 // the layer linted.
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "imaging/volume.h"
 
 namespace dxhub::imaging {
+
+/// Connected components of a 0/1 mask, numbered by size (1 = largest, 0 background);
+/// `sizes[n - 1]` is the voxel count of component n. Face-connected unless `fully_connected`.
+std::vector<uint32_t> Components(const Geometry& grid, const std::vector<uint8_t>& mask,
+                                 std::vector<int64_t>& sizes, bool fully_connected = false);
+
+/// The volume smoothed by a Gaussian of `sigma_mm` (ITK's recursive Gaussian, cost independent
+/// of sigma); a copy when sigma is 0.
+std::vector<float> Smoothed(const Volume& volume, double sigma_mm);
 
 /// Trilinear interpolation of a volume at patient-space points (ITK's
 /// LinearInterpolateImageFunction over a no-copy view of the voxels). The volume must outlive it.

@@ -6,16 +6,15 @@
 #include <itkBinaryDilateImageFilter.h>
 #include <itkBinaryErodeImageFilter.h>
 #include <itkBinaryThresholdImageFilter.h>
-#include <itkConnectedComponentImageFilter.h>
 #include <itkConnectedThresholdImageFilter.h>
 #include <itkDiscreteGaussianImageFilter.h>
-#include <itkRelabelComponentImageFilter.h>
 
 #include <algorithm>
 #include <array>
-#include <deque>
 #include <map>
 
+#include "imaging/floods.h"
+#include "imaging/itk_bridge.h"
 #include "imaging/itk_views.h"
 #include "imaging/lung.h"
 
@@ -24,111 +23,24 @@ namespace {
 
 using FloatImage = itk::Image<float, 3>;
 using MaskImage = itk::Image<uint8_t, 3>;
-using LabelImage = itk::Image<uint32_t, 3>;
 
 MaskImage::Pointer MaskView(const Geometry& grid, const std::vector<uint8_t>& mask) {
   return ItkView(mask.data(), grid, /*patient_space=*/false);
 }
 
-struct Grid {
-  int nx, ny, nz;
-  size_t Index(int i, int j, int k) const {
-    return (static_cast<size_t>(k) * static_cast<size_t>(ny) + static_cast<size_t>(j)) *
-               static_cast<size_t>(nx) +
-           static_cast<size_t>(i);
-  }
-};
-
-// Assigns every unlabelled voxel of `mask` to the nearest seed label along paths inside the mask
-// (multi-source breadth-first flood, 6-connected): a geodesic Voronoi split.
-void GeodesicGrow(const Grid& g, const std::vector<uint8_t>& mask, std::vector<uint8_t>& labels) {
-  std::deque<size_t> queue;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] != 0)
-      queue.push_back(i);
-  }
-  const size_t plane = static_cast<size_t>(g.nx) * static_cast<size_t>(g.ny);
-  while (!queue.empty()) {
-    const size_t at = queue.front();
-    queue.pop_front();
-    const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-    const int j = static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-    const int k = static_cast<int>(at / plane);
-    const std::array<std::array<int, 3>, 6> steps{
-        {{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}}};
-    for (const auto& s : steps) {
-      const int a = i + s[0], b = j + s[1], c = k + s[2];
-      if (a < 0 || b < 0 || c < 0 || a >= g.nx || b >= g.ny || c >= g.nz)
-        continue;
-      const size_t n = g.Index(a, b, c);
-      if (mask[n] != 0 && labels[n] == 0) {
-        labels[n] = labels[at];
-        queue.push_back(n);
-      }
-    }
-  }
-}
-
-// Per axial slice, fills the holes of each label (voxels it encloses that are not the other
-// label, nor in `keep_out`): the vessels inside a lung become lung, the bronchi do not.
+// Per axial slice, fills the holes of `label` (voxels it encloses that are not the other label,
+// nor in `keep_out`): the vessels inside a lung become lung, the bronchi do not.
 void FillHolesPerSlice(const Grid& g, std::vector<uint8_t>& labels, uint8_t label,
                        const std::vector<uint8_t>& keep_out) {
-  std::vector<uint8_t> reached(static_cast<size_t>(g.nx) * static_cast<size_t>(g.ny));
-  for (int k = 0; k < g.nz; ++k) {
-    std::fill(reached.begin(), reached.end(), 0);
-    std::deque<std::pair<int, int>> queue;
-    auto visit = [&](int i, int j) {
-      const size_t p = static_cast<size_t>(j) * static_cast<size_t>(g.nx) + static_cast<size_t>(i);
-      if (reached[p] == 0 && labels[g.Index(i, j, k)] != label) {
-        reached[p] = 1;
-        queue.emplace_back(i, j);
-      }
-    };
-    for (int i = 0; i < g.nx; ++i) {
-      visit(i, 0);
-      visit(i, g.ny - 1);
-    }
-    for (int j = 0; j < g.ny; ++j) {
-      visit(0, j);
-      visit(g.nx - 1, j);
-    }
-    while (!queue.empty()) {
-      const auto [i, j] = queue.front();
-      queue.pop_front();
-      if (i > 0)
-        visit(i - 1, j);
-      if (i + 1 < g.nx)
-        visit(i + 1, j);
-      if (j > 0)
-        visit(i, j - 1);
-      if (j + 1 < g.ny)
-        visit(i, j + 1);
-    }
-    for (int j = 0; j < g.ny; ++j) {
-      for (int i = 0; i < g.nx; ++i) {
-        const size_t p =
-            static_cast<size_t>(j) * static_cast<size_t>(g.nx) + static_cast<size_t>(i);
-        const size_t at = g.Index(i, j, k);
-        if (reached[p] == 0 && labels[at] == 0 && keep_out[at] == 0)
-          labels[at] = label;
-      }
-    }
-  }
-}
-
-// Connected components of a 0/1 mask, relabelled by size (1 = largest); sizes in voxels.
-std::vector<uint32_t> Components(const Geometry& like, const std::vector<uint8_t>& mask,
-                                 std::vector<int64_t>& sizes) {
-  auto components = itk::ConnectedComponentImageFilter<MaskImage, LabelImage>::New();
-  components->SetInput(MaskView(like, mask));
-  auto relabel = itk::RelabelComponentImageFilter<LabelImage, LabelImage>::New();
-  relabel->SetInput(components->GetOutput());
-  relabel->Update();
-  sizes.clear();
-  for (auto n : relabel->GetSizeOfObjectsInPixels())
-    sizes.push_back(static_cast<int64_t>(n));
-  const uint32_t* out = relabel->GetOutput()->GetBufferPointer();
-  return {out, out + mask.size()};
+  EnclosedPerSlice(
+      g, [&](size_t at) { return labels[at] == label; },
+      [&](int k, const std::vector<uint8_t>& enclosed) {
+        for (size_t p = 0; p < enclosed.size(); ++p) {
+          const size_t at = static_cast<size_t>(k) * g.Plane() + p;
+          if (enclosed[p] != 0 && labels[at] == 0 && keep_out[at] == 0)
+            labels[at] = label;
+        }
+      });
 }
 
 }  // namespace
@@ -136,7 +48,7 @@ std::vector<uint32_t> Components(const Geometry& like, const std::vector<uint8_t
 Result<LungResult> SegmentLungs(const Volume& ct, const LungOptions& options) {
   if (ct.size[2] < 3)
     return MakeError(ErrorCode::kInvalidArgument, "lung segmentation needs a volume");
-  const Grid g{ct.size[0], ct.size[1], ct.size[2]};
+  const Grid g(ct);
   const size_t count = ct.Count();
 
   // Noise first: thresholds at a few sigma of CT noise would otherwise fray every surface.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numbers>
 #include <random>
 
@@ -78,7 +79,142 @@ std::vector<double> Background(const std::vector<Blob>& blobs, int size,
   return mu;
 }
 
+// A solid with a signed distance (mm, negative inside), a value and a box beyond which it is
+// surely absent (for speed: each shape is painted only over its own box).
+struct Shape {
+  std::function<double(const Vec3&)> distance;
+  double hu;
+  uint8_t label;
+  Vec3 lo, hi;
+};
+
+// Distance to a circular arc of radius `r` about (cx, cy) in the plane z = `z`, between angles
+// a0 and a1 (radians); beyond its ends, distance to the nearer end point.
+double ArcDistance(const Vec3& p, double cx, double cy, double r, double z, double a0, double a1) {
+  const double qx = p[0] - cx, qy = p[1] - cy;
+  const double angle = std::atan2(qy, qx);
+  if (angle >= a0 && angle <= a1) {
+    const double radial = std::hypot(qx, qy) - r;
+    return std::hypot(radial, p[2] - z);
+  }
+  double best = 1e9;
+  for (double a : {a0, a1})
+    best = std::min(best,
+                    std::hypot(p[0] - cx - r * std::cos(a), p[1] - cy - r * std::sin(a), p[2] - z));
+  return best;
+}
+
 }  // namespace
+
+BoneCta MakeBoneCta(int nx, int ny, int nz, double spacing, double noise, uint32_t seed) {
+  BoneCta c;
+  Volume& v = c.ct;
+  v.size = {nx, ny, nz};
+  v.spacing = {spacing, spacing, spacing};
+  v.origin = {-spacing * (nx - 1) / 2, 40 - spacing * (ny - 1) / 2, -spacing * (nz - 1) / 2};
+  const double z_lo = v.origin[2], z_hi = v.origin[2] + spacing * (nz - 1);
+  std::vector<Shape> shapes;
+  uint8_t next_label = 2;
+  auto vessel = [&](const char* name, double gap, Shape s) {
+    s.label = next_label++;
+    c.vessels.push_back({s.label, name, gap});
+    shapes.push_back(std::move(s));
+  };
+  // Along z: cylinders of radius r about (x, y).
+  auto column = [&](double x, double y, double r, double hu) {
+    return Shape{[=](const Vec3& p) { return std::hypot(p[0] - x, p[1] - y) - r; },
+                 hu,
+                 0,
+                 {x - r - 2, y - r - 2, z_lo - 1},
+                 {x + r + 2, y + r + 2, z_hi + 1}};
+  };
+  const double pi = std::numbers::pi;
+  const std::array<double, 3> aorta_angle = {-140, -90, -40};
+  for (int gap = 0; gap < 3; ++gap) {
+    const double a = aorta_angle[static_cast<size_t>(gap)] * pi / 180, d = 18 + gap + 10;
+    vessel(gap == 0   ? "aorta touching bone"
+           : gap == 1 ? "aorta 1 mm from bone"
+                      : "aorta 2 mm from bone",
+           gap, column(d * std::cos(a), 50 + d * std::sin(a), 10, 350));
+  }
+  vessel("lumbar artery 1 mm from bone", 1, column(-(18 + 1 + 1.25), 50, 1.25, 350));
+  vessel("lumbar artery 2 mm from bone", 2, column(18 + 2 + 1.25, 50, 1.25, 350));
+  vessel("550 HU vein", 40, column(-55, 0, 6, 550));
+  // Ribs (and the intercostal artery below each) about (0, 20), on both sides.
+  struct Rib {
+    double z, gap;
+  };
+  std::vector<Rib> ribs;
+  for (int m = -10; m <= 10; ++m) {
+    const double z = 15 + 30.0 * m;
+    if (z - 12 > z_lo && z + 8 < z_hi)
+      ribs.push_back({z, m % 2 == 0 ? 1.0 : 2.0});
+  }
+  std::vector<Shape> bone;
+  for (const Rib& rib : ribs) {
+    for (int side : {1, -1}) {
+      const double a0 = side > 0 ? 20 * pi / 180 : 100 * pi / 180;
+      const double a1 = side > 0 ? 80 * pi / 180 : 160 * pi / 180;
+      const Vec3 lo{side > 0 ? 0.0 : -80.0, 20, rib.z - 20},
+          hi{side > 0 ? 80.0 : 0.0, 100, rib.z + 8};
+      const double z_artery = rib.z - (5 + rib.gap + 1.25);
+      vessel(
+          rib.gap == 1 ? "intercostal artery 1 mm from bone" : "intercostal artery 2 mm from bone",
+          rib.gap,
+          Shape{[=](const Vec3& p) { return ArcDistance(p, 0, 20, 70, z_artery, a0, a1) - 1.25; },
+                350, 0, lo, hi});
+      bone.push_back(
+          Shape{[=](const Vec3& p) { return ArcDistance(p, 0, 20, 70, rib.z, a0, a1) - 5; }, 1000,
+                1, lo, hi});
+      bone.push_back(
+          Shape{[=](const Vec3& p) { return ArcDistance(p, 0, 20, 70, rib.z, a0, a1) - 3.5; }, 250,
+                1, lo, hi});
+    }
+  }
+  // The vertebral column and its arch (all cortex) around the canal.
+  bone.push_back(column(0, 50, 18, 1000));
+  bone.push_back(column(0, 50, 16, 250));
+  bone.push_back(
+      Shape{[=](const Vec3& p) { return std::abs(std::hypot(p[0], p[1] - 80) - 10.5) - 2.5; },
+            1000,
+            1,
+            {-16, 64, z_lo - 1},
+            {16, 96, z_hi + 1}});
+  for (auto& b : bone)
+    b.label = 1;
+  shapes.insert(shapes.end(), bone.begin(), bone.end());
+
+  v.voxels.assign(v.Count(), 40);
+  c.truth.assign(v.Count(), 0);
+  for (const Shape& s : shapes) {
+    int lo[3], hi[3];
+    for (int a = 0; a < 3; ++a) {
+      lo[a] = std::max(0, static_cast<int>(std::floor((s.lo[a] - v.origin[a]) / spacing)));
+      hi[a] =
+          std::min(v.size[a] - 1, static_cast<int>(std::ceil((s.hi[a] - v.origin[a]) / spacing)));
+    }
+    for (int k = lo[2]; k <= hi[2]; ++k) {
+      for (int j = lo[1]; j <= hi[1]; ++j) {
+        for (int i = lo[0]; i <= hi[0]; ++i) {
+          const double d = s.distance(v.PointAt(i, j, k));
+          // The fraction of the voxel inside, to first order in the distance.
+          const double cover = std::clamp(0.5 - d / spacing, 0.0, 1.0);
+          if (cover <= 0)
+            continue;
+          const size_t at = v.Index(i, j, k);
+          v.voxels[at] += static_cast<float>(cover * (s.hu - v.voxels[at]));
+          if (d < 0 && (s.label == 1 || c.truth[at] != 1))
+            c.truth[at] = s.label;
+        }
+      }
+    }
+  }
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0, static_cast<float>(noise));
+  for (float& x : v.voxels)
+    x += n(rng);
+  return c;
+}
 
 Chest MakeChest(int nx, int ny, int nz, double noise, bool touching, uint32_t seed) {
   Chest c;

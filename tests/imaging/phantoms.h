@@ -22,6 +22,25 @@ struct Chest {
 };
 Chest MakeChest(int nx, int ny, int nz, double noise, bool touching, uint32_t seed = 7);
 
+/// A CT angiogram around the spine (LPS mm, grid of `spacing` mm centred on (0, 40, 0)): body
+/// 40 HU; a vertebral column (18 mm radius, 2 mm cortex at 1000 HU around a 250 HU core) with a
+/// cortical arch around the spinal canal; ribs every 30 mm in z (5 mm radius, 1.5 mm cortex,
+/// 250 HU core) curving from the spine towards the front; 350 HU aortas of 10 mm radius 0, 1 and
+/// 2 mm from the vertebral body; 1.25 mm intercostal arteries 1 or 2 mm below the ribs; 1.25 mm
+/// lumbar arteries 1 and 2 mm beside the vertebral body; a 550 HU contrast-filled vein away from
+/// bone. Partial-volume edges, Gaussian noise. Truth: 1 bone, then one label per vessel.
+struct VesselTruth {
+  uint8_t label;
+  const char* name;
+  double gap_mm;  // to the nearest bone
+};
+struct BoneCta {
+  Volume ct;
+  std::vector<uint8_t> truth;
+  std::vector<VesselTruth> vessels;
+};
+BoneCta MakeBoneCta(int nx, int ny, int nz, double spacing, double noise, uint32_t seed = 11);
+
 /// A ball of radius `r` mm (1000 inside, 0 outside) on an isotropic grid, with partial-volume
 /// edges (each voxel holds the fraction of it inside, 4x4x4 supersampling).
 Volume Ball(double r, double voxel, Vec3 centre_offset = {0.3, -0.2, 0.1});
