@@ -216,6 +216,118 @@ BoneCta MakeBoneCta(int nx, int ny, int nz, double spacing, double noise, uint32
   return c;
 }
 
+Tubes MakeTubes(int n, double spacing, double noise, uint32_t seed) {
+  Tubes t;
+  Volume& v = t.ct;
+  v.size = {n, n, n};
+  v.spacing = {spacing, spacing, spacing};
+  const double half = spacing * (n - 1) / 2;
+  v.origin = {-half, -half, -half};
+  const double end = half - 4;  // tubes end 4 mm inside the cube
+  auto curve = [&](double radius, const std::function<Vec3(double)>& at, double from, double to) {
+    TubeTruth tube{{}, radius};
+    // Sampled by arc length: step the parameter finely, keep a point every 0.05 mm.
+    Vec3 last = at(from);
+    tube.centre_line.push_back(last);
+    for (double s = from; s <= to; s += (to - from) / 200000) {
+      const Vec3 p = at(s);
+      if (std::hypot(p[0] - last[0], p[1] - last[1], p[2] - last[2]) >= 0.05) {
+        tube.centre_line.push_back(p);
+        last = p;
+      }
+    }
+    t.tubes.push_back(std::move(tube));
+  };
+  curve(
+      0.75,
+      [](double z) {
+        return Vec3{-15 + 6 * std::cos(z / 16 * 2 * std::numbers::pi),
+                    -15 + 6 * std::sin(z / 16 * 2 * std::numbers::pi), z};
+      },
+      -end, end);
+  curve(
+      1.25,
+      [](double z) {
+        return Vec3{15 + 7 * std::cos(z / 20 * 2 * std::numbers::pi),
+                    -15 + 7 * std::sin(z / 20 * 2 * std::numbers::pi), z};
+      },
+      -end, end);
+  curve(
+      2.0,
+      [](double z) {
+        return Vec3{-15 + 5 * std::sin(z / 10), 15, z};
+      },
+      -end, end);
+  // A side branch leaving the 2 mm tube.
+  curve(
+      1.25,
+      [](double s) {
+        return Vec3{-15 + 9 * s, 15 + 9 * s, 10 * s};
+      },
+      0, 1);
+  curve(
+      2.5,
+      [](double x) {
+        return Vec3{x, 15 + 4 * std::sin(x / 8), 3 * std::cos(x / 10)};
+      },
+      0, end);
+  // Distance to the nearest tube's centre line, painted around each sample.
+  std::vector<float> distance(v.Count(), 1e9F);
+  std::vector<float> radius(v.Count(), 0);
+  for (const TubeTruth& tube : t.tubes) {
+    const double reach = tube.radius + 2 * spacing;
+    for (const Vec3& c : tube.centre_line) {
+      int lo[3], hi[3];
+      for (int a = 0; a < 3; ++a) {
+        lo[a] = std::max(0, static_cast<int>(std::floor((c[a] - reach - v.origin[a]) / spacing)));
+        hi[a] =
+            std::min(n - 1, static_cast<int>(std::ceil((c[a] + reach - v.origin[a]) / spacing)));
+      }
+      for (int k = lo[2]; k <= hi[2]; ++k) {
+        for (int j = lo[1]; j <= hi[1]; ++j) {
+          for (int i = lo[0]; i <= hi[0]; ++i) {
+            const Vec3 p = v.PointAt(i, j, k);
+            const auto d = static_cast<float>(std::hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2]));
+            const size_t at = v.Index(i, j, k);
+            if (d - tube.radius < distance[at] - radius[at]) {
+              distance[at] = d;
+              radius[at] = static_cast<float>(tube.radius);
+            }
+          }
+        }
+      }
+    }
+  }
+  v.voxels.assign(v.Count(), 50);
+  t.truth.assign(v.Count(), 0);
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> noise_hu(0, noise);
+  for (int k = 0; k < n; ++k) {
+    for (int j = 0; j < n; ++j) {
+      for (int i = 0; i < n; ++i) {
+        const size_t at = v.Index(i, j, k);
+        const Vec3 p = v.PointAt(i, j, k);
+        double d = distance[at] - radius[at];  // signed distance to the nearest tube's surface
+        uint8_t label = d < 0 ? 1 : 0;
+        // The plate (12 x 12 x 3 mm about (0, 0, -15)) and the ball (4 mm about (0, 0, 15)).
+        const double plate =
+            std::max({std::abs(p[0]) - 6, std::abs(p[1]) - 6, std::abs(p[2] + 15) - 1.5});
+        const double ball = std::hypot(p[0], p[1], p[2] - 15) - 4;
+        for (double other : {plate, ball}) {
+          if (other < d) {
+            d = other;
+            label = other < 0 ? 2 : label;
+          }
+        }
+        const double cover = std::clamp(0.5 - d / spacing, 0.0, 1.0);
+        v.voxels[at] = static_cast<float>(50 + 300 * cover + noise_hu(rng));
+        t.truth[at] = label;
+      }
+    }
+  }
+  return t;
+}
+
 Chest MakeChest(int nx, int ny, int nz, double noise, bool touching, uint32_t seed) {
   Chest c;
   Volume& v = c.ct;

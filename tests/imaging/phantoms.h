@@ -41,6 +41,21 @@ struct BoneCta {
 };
 BoneCta MakeBoneCta(int nx, int ny, int nz, double spacing, double noise, uint32_t seed = 11);
 
+/// Vessels in a cube of n^3 voxels of `spacing` mm centred on the origin: helices and curved
+/// tubes of radius 0.75-2.5 mm at 350 HU in 50 HU (one with a side branch), a plate (3 mm thick) and a ball (4 mm) of
+/// the same density that a vessel filter must ignore, partial-volume edges, Gaussian noise.
+/// Truth: 1 tube, 2 plate or ball; each tube's centre line densely sampled.
+struct TubeTruth {
+  std::vector<Vec3> centre_line;  // every 0.05 mm
+  double radius;
+};
+struct Tubes {
+  Volume ct;
+  std::vector<uint8_t> truth;
+  std::vector<TubeTruth> tubes;
+};
+Tubes MakeTubes(int n, double spacing, double noise, uint32_t seed = 5);
+
 /// A ball of radius `r` mm (1000 inside, 0 outside) on an isotropic grid, with partial-volume
 /// edges (each voxel holds the fraction of it inside, 4x4x4 supersampling).
 Volume Ball(double r, double voxel, Vec3 centre_offset = {0.3, -0.2, 0.1});
