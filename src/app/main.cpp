@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::string data_dir, bind, aet, index, duplicates, log_level;
   int http_port = 0, dicom_port = 0, max_assoc = 0, http_threads = 0, dimse_timeout = 0;
-  int cache_mb = 0, max_upload_mb = 0, ai_workers = 0, ai_threads = 0, stable_after = 0;
+  int cache_mb = 0, max_upload_mb = 0, processing_workers = 0, ai_workers = 0, ai_threads = 0,
+      stable_after = 0;
   int ai_timeout = 0, wait_cap = 0;
   bool no_ai = false;
   std::vector<std::string> model_dirs;
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
 
   serve->add_flag("--no-ai", no_ai, "do not run the AI pipeline");
   serve->add_option("--ai-workers", ai_workers, "AI worker threads (default: one per core)");
+  serve->add_option("--processing-workers", processing_workers,
+                    "image-processing worker threads (default 1; 0 turns processing off)");
   serve->add_option("--ai-threads", ai_threads, "OpenCV threads per inference (default: cores)");
   serve->add_option("--ai-timeout", ai_timeout,
                     "seconds after which a running AI job fails as timed out (default 300)");
@@ -205,6 +208,8 @@ int main(int argc, char** argv) {
     config.ai = false;
   if (given("--ai-workers"))
     config.ai_workers = ai_workers;
+  if (given("--processing-workers"))
+    config.processing_workers = processing_workers;
   if (given("--ai-threads"))
     config.ai_threads = ai_threads;
   if (given("--ai-timeout"))

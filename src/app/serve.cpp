@@ -10,6 +10,7 @@
 #include "app/find_index.h"
 #include "core/clock.h"
 #include "dicom/store_scp.h"
+#include "imaging/processing.h"
 #include "store/archive.h"
 #include "web/auth.h"
 #include "web/http_server.h"
@@ -108,6 +109,20 @@ int RunServe(const Config& config) {
     pipeline = std::move(started.value());
   }
 
+  // Image processing (bone removal, lungs, vessels, meshes, MPR/MIP, DSA) as queued jobs.
+  std::unique_ptr<imaging::ProcessingService> processing;
+  if (config.processing_workers > 0) {
+    imaging::ProcessingOptions processing_options;
+    processing_options.derived_dir = config.data_dir + "/derived";
+    processing_options.workers = config.processing_workers;
+    auto started = imaging::ProcessingService::Start(**archive, clock, processing_options);
+    if (!started.ok()) {
+      spdlog::error("processing: {}", started.error().ToString());
+      return 1;
+    }
+    processing = std::move(started.value());
+  }
+
   ScpIngest ingest(**archive);
   dicom::ScpOptions scp;
   scp.aet = config.aet;
@@ -133,7 +148,7 @@ int RunServe(const Config& config) {
   http_options.remote_aes = config.remote_aes;
   http_options.dicomweb_peers = config.dicomweb_peers;
   http_options.worklist_wait_cap_ms = int64_t{config.worklist_wait_cap_min} * 60 * 1000;
-  auto http = web::StartHttpServer(http_options, **archive, pipeline.get());
+  auto http = web::StartHttpServer(http_options, **archive, pipeline.get(), processing.get());
   if (!http.ok()) {
     spdlog::error("{}", http.error().ToString());
     return 1;
@@ -146,6 +161,8 @@ int RunServe(const Config& config) {
   spdlog::info("signal {} received, shutting down", sig);
   (*http)->Stop();
   (*dicom_server)->Stop();
+  if (processing)
+    processing->Stop();
   if (pipeline)
     pipeline->Stop();
   return 0;

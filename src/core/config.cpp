@@ -130,6 +130,7 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
     base.ai = *v;
   num("ai-workers", base.ai_workers);
   num("ai-threads", base.ai_threads);
+  num("processing-workers", base.processing_workers);
   num("stable-after", base.stable_after_s);
   num("ai-timeout", base.ai_timeout_s);
   num("worklist-wait-cap", base.worklist_wait_cap_min);
@@ -190,6 +191,8 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument, "cache-mb must be 0..1048576");
   if (config.max_upload_mb < 1 || config.max_upload_mb > 1 << 24)
     return MakeError(ErrorCode::kInvalidArgument, "max-upload-mb must be 1..16777216");
+  if (config.processing_workers < 0 || config.processing_workers > 16)
+    return MakeError(ErrorCode::kInvalidArgument, "processing-workers must be 0..16 (0: off)");
   if (config.ai_workers < 0 || config.ai_workers > 64 || config.ai_threads < 0 ||
       config.ai_threads > 256) {
     return MakeError(ErrorCode::kInvalidArgument,

@@ -73,6 +73,9 @@ struct Config {
   bool ai = true;
   int ai_workers = 0;  // classification threads; 0 = one per core (bench/RESULTS.md)
   int ai_threads = 0;  // OpenCV threads per inference; 0 = all cores
+  /// Image-processing worker threads in `serve` (each holds a whole volume); 0 turns the
+  /// processing API off.
+  int processing_workers = 1;
   /// Seconds without a new image after which a study counts as complete ("stable").
   int stable_after_s = 30;
   /// Seconds after which a running AI job fails with "timeout" (a hung model).

@@ -87,32 +87,6 @@ int GetUs(DcmItem& item, const DcmTagKey& tag) {
   return 0;
 }
 
-// "2.25." followed by the decimal value of the first 128 bits of SHA-256(text): a UUID-derived UID
-// (PS3.5 §B.2) that is stable for the same input.
-std::string DerivedUid(const std::string& text) {
-  std::string hex = Sha256Hex(text).substr(0, 32);
-  std::array<uint8_t, 16> n{};
-  for (size_t i = 0; i < 16; ++i) {
-    n[i] = static_cast<uint8_t>(std::stoul(hex.substr(i * 2, 2), nullptr, 16));
-  }
-  std::string digits;
-  bool zero = false;
-  while (!zero) {  // repeated division by 10 of a 128-bit big-endian number
-    unsigned rem = 0;
-    zero = true;
-    for (auto& byte : n) {
-      unsigned cur = rem * 256 + byte;
-      byte = static_cast<uint8_t>(cur / 10);
-      rem = cur % 10;
-      if (byte != 0)
-        zero = false;
-    }
-    digits.push_back(static_cast<char>('0' + rem));
-  }
-  std::reverse(digits.begin(), digits.end());
-  return "2.25." + digits;
-}
-
 bool HasPart10Preamble(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::array<char, 132> head{};
@@ -173,18 +147,18 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
   }
   if (coerce_missing_uids && info.study_uid.empty()) {
     info.study_uid =
-        DerivedUid("study|" + GetString(*ds, DCM_PatientID) + "|" +
-                   GetString(*ds, DCM_IssuerOfPatientID) + "|" + GetString(*ds, DCM_PatientName) +
-                   "|" + GetString(*ds, DCM_StudyDate) + "|" + GetString(*ds, DCM_StudyTime) + "|" +
-                   GetString(*ds, DCM_AccessionNumber) + "|" + GetString(*ds, DCM_StudyID));
+        UidFromText("study|" + GetString(*ds, DCM_PatientID) + "|" +
+                    GetString(*ds, DCM_IssuerOfPatientID) + "|" + GetString(*ds, DCM_PatientName) +
+                    "|" + GetString(*ds, DCM_StudyDate) + "|" + GetString(*ds, DCM_StudyTime) +
+                    "|" + GetString(*ds, DCM_AccessionNumber) + "|" + GetString(*ds, DCM_StudyID));
     info.coerced.emplace_back("StudyInstanceUID");
   }
   if (coerce_missing_uids && info.series_uid.empty()) {
     info.series_uid =
-        DerivedUid("series|" + info.study_uid + "|" + GetString(*ds, DCM_Modality) + "|" +
-                   GetString(*ds, DCM_SeriesNumber) + "|" + GetString(*ds, DCM_SeriesDate) + "|" +
-                   GetString(*ds, DCM_SeriesTime) + "|" + GetString(*ds, DCM_SeriesDescription) +
-                   "|" + GetString(*ds, DCM_FrameOfReferenceUID));
+        UidFromText("series|" + info.study_uid + "|" + GetString(*ds, DCM_Modality) + "|" +
+                    GetString(*ds, DCM_SeriesNumber) + "|" + GetString(*ds, DCM_SeriesDate) + "|" +
+                    GetString(*ds, DCM_SeriesTime) + "|" + GetString(*ds, DCM_SeriesDescription) +
+                    "|" + GetString(*ds, DCM_FrameOfReferenceUID));
     info.coerced.emplace_back("SeriesInstanceUID");
   }
   DXHUB_TRY(ValidateUid(info.sop_class_uid, "SOPClassUID"));
@@ -228,6 +202,30 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
       info.transfer_syntax_uid = meta_ts;
   }
   return info;
+}
+
+std::string UidFromText(const std::string& text) {
+  std::string hex = Sha256Hex(text).substr(0, 32);
+  std::array<uint8_t, 16> n{};
+  for (size_t i = 0; i < 16; ++i) {
+    n[i] = static_cast<uint8_t>(std::stoul(hex.substr(i * 2, 2), nullptr, 16));
+  }
+  std::string digits;
+  bool zero = false;
+  while (!zero) {  // repeated division by 10 of a 128-bit big-endian number
+    unsigned rem = 0;
+    zero = true;
+    for (auto& byte : n) {
+      unsigned cur = rem * 256 + byte;
+      byte = static_cast<uint8_t>(cur / 10);
+      rem = cur % 10;
+      if (byte != 0)
+        zero = false;
+    }
+    digits.push_back(static_cast<char>('0' + rem));
+  }
+  std::reverse(digits.begin(), digits.end());
+  return "2.25." + digits;
 }
 
 Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std::string& dst) {

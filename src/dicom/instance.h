@@ -63,6 +63,10 @@ struct InstanceInfo {
 /// "../../etc") is always refused. Thread-safe; holds no state.
 Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missing_uids = false);
 
+/// "2.25." followed by the decimal value of the first 128 bits of SHA-256(text): a UUID-derived
+/// UID (PS3.5 §B.2) that is the same for the same text (coerced and derived series).
+std::string UidFromText(const std::string& text);
+
 /// Writes `dst` as `src` with the coerced UIDs of `info` put into the dataset and the meta header,
 /// keeping the transfer syntax (compressed pixel data is copied, not re-encoded). `dst` is fsync'd.
 Status WriteCoerced(const std::string& src, const InstanceInfo& info, const std::string& dst);

@@ -96,6 +96,7 @@ Result<Volume> AssembleVolume(std::vector<Slice> slices) {
   const size_t plane = static_cast<size_t>(first.rows) * static_cast<size_t>(first.columns);
   for (size_t k = 0; k < slices.size(); ++k) {
     const Slice& s = slices[k];
+    v.slice_uids.push_back(s.sop_uid);
     float* out = v.voxels.data() + k * plane;
     for (size_t i = 0; i < plane; ++i)
       out[i] = static_cast<float>(s.values[i] * s.slope + s.intercept);

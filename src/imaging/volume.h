@@ -46,6 +46,9 @@ struct Geometry {
 /// Values are float: HU for CT, stored-value units after rescale otherwise.
 struct Volume : Geometry {
   std::vector<float> voxels;
+  /// The SOP Instance UID of each slice k when assembled from a series (derived series refer to
+  /// them); empty otherwise.
+  std::vector<std::string> slice_uids;
 
   float At(int i, int j, int k) const { return voxels[Index(i, j, k)]; }
   float& At(int i, int j, int k) { return voxels[Index(i, j, k)]; }

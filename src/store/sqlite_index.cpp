@@ -17,6 +17,7 @@
 #include "store/sql_migrations.h"
 #include "store/sqlite_ai_store.h"
 #include "store/sqlite_db.h"
+#include "store/sqlite_processing_store.h"
 #include "store/sqlite_review_store.h"
 #include "store/sqlite_user_store.h"
 #include "store/study_index.h"
@@ -86,6 +87,7 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
     ai_ = MakeSqliteAiStore(*this);
     users_ = MakeSqliteUserStore(*this);
     reviews_ = MakeSqliteReviewStore(*this, *ai_);
+    processing_ = MakeSqliteProcessingStore(*this);
     return Ok();
   }
 
@@ -128,6 +130,7 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
   AiStore& ai() override { return *ai_; }
   UserStore& users() override { return *users_; }
   ReviewStore& reviews() override { return *reviews_; }
+  ProcessingStore& processing() override { return *processing_; }
 
   Result<StudyPage> FindStudies(const StudyQuery& q) override {
     std::vector<Filter> filters;
@@ -850,6 +853,7 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
   std::unique_ptr<AiStore> ai_;
   std::unique_ptr<UserStore> users_;
   std::unique_ptr<ReviewStore> reviews_;
+  std::unique_ptr<ProcessingStore> processing_;
   Db writer_db_;  // used only by the writer thread after Init()
   Stmt upsert_patient_, upsert_study_, upsert_series_, upsert_instance_, insert_job_;
 

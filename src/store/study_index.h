@@ -12,6 +12,7 @@
 #include "core/result.h"
 #include "dicom/instance.h"
 #include "store/ai_store.h"
+#include "store/processing_store.h"
 #include "store/review_store.h"
 #include "store/user_store.h"
 
@@ -206,6 +207,8 @@ class StudyIndex {
   virtual UserStore& users() = 0;
   /// The worklist, decisions on AI findings and review statistics, in the same database.
   virtual ReviewStore& reviews() = 0;
+  /// The image-processing job queue and its results, in the same database.
+  virtual ProcessingStore& processing() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;

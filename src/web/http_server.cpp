@@ -18,6 +18,7 @@
 #include "web/dicomweb_routes.h"
 #include "web/json_views.h"
 #include "web/params.h"
+#include "web/processing_routes.h"
 #include "web/review_routes.h"
 #include "web/web_app.h"
 
@@ -101,17 +102,23 @@ Status ProbeDicomWeb(const DicomWebPeer& peer) {
 
 class HttpServerImpl final : public HttpServer {
  public:
-  HttpServerImpl(const HttpOptions& options, store::Archive& archive, ai::AiPipeline* ai)
+  HttpServerImpl(const HttpOptions& options, store::Archive& archive, ai::AiPipeline* ai,
+                 imaging::ProcessingService* processing)
       : options_(options),
         archive_(archive),
         ai_(ai),
         auth_(archive.index().users(), clock_),
         dicomweb_(archive, options.cache_bytes),
         reviews_(
-            archive, clock_, options.worklist_wait_cap_ms, [this](const httplib::Request& req) {
+            archive, clock_, options.worklist_wait_cap_ms,
+            [this](const httplib::Request& req) {
               auto caller = Authenticate(req);
               return caller ? CallerInfo{caller->user.username, caller->user.role} : CallerInfo{};
-            }) {}
+            }),
+        processing_(archive, processing, [this](const httplib::Request& req) {
+          auto caller = Authenticate(req);
+          return caller ? CallerInfo{caller->user.username, caller->user.role} : CallerInfo{};
+        }) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -271,6 +278,7 @@ class HttpServerImpl final : public HttpServer {
     });
 
     AuthRoutes();
+    processing_.Register(server_);
     reviews_.Register(server_);  // before AiRoutes: /api/studies/{uid}/review is more specific
     RegisterWebApp(server_);
     AiRoutes();  // registered first: httplib takes the first pattern that matches
@@ -340,6 +348,8 @@ class HttpServerImpl final : public HttpServer {
       return Role::kAdmin;
     if (!reads && path.rfind("/api/studies/", 0) == 0)
       return Role::kRadiologist;  // AI reruns
+    if (!reads && path.rfind("/api/series/", 0) == 0)
+      return Role::kClinician;  // image processing (derived series, meshes)
     if (!reads && path.rfind("/dicom-web", 0) == 0)
       return Role::kClinician;  // STOW-RS
     return Role::kViewer;
@@ -384,7 +394,8 @@ class HttpServerImpl final : public HttpServer {
 
   static bool TouchesPatientData(const std::string& path) {
     return path.rfind("/dicom-web", 0) == 0 || path.rfind("/api/studies", 0) == 0 ||
-           path.rfind("/api/instances", 0) == 0 || path == "/api/worklist";
+           path.rfind("/api/instances", 0) == 0 || path == "/api/worklist" ||
+           path.rfind("/api/series", 0) == 0 || path.rfind("/api/processing", 0) == 0;
   }
 
   void AuthRoutes() {
@@ -579,6 +590,7 @@ class HttpServerImpl final : public HttpServer {
   Auth auth_;
   DicomWebRoutes dicomweb_;
   ReviewRoutes reviews_;
+  ProcessingRoutes processing_;
   httplib::Server server_;
   int port_ = -1;
   std::thread thread_;
@@ -587,8 +599,8 @@ class HttpServerImpl final : public HttpServer {
 }  // namespace
 
 Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive,
-                                      ai::AiPipeline* ai) {
-  auto server = std::make_unique<HttpServerImpl>(options, archive, ai);
+                                      ai::AiPipeline* ai, imaging::ProcessingService* processing) {
+  auto server = std::make_unique<HttpServerImpl>(options, archive, ai, processing);
   DXHUB_TRY(server->Start());
   return HttpServerPtr(std::move(server));
 }

@@ -17,6 +17,7 @@
 #include "ai/pipeline.h"
 #include "core/config.h"
 #include "core/result.h"
+#include "imaging/processing.h"
 #include "store/archive.h"
 
 namespace dxhub::web {
@@ -47,9 +48,11 @@ class HttpServer {
 
 using HttpServerPtr = std::unique_ptr<HttpServer>;
 
-/// Binds and starts serving on a background thread. `archive` (and `ai`, when not null) must
-/// outlive the server. Without `ai` the AI routes answer 503.
+/// Binds and starts serving on a background thread. `archive` (and `ai` and `processing`, when
+/// not null) must outlive the server. Without `ai` the AI routes answer 503, without
+/// `processing` the image-processing ones.
 Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive,
-                                      ai::AiPipeline* ai = nullptr);
+                                      ai::AiPipeline* ai = nullptr,
+                                      imaging::ProcessingService* processing = nullptr);
 
 }  // namespace dxhub::web

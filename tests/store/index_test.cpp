@@ -37,7 +37,7 @@ TEST(SqliteIndex, CountsPerLevelAndDetail) {
   auto index = OpenSqliteIndex(dir / "index.sqlite");
   ASSERT_TRUE(index.ok()) << index.error().ToString();
   StudyIndex& ix = **index;
-  EXPECT_EQ(ix.SchemaVersion(), 4);
+  EXPECT_EQ(ix.SchemaVersion(), 5);
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
@@ -158,7 +158,7 @@ TEST(SqliteIndex, ReopenKeepsDataAndSchema) {
     ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   }
   auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
-  EXPECT_EQ(ix->SchemaVersion(), 4);
+  EXPECT_EQ(ix->SchemaVersion(), 5);
   EXPECT_EQ(ix->Counts()->instances, 1);
 }
 
