@@ -7,6 +7,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "imaging/filters.h"
 #include "imaging/floods.h"
 #include "imaging/itk_bridge.h"
 

@@ -3,7 +3,6 @@
 #include <itkConnectedComponentImageFilter.h>
 #include <itkLinearInterpolateImageFunction.h>
 #include <itkRelabelComponentImageFilter.h>
-#include <itkSmoothingRecursiveGaussianImageFilter.h>
 
 #include "imaging/itk_views.h"
 
@@ -25,17 +24,6 @@ std::vector<uint32_t> Components(const Geometry& grid, const std::vector<uint8_t
     sizes.push_back(static_cast<int64_t>(n));
   const uint32_t* out = relabel->GetOutput()->GetBufferPointer();
   return {out, out + mask.size()};
-}
-
-std::vector<float> Smoothed(const Volume& volume, double sigma_mm) {
-  if (sigma_mm <= 0)
-    return volume.voxels;
-  auto gaussian = itk::SmoothingRecursiveGaussianImageFilter<ItkVolume, ItkVolume>::New();
-  gaussian->SetInput(ItkView(volume.voxels.data(), volume, /*patient_space=*/false));
-  gaussian->SetSigma(sigma_mm);
-  gaussian->Update();
-  const float* out = gaussian->GetOutput()->GetBufferPointer();
-  return {out, out + volume.Count()};
 }
 
 struct TrilinearSampler::Impl {

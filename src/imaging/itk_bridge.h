@@ -17,10 +17,6 @@ namespace dxhub::imaging {
 std::vector<uint32_t> Components(const Geometry& grid, const std::vector<uint8_t>& mask,
                                  std::vector<int64_t>& sizes, bool fully_connected = false);
 
-/// The volume smoothed by a Gaussian of `sigma_mm` (ITK's recursive Gaussian, cost independent
-/// of sigma); a copy when sigma is 0.
-std::vector<float> Smoothed(const Volume& volume, double sigma_mm);
-
 /// Trilinear interpolation of a volume at patient-space points (ITK's
 /// LinearInterpolateImageFunction over a no-copy view of the voxels). The volume must outlive it.
 class TrilinearSampler {
