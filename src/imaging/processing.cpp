@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "dicom/derived.h"
 #include "dicom/instance.h"
+#include "dicom/segmentation.h"
 #include "imaging/assembly.h"
 #include "imaging/bone.h"
 #include "imaging/dsa.h"
@@ -211,6 +212,44 @@ class JobContext {
     return Ok();
   }
 
+  // A label volume on the source's grid as a DICOM Segmentation series of one object.
+  Status StoreSegmentation(const std::string& kind, const std::string& description,
+                           const Geometry& grid, const std::vector<uint8_t>& labels,
+                           const std::vector<std::string>& slice_uids,
+                           std::vector<dicom::SegmentSpec> segments) {
+    if (slice_uids.size() != static_cast<size_t>(grid.size[2]))
+      return MakeError(ErrorCode::kInternal, "the mask does not know its source slices");
+    Series series = NewSeries(kind, description);
+    dicom::SegmentationInput in;
+    in.series_uid = series.uid;
+    in.sop_uid = dicom::UidFromText(series.uid + "|1");
+    in.series_number = series.number;
+    in.series_description = description;
+    in.algorithm = "dxhub " + job_.operation;
+    in.rows = grid.size[1];
+    in.columns = grid.size[0];
+    in.orientation = {grid.row_dir[0], grid.row_dir[1], grid.row_dir[2],
+                      grid.col_dir[0], grid.col_dir[1], grid.col_dir[2]};
+    in.pixel_spacing = {grid.spacing[1], grid.spacing[0]};
+    in.slice_thickness = grid.spacing[2];
+    for (int k = 0; k < grid.size[2]; ++k) {
+      const auto source = instances_.find(slice_uids[static_cast<size_t>(k)]);
+      if (source == instances_.end())
+        return MakeError(ErrorCode::kInternal, "unknown source slice");
+      in.slices.push_back({source->second.sop_class, source->first, grid.PointAt(0, 0, k)});
+    }
+    in.labels = labels;
+    in.segments = std::move(segments);
+    const std::string temp = archive_.NewTempPath();
+    DXHUB_TRY(dicom::WriteSegmentation(instances_.at(slice_uids.front()).path, in, temp));
+    auto stored = archive_.Ingest(temp, store::IngestContext{"processing", "", "", false});
+    if (!stored.ok())
+      return stored.error();
+    series.images = 1;
+    Finished(series);
+    return Ok();
+  }
+
   void Finished(const Series& series) {
     series_.push_back({{"uid", series.uid},
                        {"description", series.description},
@@ -315,7 +354,10 @@ Result<json> RunBone(JobContext& ctx, const Volume& v, const json& p) {
   if (!r.ok())
     return r.error();
   auto series = ctx.NewSeries("bone-free", "Bone removed (dxhub)");
-  DXHUB_TRY(StoreVolume(ctx, series, r->bone_free, "bone removal", 0.5, 0.9));
+  DXHUB_TRY(StoreVolume(ctx, series, r->bone_free, "bone removal", 0.5, 0.85));
+  ctx.Progress(0.9, "storing the bone mask");
+  DXHUB_TRY(ctx.StoreSegmentation("bone-seg", "Bone mask (dxhub)", v, r->mask.labels, v.slice_uids,
+                                  {{"Bone", "272673000", "Bone"}}));
   auto mip = Project(r->bone_free, StandardPlane(r->bone_free, Axis::kCoronal), Projection::kMax);
   if (mip.ok())
     DXHUB_TRY(ctx.WritePicture("bone-free-coronal-mip.png", *mip, 300, 800));
@@ -329,14 +371,10 @@ Result<json> RunLungs(JobContext& ctx, const Volume& v) {
   auto r = SegmentLungs(v);
   if (!r.ok())
     return r.error();
-  // A derived series with the lungs' outside darkened: reviewable in any viewer.
-  Volume shown = v;
-  for (size_t i = 0; i < shown.voxels.size(); ++i) {
-    if (r->labels.labels[i] == 0)
-      shown.voxels[i] = -1024;
-  }
-  auto series = ctx.NewSeries("lungs", "Lungs (dxhub)");
-  DXHUB_TRY(StoreVolume(ctx, series, shown, "lung segmentation", 0.6, 0.9));
+  ctx.Progress(0.8, "storing the lung labels");
+  DXHUB_TRY(ctx.StoreSegmentation(
+      "lungs-seg", "Lungs (dxhub)", v, r->labels.labels, v.slice_uids,
+      {{"Left lung", "44029006", "Left lung"}, {"Right lung", "3341006", "Right lung"}}));
   return json{{"left_ml", std::round(r->left_ml)},
               {"right_ml", std::round(r->right_ml)},
               {"airways_removed", r->airways_found},
@@ -366,6 +404,21 @@ Result<json> RunVessels(JobContext& ctx, const Volume& whole, const json& p) {
     return r.error();
   ctx.Progress(0.8, "writing the tree");
   DXHUB_TRY(ctx.WriteText("centerlines.json", VesselTreeJson(*r)));
+  // The mask back on the whole series' grid, as a segmentation of it.
+  std::vector<uint8_t> full(whole.Count(), 0);
+  const std::array<int, 3> lo =
+      p.contains("roi") ? std::array<int, 3>{p["roi"][0].get<int>(), p["roi"][1].get<int>(),
+                                             p["roi"][2].get<int>()}
+                        : std::array<int, 3>{0, 0, 0};
+  for (int k = 0; k < roi.size[2]; ++k) {
+    for (int j = 0; j < roi.size[1]; ++j) {
+      for (int i = 0; i < roi.size[0]; ++i)
+        full[whole.Index(lo[0] + i, lo[1] + j, lo[2] + k)] = r->mask.labels[roi.Index(i, j, k)];
+    }
+  }
+  if (r->trees > 0)
+    DXHUB_TRY(ctx.StoreSegmentation("vessels-seg", "Vessels (dxhub)", whole, full, whole.slice_uids,
+                                    {{"Vessels", "59820001", "Blood vessel"}}));
   Volume shown = roi;
   for (size_t i = 0; i < shown.voxels.size(); ++i) {
     if (r->mask.labels[i] == 0)

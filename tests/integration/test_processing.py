@@ -89,8 +89,22 @@ class ProcessingApiTest(unittest.TestCase):
         m = job["result"]["measurements"]
         self.assertGreater(m["bone_ml"], 100)
         derived = job["result"]["series"]
-        self.assertEqual(len(derived), 1)
+        self.assertEqual(len(derived), 2)
         self.assertEqual(derived[0]["images"], 20)
+        # The mask as a DICOM Segmentation of the source series, read back with pydicom.
+        seg = self.derived_series(derived[1]["uid"])
+        self.assertEqual(seg["00080060"]["Value"][0], "SEG")
+        status, meta = self.server.get(
+            f"/dicom-web/studies/{self.study}/series/{derived[1]['uid']}/metadata")
+        self.assertEqual(status, 200)
+        self.assertEqual(meta[0]["00080016"]["Value"][0], "1.2.840.10008.5.1.4.1.1.66.4")
+        segment = meta[0]["00620002"]["Value"][0]  # SegmentSequence
+        self.assertEqual(segment["00620005"]["Value"][0], "Bone")
+        frames = int(meta[0]["00280008"]["Value"][0])
+        self.assertGreaterEqual(frames, 15)
+        per_frame = meta[0]["52009230"]["Value"][0]  # the first frame refers to a source CT slice
+        source = per_frame["00089124"]["Value"][0]["00082112"]["Value"][0]
+        self.assertEqual(source["00081150"]["Value"][0], "1.2.840.10008.5.1.4.1.1.2")
         # The derived series is in the same study, CT, 20 images, bone gone.
         s = self.derived_series(derived[0]["uid"])
         self.assertIsNotNone(s, "derived series not found over QIDO-RS")
@@ -168,7 +182,11 @@ class ProcessingApiTest(unittest.TestCase):
             self.assertIn(word, json.loads(answer)["message"], answer)
         status, _, answer = call(self.server, f"/api/series/{self.ct}/process", "POST")
         self.assertEqual(status, 400)
-        # A job that fails says why: DSA of a CT series.
+        # Jobs that fail say why: DSA of a CT series, lungs of an abdomen.
+        status, _, job = self.submit(self.ct, "lungs")
+        job, _ = self.wait(job["id"])
+        self.assertEqual(job["state"], "failed")
+        self.assertIn("no lungs found", job["error"])
         status, _, job = self.submit(self.ct, "dsa")
         job, _ = self.wait(job["id"])
         self.assertEqual(job["state"], "failed")
