@@ -38,7 +38,7 @@ struct UserOptions {
 int RunUser(const Config& config, const UserOptions& options);
 
 struct ProcessOptions {
-  std::string operation;  // mpr, mip, minip, mesh, dsa
+  std::string operation;  // mpr, mip, minip, mesh, dsa, lungs, bone, vessels
   std::string uid;        // a Series Instance UID (mpr, mip, minip, mesh) or SOP Instance UID (dsa)
   std::string out;        // output file (PNG or mesh); dsa: a folder of PNGs
   std::string axis = "axial";
@@ -52,6 +52,11 @@ struct ProcessOptions {
   int mask_frame = -1;
   int mask_average = 1;
   bool no_motion_correction = false;
+  /// Run as a processing job (as POST /api/series/{uid}/process does): derived series stored in
+  /// the archive, files under <data>/derived/<job>/, the job's result printed as JSON. Always so
+  /// for bone and vessels.
+  bool store = false;
+  std::string params = "{}";  // job parameters (JSON), see imaging/processing.h
 };
 /// Runs one image-processing operation synchronously and writes its result to files.
 int RunProcess(const Config& config, const ProcessOptions& options);

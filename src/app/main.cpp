@@ -95,15 +95,22 @@ int main(int argc, char** argv) {
       "process", "run an image-processing operation on an archived series and write the result");
   add_common(process);
   process
-      ->add_option("operation", process_options.operation, "mpr | mip | minip | mesh | dsa | lungs")
+      ->add_option("operation", process_options.operation,
+                   "mpr | mip | minip | mesh | dsa | lungs | bone | vessels")
       ->required()
-      ->check(CLI::IsMember({"mpr", "mip", "minip", "mesh", "dsa", "lungs"}));
+      ->check(CLI::IsMember({"mpr", "mip", "minip", "mesh", "dsa", "lungs", "bone", "vessels"}));
   process
       ->add_option("uid", process_options.uid,
                    "Series Instance UID (mpr, mip, minip, mesh, lungs) or SOP Instance UID (dsa)")
       ->required();
-  process->add_option("--out", process_options.out, "output: PNG, mesh file, or dsa folder")
-      ->required();
+  process->add_option("--out", process_options.out,
+                      "output: PNG, mesh file, or dsa folder; with --store, a copy of the job's "
+                      "first result file");
+  process->add_flag("--store", process_options.store,
+                    "run as a processing job: derived series into the archive, result as JSON "
+                    "(always for bone and vessels)");
+  process->add_option("--params", process_options.params,
+                      "job parameters as JSON, e.g. '{\"preset\": \"plain\"}'");
   process->add_option("--axis", process_options.axis, "axial | coronal | sagittal")
       ->check(CLI::IsMember({"axial", "coronal", "sagittal"}));
   process->add_option("--offset", process_options.offset_mm, "plane offset from the centre (mm)");

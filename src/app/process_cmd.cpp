@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "app/commands.h"
 #include "core/clock.h"
@@ -11,6 +12,7 @@
 #include "imaging/dsa.h"
 #include "imaging/lung.h"
 #include "imaging/mesh.h"
+#include "imaging/processing.h"
 #include "imaging/reslice.h"
 #include "store/archive.h"
 
@@ -168,6 +170,51 @@ int Lungs(store::Archive& archive, const ProcessOptions& o) {
   return 0;
 }
 
+// As a processing job, run here and now: the same code path as the API's queue.
+int AsJob(store::Archive& archive, const Config& config, const ProcessOptions& o) {
+  SystemClock clock;
+  imaging::ProcessingOptions options;
+  options.derived_dir = config.data_dir + "/derived";
+  options.workers = 0;
+  auto service = imaging::ProcessingService::Start(archive, clock, options);
+  if (!service.ok())
+    return Fail(service.error().ToString());
+  auto id = (*service)->Submit(o.uid, o.operation, o.params, "cli");
+  if (!id.ok())
+    return Fail(id.error().ToString());
+  // Claims the oldest pending job: with a server on the same data running, that may be one of
+  // its own; run whatever was claimed and report ours.
+  while (true) {
+    auto job = archive.index().processing().Claim(clock.NowMillis());
+    if (!job.ok())
+      return Fail(job.error().ToString());
+    if (!job->has_value())
+      break;
+    if (Status ran = (*service)->RunJob(**job); !ran.ok())
+      return Fail(ran.error().ToString());
+    if ((*job)->id == *id)
+      break;
+  }
+  auto done = archive.index().processing().Find(*id);
+  if (!done.ok() || !done->has_value())
+    return Fail("the job vanished");
+  const auto& job = **done;
+  if (job.state != "done")
+    return Fail(o.operation + " failed: " + job.error);
+  std::printf("%s\n", job.result_json.c_str());
+  if (!o.out.empty()) {
+    const auto result = nlohmann::json::parse(job.result_json, nullptr, false);
+    if (!result.is_discarded() && result.contains("files") && !result["files"].empty()) {
+      auto path = (*service)->ResultFile(job.id, result["files"][0].get<std::string>());
+      std::error_code ec;
+      if (!path.ok() || !std::filesystem::copy_file(
+                            *path, o.out, std::filesystem::copy_options::overwrite_existing, ec))
+        return Fail("cannot copy the result to " + o.out);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int RunProcess(const Config& config, const ProcessOptions& options) {
@@ -175,6 +222,10 @@ int RunProcess(const Config& config, const ProcessOptions& options) {
   auto archive = store::Archive::Open(config, clock);
   if (!archive.ok())
     return Fail("cannot open archive: " + archive.error().ToString());
+  if (options.store || options.operation == "bone" || options.operation == "vessels")
+    return AsJob(**archive, config, options);
+  if (options.out.empty())
+    return Fail("--out is required");
   if (options.operation == "mesh")
     return Mesh(**archive, options);
   if (options.operation == "dsa")
