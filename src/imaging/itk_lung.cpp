@@ -239,20 +239,29 @@ Result<LungResult> SegmentLungs(const Volume& ct, const LungOptions& options) {
     result.split_touching = true;
   }
 
-  // Left is the patient's left: +x in LPS.
-  std::map<int, double> x_sum, n;
+  // Left is the patient's left: +x in LPS. Positions are linear in the indices, so the mean
+  // index of each lung places it.
+  std::array<std::array<double, 4>, 3> sum{};  // per label: i, j, k, count
   for (int k = 0; k < g.nz; ++k) {
     for (int j = 0; j < g.ny; ++j) {
+      const uint8_t* row = labels.data() + g.Index(0, j, k);
       for (int i = 0; i < g.nx; ++i) {
-        const uint8_t l = labels[g.Index(i, j, k)];
-        if (l != 0) {
-          x_sum[l] += ct.PointAt(i, j, k)[0];
-          n[l] += 1;
+        if (row[i] != 0) {
+          auto& s = sum[row[i]];
+          s[0] += i;
+          s[1] += j;
+          s[2] += k;
+          s[3] += 1;
         }
       }
     }
   }
-  if (x_sum[1] / std::max(1.0, n[1]) < x_sum[2] / std::max(1.0, n[2])) {
+  auto mean_x = [&](int l) {
+    const auto& s = sum[static_cast<size_t>(l)];
+    const double n = std::max(1.0, s[3]);
+    return ct.PointAt(s[0] / n, s[1] / n, s[2] / n)[0];
+  };
+  if (mean_x(1) < mean_x(2)) {
     for (auto& l : labels)
       l = l == 1 ? 2 : l == 2 ? 1 : 0;
   }
