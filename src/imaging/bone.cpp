@@ -56,7 +56,7 @@ Result<BoneResult> RemoveBone(const Volume& ct, const BoneOptions& options) {
   for (size_t i = 0; i < count; ++i)
     dense[i] = hu[i] >= options.seed_hu ? 1 : 0;
   std::vector<int64_t> sizes;
-  const std::vector<uint32_t> pieces = Components(ct, dense, sizes, /*fully_connected=*/true);
+  const std::vector<uint32_t> pieces = ComponentsInBox(ct, dense, sizes, /*fully_connected=*/true);
   std::vector<int64_t> cortical(sizes.size() + 1, 0);
   for (size_t i = 0; i < count; ++i) {
     if (pieces[i] != 0 && hu[i] >= options.cortex_hu)

@@ -17,6 +17,11 @@ namespace dxhub::imaging {
 std::vector<uint32_t> Components(const Geometry& grid, const std::vector<uint8_t>& mask,
                                  std::vector<int64_t>& sizes, bool fully_connected = false);
 
+/// The same, computed in the mask's bounding box only (bone or lungs fill a fraction of a CT):
+/// several times faster on sparse masks.
+std::vector<uint32_t> ComponentsInBox(const Geometry& grid, const std::vector<uint8_t>& mask,
+                                      std::vector<int64_t>& sizes, bool fully_connected = false);
+
 /// Trilinear interpolation of a volume at patient-space points (ITK's
 /// LinearInterpolateImageFunction over a no-copy view of the voxels). The volume must outlive it.
 class TrilinearSampler {

@@ -101,7 +101,9 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
   }
 
   InstanceRecord record{info.value(), key, *size, *sha, ctx.source, clock_.NowMillis(), {}};
-  if (planner_ && info->frames > 0)
+  // dxhub's own derived images (bone-free CT, SEG, projections) are not new patient images for
+  // the models to read.
+  if (planner_ && info->frames > 0 && ctx.source != "processing")
     record.ai_jobs = planner_(*info);
   DXHUB_TRY(index_->PutInstance(record));
   // From here the instance is indexed: if we die before the rename, Recover() finishes it.

@@ -151,6 +151,30 @@ async function main() {
     await shot(page, '04-viewer-ct-lung-slice3');
   });
 
+  await step('bone removal runs as a job from the study page and adds its derived series', async () => {
+    await page.goto(`${cfg.url}/#/study/${ctStudy}`);
+    const panel = page.locator('.processing').first();
+    await panel.locator('select[name=operation]').selectOption('bone');
+    await panel.locator('select[name=preset]').selectOption('plain');
+    await panel.locator('button.run').click();
+    // Progress is shown while it runs, then the result with its files.
+    await panel.locator('li.job[data-state="done"]').waitFor({ timeout: 120000 });
+    const done = panel.locator('li.job[data-state="done"]').first();
+    assert.match(await done.textContent(), /bone ml: \d+/);
+    const link = done.locator('a.file');
+    assert.equal(await link.textContent(), 'bone-free-coronal-mip.png');
+    const png = await page.evaluate(async (href) => {
+      const r = await fetch(href);
+      return [r.status, r.headers.get('content-type')];
+    }, await link.getAttribute('href'));
+    assert.deepEqual(png, [200, 'image/png']);
+    await shot(page, '07-study-ct-bone-removal-done');
+    await done.locator('a', { hasText: /show|显示/ }).click();
+    await page.waitForSelector('h3.series-head:has-text("Bone removed (dxhub)")');
+    await page.waitForSelector('h3.series-head:has-text("Bone mask (dxhub)")');
+    await shot(page, '08-study-ct-derived-series');
+  });
+
   await step('the viewer steps through the frames of a 96-frame angiogram', async () => {
     const [study, series, sop] = cfg.xa;
     await page.goto(`${cfg.url}/#/viewer/${study}/${series}/${sop}`);

@@ -4,6 +4,7 @@
 import { t } from './i18n.js';
 import { api, h, personName, dicomDate, dateTime, statusChip, toast, errorText } from './util.js';
 import { hasRole } from './app.js';
+import { processingPanel } from './processing.js';
 
 // Several models may read one image: show the result that matters most, as the server counts it.
 function worst(results) {
@@ -54,9 +55,15 @@ export async function studyPage(view, [uid]) {
 
   const highOnly = h('input', { type: 'checkbox', onchange: () => grid.classList.toggle('high-only', highOnly.checked) });
   const grid = h('div', { class: 'grid' });
+  const panels = [];
+  // Re-rendering through the router runs this page's cleanup (the panels' polling) first.
+  const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
   for (const series of detail.series || []) {
     grid.append(h('h3', { class: 'series-head' },
       [series.modality, t('st.series', { n: series.series_number }), series.series_description].filter(Boolean).join(' · ')));
+    const panel = processingPanel(series, reload);
+    panels.push(panel);
+    grid.append(panel.element);
     for (const inst of series.instances) {
       const results = byImage.get(inst.sop_instance_uid) || [];
       const r = results.length ? worst(results) : null;
@@ -117,4 +124,5 @@ export async function studyPage(view, [uid]) {
       h('h3', {}, t('st.decisions')), decisions),
     h('label', { class: 'toggle' }, highOnly, t('st.highonly')),
     grid);
+  return () => panels.forEach((p) => p.stop());
 }
