@@ -10,7 +10,7 @@ import { hasRole } from './app.js';
 // What makes sense on which series: volumes get the 3-D tools, multi-frame X-ray gets DSA.
 function operationsFor(series) {
   const frames = Math.max(0, ...series.instances.map((i) => i.frames || 1));
-  if (frames > 1) return ['dsa'];
+  if (['XA', 'RF'].includes(series.modality)) return frames > 1 ? ['dsa'] : [];
   if (series.instances.length < 3 || !['CT', 'MR'].includes(series.modality)) return [];
   const ops = ['bone', 'mesh', 'mip', 'minip', 'mpr', 'vessels'];
   return series.modality === 'CT' ? ['bone', 'lungs', ...ops.slice(1)] : ops.slice(1);
@@ -27,8 +27,8 @@ function parametersFor(op, preset) {
 function jobRow(job, onReload) {
   const files = (job.result?.files || []).map((name, i) =>
     h('a', { href: job.file_links[i], download: name, class: 'file' }, name));
-  const series = (job.result?.series || []).map((s) =>
-    h('span', { class: 'derived' }, `${s.description} (${s.images})`));
+  const series = (job.result?.series || []).map((s, i) =>
+    h('span', { class: 'derived' }, `${i ? ' · ' : ''}${s.description} (${s.images})`));
   const measured = Object.entries(job.result?.measurements || {})
     .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`).join(' · ');
   return h('li', { class: `job state-${job.state}`, dataset: { job: job.id, state: job.state } },
