@@ -112,7 +112,25 @@ int main(int argc, char** argv) {
   if (wanted("lungs")) {
     im::LungResult lungs;
     const double lung_s = Best(2, [&] { lungs = im::SegmentLungs(ct).value(); });
-    std::printf("lungs %.3f left %.0f mL right %.0f mL\n", lung_s, lungs.left_ml, lungs.right_ml);
+    // Accuracy at the size too (the unit tests use a smaller grid to stay quick).
+    int64_t both[3] = {0, 0, 0}, truth[3] = {0, 0, 0}, found[3] = {0, 0, 0}, airway = 0,
+            airway_as_lung = 0;
+    for (size_t i = 0; i < chest.truth.size(); ++i) {
+      const uint8_t t = chest.truth[i], l = lungs.labels.labels[i];
+      for (uint8_t side : {1, 2}) {
+        truth[side] += t == side ? 1 : 0;
+        found[side] += l == side ? 1 : 0;
+        both[side] += t == side && l == side ? 1 : 0;
+      }
+      airway += t == 3 ? 1 : 0;
+      airway_as_lung += t == 3 && l != 0 ? 1 : 0;
+    }
+    auto dice = [&](int side) {
+      return 2.0 * static_cast<double>(both[side]) / static_cast<double>(truth[side] + found[side]);
+    };
+    std::printf("lungs %.3f left %.0f mL right %.0f mL, Dice %.4f / %.4f, airway as lung %.3f%%\n",
+                lung_s, lungs.left_ml, lungs.right_ml, dice(1), dice(2),
+                100.0 * static_cast<double>(airway_as_lung) / static_cast<double>(airway));
     {
       const auto touching = im::phantoms::MakeChest(512, 512, slices, 15, true);
       im::LungResult split;

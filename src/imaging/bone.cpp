@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <deque>
+#include <numbers>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -35,6 +38,77 @@ std::vector<Step> Steps26(const Geometry& grid) {
   return steps;
 }
 
+// Per dense piece: where its voxels lie (for their principal axes) and how even the density of
+// its interior is (voxels whose six neighbours are in the piece too, clear of partial volume).
+struct PieceShape {
+  double n = 0, sx = 0, sy = 0, sz = 0, sxx = 0, syy = 0, szz = 0, sxy = 0, sxz = 0, syz = 0;
+  double inner = 0, hu = 0, hu2 = 0;
+  std::array<int, 3> lo{INT32_MAX, INT32_MAX, INT32_MAX}, hi{-1, -1, -1};
+
+  // Eigenvalues of the positions' covariance (mm^2), largest first (trigonometric solution for
+  // a symmetric 3x3 matrix).
+  std::array<double, 3> Axes() const {
+    const double mx = sx / n, my = sy / n, mz = sz / n;
+    const double a = sxx / n - mx * mx, b = syy / n - my * my, c = szz / n - mz * mz;
+    const double d = sxy / n - mx * my, e = syz / n - my * mz, f = sxz / n - mx * mz;
+    const double p1 = d * d + e * e + f * f;
+    if (p1 < 1e-12)
+      return {std::max({a, b, c}), a + b + c - std::max({a, b, c}) - std::min({a, b, c}),
+              std::min({a, b, c})};
+    const double q = (a + b + c) / 3;
+    const double p2 = (a - q) * (a - q) + (b - q) * (b - q) + (c - q) * (c - q) + 2 * p1;
+    const double p = std::sqrt(p2 / 6);
+    const double det = ((a - q) * ((b - q) * (c - q) - e * e) - d * (d * (c - q) - e * f) +
+                        f * (d * e - (b - q) * f)) /
+                       (p * p * p);
+    const double phi = std::acos(std::clamp(det / 2, -1.0, 1.0)) / 3;
+    const double l1 = q + 2 * p * std::cos(phi);
+    const double l3 = q + 2 * p * std::cos(phi + 2 * std::numbers::pi / 3);
+    return {l1, 3 * q - l1 - l3, l3};
+  }
+  double InnerVariation() const {
+    if (inner < 8)
+      return 1;
+    const double mean = hu / inner;
+    return std::sqrt(std::max(0.0, hu2 / inner - mean * mean)) / std::max(1.0, std::abs(mean));
+  }
+};
+
+// Whether a piece is a solid, evenly dense, elongated tube (a vessel full of contrast) rather than
+// bone: bone is a shell round marrow in most of its slices and its density varies (cortex,
+// trabeculae); a vessel's lumen is even and fills its cross-section. Checked only on pieces that
+// look tubular and even, so the per-slice hole count stays cheap.
+bool IsContrastTube(const Grid& g, const std::vector<uint32_t>& pieces, uint32_t piece,
+                    const PieceShape& shape) {
+  const auto axes = shape.Axes();
+  if (!(axes[0] >= 4 * axes[1]) || shape.InnerVariation() > 0.08)
+    return false;
+  // Solid: what the piece encloses slice by slice is a small part of it.
+  Geometry box;
+  box.size = {shape.hi[0] - shape.lo[0] + 1, shape.hi[1] - shape.lo[1] + 1,
+              shape.hi[2] - shape.lo[2] + 1};
+  const Grid local(box);
+  std::vector<uint8_t> wall(box.Count());
+  for (int k = 0; k < box.size[2]; ++k) {
+    for (int j = 0; j < box.size[1]; ++j) {
+      for (int i = 0; i < box.size[0]; ++i)
+        wall[local.Index(i, j, k)] =
+            pieces[g.Index(shape.lo[0] + i, shape.lo[1] + j, shape.lo[2] + k)] == piece ? 1 : 0;
+    }
+  }
+  std::vector<int64_t> enclosed(static_cast<size_t>(box.size[2]), 0);
+  EnclosedPerSlice(
+      local, [&](size_t at) { return wall[at] != 0; },
+      [&](int k, const std::vector<uint8_t>& inside) {
+        for (uint8_t v : inside)
+          enclosed[static_cast<size_t>(k)] += v;
+      });
+  int64_t holes = 0;
+  for (int64_t e : enclosed)
+    holes += e;
+  return static_cast<double>(holes) < 0.02 * shape.n;
+}
+
 }  // namespace
 
 Result<BoneResult> RemoveBone(const Volume& ct, const BoneOptions& options) {
@@ -58,9 +132,41 @@ Result<BoneResult> RemoveBone(const Volume& ct, const BoneOptions& options) {
   std::vector<int64_t> sizes;
   const std::vector<uint32_t> pieces = ComponentsInBox(ct, dense, sizes, /*fully_connected=*/true);
   std::vector<int64_t> cortical(sizes.size() + 1, 0);
-  for (size_t i = 0; i < count; ++i) {
-    if (pieces[i] != 0 && hu[i] >= options.cortex_hu)
-      ++cortical[pieces[i]];
+  std::vector<PieceShape> shapes(sizes.size() + 1);
+  for (int k = 0; k < g.nz; ++k) {
+    for (int j = 0; j < g.ny; ++j) {
+      for (int i = 0; i < g.nx; ++i) {
+        const size_t at = g.Index(i, j, k);
+        const uint32_t n = pieces[at];
+        if (n == 0)
+          continue;
+        cortical[n] += hu[at] >= options.cortex_hu ? 1 : 0;
+        PieceShape& s = shapes[n];
+        const double x = i * ct.spacing[0], y = j * ct.spacing[1], z = k * ct.spacing[2];
+        s.n += 1;
+        s.sx += x;
+        s.sy += y;
+        s.sz += z;
+        s.sxx += x * x;
+        s.syy += y * y;
+        s.szz += z * z;
+        s.sxy += x * y;
+        s.sxz += x * z;
+        s.syz += y * z;
+        s.lo = {std::min(s.lo[0], i), std::min(s.lo[1], j), std::min(s.lo[2], k)};
+        s.hi = {std::max(s.hi[0], i), std::max(s.hi[1], j), std::max(s.hi[2], k)};
+        const bool inner = i > 0 && j > 0 && k > 0 && i + 1 < g.nx && j + 1 < g.ny &&
+                           k + 1 < g.nz && pieces[at - 1] == n && pieces[at + 1] == n &&
+                           pieces[at - static_cast<size_t>(g.nx)] == n &&
+                           pieces[at + static_cast<size_t>(g.nx)] == n &&
+                           pieces[at - g.Plane()] == n && pieces[at + g.Plane()] == n;
+        if (inner) {
+          s.inner += 1;
+          s.hu += hu[at];
+          s.hu2 += static_cast<double>(hu[at]) * hu[at];
+        }
+      }
+    }
   }
   BoneResult result;
   const auto min_voxels = static_cast<int64_t>(options.min_piece_ml / ct.VoxelMl());
@@ -69,7 +175,8 @@ Result<BoneResult> RemoveBone(const Volume& ct, const BoneOptions& options) {
     if (sizes[n - 1] < std::max<int64_t>(min_voxels, 1))
       continue;
     // A count, not the maximum: a few noisy voxels of a bright vein would pass a maximum.
-    if (cortical[n] >= std::max<int64_t>(3, sizes[n - 1] / 100)) {
+    if (cortical[n] >= std::max<int64_t>(3, sizes[n - 1] / 100) &&
+        !IsContrastTube(g, pieces, static_cast<uint32_t>(n), shapes[n])) {
       keep[n] = 1;
       ++result.pieces;
     } else {

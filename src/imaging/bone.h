@@ -5,7 +5,10 @@
 //
 // Bone is found from its cortex: pieces of dense tissue (`seed_hu`) with enough truly cortical
 // voxels (`cortex_hu`) in them; dense pieces without, such as a contrast-filled vein or an
-// enhancing organ, are vetoed whatever their shape. Thin cortex (ribs, osteoporotic vertebrae) is
+// enhancing organ, are vetoed whatever their shape. A shape veto catches vessels whose contrast
+// is as dense as cortex (undiluted contrast in a vein): an elongated piece, solid in every slice
+// and evenly dense inside, is a tube of contrast, not bone (bone is a shell round marrow, its
+// density uneven). Thin cortex (ribs, osteoporotic vertebrae) is
 // seen only in fragments at CT resolution, so each slice's dense bone is closed over `closing_mm`
 // before what it encloses is taken as marrow, only where dense enough to be marrow rather than
 // the spinal canal or fat. Last, a thin partial-volume rim is grown outwards while the density
@@ -50,7 +53,7 @@ struct BoneResult {
   Volume bone_free;  // the input with bone voxels set to removed_hu
   double bone_ml = 0;
   int pieces = 0;         // pieces of dense tissue kept as bone
-  int vetoed_pieces = 0;  // dense pieces without cortex (vessels, contrast), left in
+  int vetoed_pieces = 0;  // dense pieces without cortex or shaped as contrast tubes, left in
 };
 
 /// kInvalidArgument for a volume of fewer than three slices or options out of range.

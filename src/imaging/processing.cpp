@@ -18,6 +18,7 @@
 #include "imaging/dsa.h"
 #include "imaging/lung.h"
 #include "imaging/mesh.h"
+#include "imaging/mesh_preview.h"
 #include "imaging/reslice.h"
 #include "imaging/vessels.h"
 
@@ -452,6 +453,15 @@ Result<json> RunMesh(JobContext& ctx, const Volume& v, const json& p) {
     if (!path.ok())
       return path.error();
     DXHUB_TRY(WriteMesh(*mesh, format, *path));
+    DXHUB_TRY(fs::SyncPath(*path));
+  }
+  int height = 0;
+  const std::vector<unsigned char> front = RenderFront(*mesh, 512, height);
+  if (!front.empty()) {
+    auto path = ctx.FilePath("surface-front.png");
+    if (!path.ok())
+      return path.error();
+    DXHUB_TRY(WritePng(*path, front, 512, height));
     DXHUB_TRY(fs::SyncPath(*path));
   }
   const MeshStats s = Measure(*mesh);

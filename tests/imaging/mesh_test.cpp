@@ -7,6 +7,7 @@
 #include <numbers>
 
 #include "../test_util.h"
+#include "imaging/mesh_preview.h"
 #include "phantoms.h"
 
 namespace dxhub::imaging {
@@ -107,6 +108,24 @@ TEST(Mesh, StlObjAndGltfRoundTrip) {
   }
   EXPECT_FALSE(ParseMeshFormat("ply").ok());
   EXPECT_EQ(ReadMesh(MeshFormat::kStl, dir / "missing.stl").error().code, ErrorCode::kNotFound);
+}
+
+TEST(Mesh, FrontPictureShowsTheSphereShaded) {
+  const Volume ball = phantoms::Ball(20, 1.0);
+  MeshOptions o;
+  o.iso = 500;
+  auto mesh = IsoSurface(ball, o);
+  ASSERT_TRUE(mesh.ok());
+  int height = 0;
+  const auto grey = RenderFront(*mesh, 200, height);
+  ASSERT_EQ(grey.size(), 200U * static_cast<size_t>(height));
+  EXPECT_NEAR(height, 200, 3);  // a sphere is as tall as it is wide
+  const auto at = [&](int x, int y) {
+    return grey[static_cast<size_t>(y) * 200 + static_cast<size_t>(x)];
+  };
+  EXPECT_GT(at(100, height / 2), 230);                // the centre faces the viewer
+  EXPECT_EQ(at(2, 2), 0);                             // the corners are background
+  EXPECT_LT(at(8, height / 2), at(100, height / 2));  // the rim turns away: darker
 }
 
 }  // namespace

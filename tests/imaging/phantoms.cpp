@@ -140,6 +140,7 @@ BoneCta MakeBoneCta(int nx, int ny, int nz, double spacing, double noise, uint32
   vessel("lumbar artery 1 mm from bone", 1, column(-(18 + 1 + 1.25), 50, 1.25, 350));
   vessel("lumbar artery 2 mm from bone", 2, column(18 + 2 + 1.25, 50, 1.25, 350));
   vessel("550 HU vein", 40, column(-55, 0, 6, 550));
+  vessel("800 HU vein (undiluted contrast)", 40, column(55, 0, 6, 800));
   // Ribs (and the intercostal artery below each) about (0, 20), on both sides.
   struct Rib {
     double z, gap;

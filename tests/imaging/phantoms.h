@@ -27,8 +27,9 @@ Chest MakeChest(int nx, int ny, int nz, double noise, bool touching, uint32_t se
 /// cortical arch around the spinal canal; ribs every 30 mm in z (5 mm radius, 1.5 mm cortex,
 /// 250 HU core) curving from the spine towards the front; 350 HU aortas of 10 mm radius 0, 1 and
 /// 2 mm from the vertebral body; 1.25 mm intercostal arteries 1 or 2 mm below the ribs; 1.25 mm
-/// lumbar arteries 1 and 2 mm beside the vertebral body; a 550 HU contrast-filled vein away from
-/// bone. Partial-volume edges, Gaussian noise. Truth: 1 bone, then one label per vessel.
+/// lumbar arteries 1 and 2 mm beside the vertebral body; 550 and 800 HU contrast-filled veins away
+/// from bone (the second as dense as cortex). Partial-volume edges, Gaussian noise. Truth: 1 bone,
+/// then one label per vessel.
 struct VesselTruth {
   uint8_t label;
   const char* name;
@@ -42,9 +43,9 @@ struct BoneCta {
 BoneCta MakeBoneCta(int nx, int ny, int nz, double spacing, double noise, uint32_t seed = 11);
 
 /// Vessels in a cube of n^3 voxels of `spacing` mm centred on the origin: helices and curved
-/// tubes of radius 0.75-2.5 mm at 350 HU in 50 HU (one with a side branch), a plate (3 mm thick) and a ball (4 mm) of
-/// the same density that a vessel filter must ignore, partial-volume edges, Gaussian noise.
-/// Truth: 1 tube, 2 plate or ball; each tube's centre line densely sampled.
+/// tubes of radius 0.75-2.5 mm at 350 HU in 50 HU (one with a side branch), a plate (3 mm thick)
+/// and a ball (4 mm) of the same density that a vessel filter must ignore, partial-volume edges,
+/// Gaussian noise. Truth: 1 tube, 2 plate or ball; each tube's centre line densely sampled.
 struct TubeTruth {
   std::vector<Vec3> centre_line;  // every 0.05 mm
   double radius;

