@@ -7,6 +7,7 @@
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "core/fs.h"
 #include "core/uid.h"
@@ -59,7 +60,9 @@ std::string Decimals(const double* v, size_t n) {
 Status WriteDerivedImage(const std::string& source_path, const DerivedImage& image,
                          const std::string& dst) {
   if (image.rows <= 0 || image.columns <= 0 || image.rows > 65535 || image.columns > 65535 ||
-      image.pixels.size() != static_cast<size_t>(image.rows) * static_cast<size_t>(image.columns))
+      image.frames < 1 ||
+      image.pixels.size() != static_cast<size_t>(image.rows) * static_cast<size_t>(image.columns) *
+                                 static_cast<size_t>(image.frames))
     return MakeError(ErrorCode::kInvalidArgument, "derived image size does not match its pixels");
   DXHUB_TRY(ValidateUid(image.series_uid, "SeriesInstanceUID"));
   DXHUB_TRY(ValidateUid(image.sop_uid, "SOPInstanceUID"));
@@ -81,8 +84,9 @@ Status WriteDerivedImage(const std::string& source_path, const DerivedImage& ima
     if (from->findAndGetElement(tag, element).good() && element != nullptr)
       ds->insert(OFstatic_cast(DcmElement*, element->clone()), /*replaceOld=*/true);
   }
-  const char* sop_class =
-      image.secondary_capture ? UID_SecondaryCaptureImageStorage : source_class.c_str();
+  const char* sop_class = image.frames > 1 ? UID_MultiframeGrayscaleWordSecondaryCaptureImageStorage
+                          : image.secondary_capture ? UID_SecondaryCaptureImageStorage
+                                                    : source_class.c_str();
   ds->putAndInsertString(DCM_SOPClassUID, sop_class);
   ds->putAndInsertString(DCM_SOPInstanceUID, image.sop_uid.c_str());
   ds->putAndInsertString(DCM_SeriesInstanceUID, image.series_uid.c_str());
@@ -94,8 +98,22 @@ Status WriteDerivedImage(const std::string& source_path, const DerivedImage& ima
   ds->putAndInsertString(DCM_DerivationDescription, image.derivation_description.c_str());
   ds->putAndInsertString(DCM_Manufacturer, "dxhub");
   ds->putAndInsertString(DCM_BurnedInAnnotation, "NO");
-  if (image.secondary_capture)
+  if (image.secondary_capture || image.frames > 1)
     ds->putAndInsertString(DCM_ConversionType, "WSD");  // workstation
+  if (image.frames > 1) {
+    ds->putAndInsertString(DCM_NumberOfFrames, std::to_string(image.frames).c_str());
+    // Frames follow each other in time, FrameTime apart (the cine viewers play it so).
+    ds->putAndInsertTagKey(DCM_FrameIncrementPointer, DCM_FrameTime);
+    // The source's pace when not given (an angiogram's FrameTime), else 15 frames a second.
+    Float64 source_time = 0;
+    OFString text;
+    if (from->findAndGetOFString(DCM_FrameTime, text).good())
+      source_time = std::atof(text.c_str());
+    const double ms = image.frame_time_ms > 0 ? image.frame_time_ms
+                      : source_time > 0       ? source_time
+                                              : 66.7;
+    ds->putAndInsertString(DCM_FrameTime, Decimal(ms).c_str());
+  }
   if (image.has_position) {
     ds->putAndInsertString(DCM_ImagePositionPatient, Decimals(image.position.data(), 3).c_str());
     ds->putAndInsertString(DCM_ImageOrientationPatient,

@@ -31,7 +31,11 @@ struct DerivedImage {
   std::string derivation_description;
   int rows = 0;
   int columns = 0;
-  std::vector<int16_t> pixels;  // row by row; value = pixel * slope + intercept
+  /// More than one: a Multi-frame Grayscale Word Secondary Capture image (DSA runs), frames one
+  /// after another in `pixels`, `frame_time_ms` apart.
+  int frames = 1;
+  double frame_time_ms = 0;
+  std::vector<int16_t> pixels;  // row by row (frame by frame); value = pixel * slope + intercept
   double slope = 1;
   double intercept = 0;
   double window_centre = 40;

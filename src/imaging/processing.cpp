@@ -518,23 +518,24 @@ Result<json> RunDsa(JobContext& ctx, store::Archive& archive, const json& p) {
   auto r = Subtract(*frames, o);
   if (!r.ok())
     return r.error();
+  // One multi-frame image, as the angiogram itself: log-difference in thousandths, vessels
+  // negative, the background 0.
   auto series = ctx.NewSeries("dsa", "DSA (dxhub)");
-  for (size_t f = 0; f < r->frames.size(); ++f) {
-    // Log-difference in thousandths: vessels negative, the background 0.
-    Image2D image{frames->width, frames->height, 1, {}};
-    image.pixels.reserve(r->frames[f].size());
-    for (float x : r->frames[f])
+  Image2D image{frames->width, frames->height, 1, {}};
+  image.pixels.reserve(r->frames.size() * r->frames[0].size());
+  for (const auto& frame : r->frames) {
+    for (float x : frame)
       image.pixels.push_back(x * 1000);
-    dicom::DerivedImage d = Picture(
-        image, 0, 1, "digital subtraction, mask frame " + std::to_string(r->mask_frame + 1));
-    d.slope = 0.001;
-    DXHUB_TRY(ctx.Store(series, std::move(d), source));
-    if (f % 8 == 7)
-      ctx.Progress(0.5 + 0.45 * static_cast<double>(f + 1) / static_cast<double>(r->frames.size()),
-                   "storing frames");
   }
+  ctx.Progress(0.8, "storing the subtracted run");
+  dicom::DerivedImage d =
+      Picture(image, 0, 1, "digital subtraction, mask frame " + std::to_string(r->mask_frame + 1));
+  d.rows = frames->height;
+  d.columns = frames->width;
+  d.frames = static_cast<int>(r->frames.size());
+  d.slope = 0.001;
+  DXHUB_TRY(ctx.Store(series, std::move(d), source));
   ctx.Finished(series);
-  json shifts = json::array();
   double largest = 0;
   for (const auto& s : r->shifts)
     largest = std::max(largest, std::hypot(s[0], s[1]));

@@ -166,12 +166,16 @@ class ProcessingApiTest(unittest.TestCase):
         dsa, _ = self.wait(dsa["id"])
         self.assertEqual(mip["state"], "done", mip)
         self.assertEqual(dsa["state"], "done", dsa)
-        self.assertEqual(dsa["result"]["series"][0]["images"], 96)
+        self.assertEqual(dsa["result"]["series"][0]["images"], 1)
         status, instances = self.server.get(
             f"/dicom-web/studies/{dsa['study_instance_uid']}/series/"
             f"{dsa['result']['series'][0]['uid']}/metadata")
         self.assertEqual(status, 200)
-        self.assertEqual(instances[0]["00080016"]["Value"][0], "1.2.840.10008.5.1.4.1.1.7")
+        # One Multi-frame Grayscale Word Secondary Capture image of all 96 frames, at the
+        # angiogram's pace.
+        self.assertEqual(instances[0]["00080016"]["Value"][0], "1.2.840.10008.5.1.4.1.1.7.3")
+        self.assertEqual(int(instances[0]["00280008"]["Value"][0]), 96)
+        self.assertEqual(instances[0]["00280009"]["Value"][0], "00181063")
 
     def test_refusals(self):
         cases = [
