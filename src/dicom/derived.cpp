@@ -7,9 +7,9 @@
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include <cstdio>
-#include <cstdlib>
 
 #include "core/fs.h"
+#include "core/strings.h"
 #include "core/uid.h"
 
 namespace dxhub::dicom {
@@ -105,10 +105,11 @@ Status WriteDerivedImage(const std::string& source_path, const DerivedImage& ima
     // Frames follow each other in time, FrameTime apart (the cine viewers play it so).
     ds->putAndInsertTagKey(DCM_FrameIncrementPointer, DCM_FrameTime);
     // The source's pace when not given (an angiogram's FrameTime), else 15 frames a second.
-    Float64 source_time = 0;
+    double source_time = 0;
     OFString text;
-    if (from->findAndGetOFString(DCM_FrameTime, text).good())
-      source_time = std::atof(text.c_str());
+    if (from->findAndGetOFString(DCM_FrameTime, text).good() &&
+        !ParseNumber(text.c_str(), source_time))
+      source_time = 0;
     const double ms = image.frame_time_ms > 0 ? image.frame_time_ms
                       : source_time > 0       ? source_time
                                               : 66.7;
