@@ -52,29 +52,28 @@ Status WriteSegmentation(const std::string& source_path, const SegmentationInput
   if (cond.bad() || raw == nullptr)
     return Refused("cannot create", cond);
   std::unique_ptr<DcmSegmentation> seg(raw);
-  cond = seg->importFromSourceImage(source_path);
+  // Patient, study and frame of reference from the source's header (read once). dxhub reads
+  // with DCMTK's input correction off (see instance.cpp), so UIDs keep their padding, which
+  // dcmseg's checks refuse on writing: they are set again, trimmed, after the import.
+  DcmFileFormat source;
+  cond = source.loadFile(source_path.c_str(), EXS_Unknown, EGL_noChange, 4096);
+  if (cond.bad())
+    return Refused("cannot read the source " + source_path, cond);
+  DcmDataset& header = *source.getDataset();
+  cond = seg->importFromSourceImage(header);
   if (cond.bad())
     return Refused("cannot take patient and study from the source", cond);
-  // dxhub reads with DCMTK's input correction off (see instance.cpp), so UIDs come with their
-  // padding; DCMTK's own checks then refuse them on writing. Put them back trimmed.
-  {
-    DcmFileFormat source;
-    if (source.loadFile(source_path.c_str(), EXS_Unknown, EGL_noChange, 4096).good()) {
-      auto trimmed = [&](const DcmTagKey& tag) {
-        OFString value;
-        source.getDataset()->findAndGetOFStringArray(tag, value);
-        std::string v(value);
-        while (!v.empty() && (v.back() == '\0' || v.back() == ' '))
-          v.pop_back();
-        return v;
-      };
-      const std::string frame_of_reference = trimmed(DCM_FrameOfReferenceUID);
-      if (!frame_of_reference.empty())
-        seg->getFrameOfReference().setFrameOfReferenceUID(frame_of_reference);
-      seg->getStudy().setStudyInstanceUID(trimmed(DCM_StudyInstanceUID));
-      seg->getPatient().setPatientID(trimmed(DCM_PatientID), OFFalse);
-    }
-  }
+  auto trimmed = [&](const DcmTagKey& tag) {
+    OFString value;
+    header.findAndGetOFStringArray(tag, value);
+    std::string v(value);
+    while (!v.empty() && (v.back() == '\0' || v.back() == ' '))
+      v.pop_back();
+    return v;
+  };
+  if (const std::string frame = trimmed(DCM_FrameOfReferenceUID); !frame.empty())
+    seg->getFrameOfReference().setFrameOfReferenceUID(frame);
+  seg->getStudy().setStudyInstanceUID(trimmed(DCM_StudyInstanceUID));
   seg->getSeries().setSeriesInstanceUID(in.series_uid);
   seg->getSeries().setSeriesNumber(std::to_string(in.series_number));
   seg->getSeries().setSeriesDescription(in.series_description.substr(0, 64));

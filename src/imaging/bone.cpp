@@ -238,9 +238,7 @@ Result<BoneResult> RemoveBone(const Volume& ct, const BoneOptions& options) {
   while (!queue.empty()) {
     const size_t at = queue.front();
     queue.pop_front();
-    const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-    const int j = static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-    const int k = static_cast<int>(at / g.Plane());
+    const auto [i, j, k] = g.Coordinates(at);
     for (const Step& s : steps) {
       const int a = i + s.di, b = j + s.dj, c = k + s.dk;
       if (a < 0 || b < 0 || c < 0 || a >= g.nx || b >= g.ny || c >= g.nz)

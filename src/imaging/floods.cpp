@@ -11,15 +11,12 @@ void GeodesicGrow(const Grid& g, const std::vector<uint8_t>& mask, std::vector<u
     if (labels[i] != 0)
       queue.push_back(i);
   }
-  const size_t plane = g.Plane();
   const std::array<std::array<int, 3>, 6> steps{
       {{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}}};
   while (!queue.empty()) {
     const size_t at = queue.front();
     queue.pop_front();
-    const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-    const int j = static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-    const int k = static_cast<int>(at / plane);
+    const auto [i, j, k] = g.Coordinates(at);
     for (const auto& s : steps) {
       const int a = i + s[0], b = j + s[1], c = k + s[2];
       if (a < 0 || b < 0 || c < 0 || a >= g.nx || b >= g.ny || c >= g.nz)

@@ -3,6 +3,7 @@
 // they are linted and cheap (each voxel is visited once).
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <opencv2/core.hpp>
@@ -23,6 +24,12 @@ struct Grid {
            static_cast<size_t>(i);
   }
   size_t Plane() const { return static_cast<size_t>(nx) * static_cast<size_t>(ny); }
+  /// The (i, j, k) of a voxel index: the inverse of Index.
+  std::array<int, 3> Coordinates(size_t at) const {
+    return {static_cast<int>(at % static_cast<size_t>(nx)),
+            static_cast<int>((at / static_cast<size_t>(nx)) % static_cast<size_t>(ny)),
+            static_cast<int>(at / Plane())};
+  }
 };
 
 /// One slice of EnclosedPerSlice (below), with the caller's scratch buffers.

@@ -62,9 +62,7 @@ void DilateSparse(const Geometry& grid, std::vector<uint8_t>& mask, double radiu
       marked.push_back(i);
   }
   for (size_t at : marked) {
-    const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-    const int j = static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-    const int k = static_cast<int>(at / g.Plane());
+    const auto [i, j, k] = g.Coordinates(at);
     for (const auto& d : ball) {
       const int a = i + d[0], b = j + d[1], c = k + d[2];
       if (a >= 0 && b >= 0 && c >= 0 && a < g.nx && b < g.ny && c < g.nz)

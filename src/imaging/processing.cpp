@@ -556,13 +556,6 @@ const std::vector<std::string>& ProcessingService::Operations() {
   return names;
 }
 
-Status ProcessingService::Validate(const std::string& operation, const std::string& params_json) {
-  auto p = ParseParams(operation, params_json);
-  if (!p.ok())
-    return p.error();
-  return Ok();
-}
-
 ProcessingService::ProcessingService(store::Archive& archive, const Clock& clock,
                                      ProcessingOptions options)
     : archive_(archive), clock_(clock), options_(std::move(options)) {}

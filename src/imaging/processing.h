@@ -38,8 +38,6 @@ class ProcessingService {
  public:
   /// The operation names, for the API's error messages and the CLI.
   static const std::vector<std::string>& Operations();
-  /// Checks an operation and its parameters without queueing; kInvalidArgument with the reason.
-  static Status Validate(const std::string& operation, const std::string& params_json);
 
   /// Recovers jobs a dead process left running and starts the workers.
   static Result<std::unique_ptr<ProcessingService>> Start(store::Archive& archive,

@@ -66,57 +66,53 @@ int ForegroundNeighbours(const uint8_t (&n)[27]) {
 
 }  // namespace
 
-bool IsSimplePoint(const uint8_t (&n)[27]) {
-  const Neighbourhood& t = Topology();
-  // One 26-connected foreground piece among the 26 neighbours.
-  {
-    std::array<bool, 27> seen{};
-    int pieces = 0;
-    for (int start = 0; start < 27; ++start) {
-      if (start == 13 || n[start] == 0 || seen[static_cast<size_t>(start)])
-        continue;
-      if (++pieces > 1)
-        return false;
-      int stack[27];
-      int top = 0;
-      stack[top++] = start;
-      seen[static_cast<size_t>(start)] = true;
-      while (top > 0) {
-        const int p = stack[--top];
-        for (int q : t.adjacent26[static_cast<size_t>(p)]) {
-          if (q != 13 && n[q] != 0 && !seen[static_cast<size_t>(q)]) {
-            seen[static_cast<size_t>(q)] = true;
-            stack[top++] = q;
-          }
-        }
-      }
-    }
-    if (pieces != 1)
-      return false;
-  }
-  // One 6-connected background piece in the 18-neighbourhood touching the centre's faces.
+namespace {
+
+// How many pieces the positions `member` accepts form under `adjacency`, counting only pieces
+// that hold one of `starts`; stops counting at two.
+template <typename Member, size_t N>
+int CountPieces(const std::array<int, N>& starts, const std::array<std::vector<int>, 27>& adjacency,
+                Member&& member) {
   std::array<bool, 27> seen{};
   int pieces = 0;
-  for (int start : {4, 10, 12, 14, 16, 22}) {
-    if (n[start] != 0 || seen[static_cast<size_t>(start)])
+  for (int start : starts) {
+    if (!member(start) || seen[static_cast<size_t>(start)])
       continue;
     if (++pieces > 1)
-      return false;
+      return pieces;
     int stack[27];
     int top = 0;
     stack[top++] = start;
     seen[static_cast<size_t>(start)] = true;
     while (top > 0) {
       const int p = stack[--top];
-      for (int q : t.adjacent6[static_cast<size_t>(p)]) {
-        if (t.in18[static_cast<size_t>(q)] && n[q] == 0 && !seen[static_cast<size_t>(q)]) {
+      for (int q : adjacency[static_cast<size_t>(p)]) {
+        if (member(q) && !seen[static_cast<size_t>(q)]) {
           seen[static_cast<size_t>(q)] = true;
           stack[top++] = q;
         }
       }
     }
   }
-  return pieces == 1;
+  return pieces;
+}
+
+}  // namespace
+
+bool IsSimplePoint(const uint8_t (&n)[27]) {
+  const Neighbourhood& t = Topology();
+  // One 26-connected foreground piece among the 26 neighbours...
+  std::array<int, 26> neighbours{};
+  for (int p = 0, m = 0; p < 27; ++p) {
+    if (p != 13)
+      neighbours[static_cast<size_t>(m++)] = p;
+  }
+  if (CountPieces(neighbours, t.adjacent26, [&](int p) { return p != 13 && n[p] != 0; }) != 1)
+    return false;
+  // ...and one 6-connected background piece in the 18-neighbourhood touching the centre's faces.
+  const std::array<int, 6> faces{4, 10, 12, 14, 16, 22};
+  return CountPieces(faces, t.adjacent6,
+                     [&](int p) { return t.in18[static_cast<size_t>(p)] && n[p] == 0; }) == 1;
 }
 
 void Thin(const Geometry& grid, std::vector<uint8_t>& mask) {
@@ -136,20 +132,14 @@ void Thin(const Geometry& grid, std::vector<uint8_t>& mask) {
       // current mask: sequential removal of simple points cannot change the topology.
       std::vector<size_t> border;
       for (size_t at : alive) {
-        const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-        const int j =
-            static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-        const int k = static_cast<int>(at / g.Plane());
+        const auto [i, j, k] = g.Coordinates(at);
         const int a = i + d.dx, b = j + d.dy, c = k + d.dz;
         const bool outside = a < 0 || b < 0 || c < 0 || a >= g.nx || b >= g.ny || c >= g.nz;
         if (outside || mask[g.Index(a, b, c)] == 0)
           border.push_back(at);
       }
       for (size_t at : border) {
-        const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-        const int j =
-            static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-        const int k = static_cast<int>(at / g.Plane());
+        const auto [i, j, k] = g.Coordinates(at);
         uint8_t n[27];
         Gather(g, mask, i, j, k, n);
         if (ForegroundNeighbours(n) <= 1)  // a curve's end
@@ -168,9 +158,7 @@ SkeletonGraph TraceSkeleton(const Geometry& grid, const std::vector<uint8_t>& sk
   const Grid g(grid);
   auto neighbours = [&](size_t at) {
     std::vector<size_t> out;
-    const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-    const int j = static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-    const int k = static_cast<int>(at / g.Plane());
+    const auto [i, j, k] = g.Coordinates(at);
     for (int p = 0; p < 27; ++p) {
       const Offsets o = At(p);
       const int a = i + o.dx, b = j + o.dy, c = k + o.dz;

@@ -102,26 +102,6 @@ struct Chain {
 
 }  // namespace
 
-Result<Volume> Crop(const Volume& volume, std::array<int, 3> lo, std::array<int, 3> hi) {
-  for (int a = 0; a < 3; ++a) {
-    if (lo[a] < 0 || hi[a] > volume.size[a] || hi[a] - lo[a] < 1)
-      return MakeError(ErrorCode::kInvalidArgument, "crop box outside the volume or empty");
-  }
-  Volume out;
-  static_cast<Geometry&>(out) = volume;
-  out.size = {hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]};
-  out.origin = volume.PointAt(lo[0], lo[1], lo[2]);
-  out.voxels.reserve(out.Count());
-  for (int k = lo[2]; k < hi[2]; ++k) {
-    for (int j = lo[1]; j < hi[1]; ++j) {
-      const size_t row = volume.Index(lo[0], j, k);
-      out.voxels.insert(out.voxels.end(), volume.voxels.begin() + static_cast<std::ptrdiff_t>(row),
-                        volume.voxels.begin() + static_cast<std::ptrdiff_t>(row) + out.size[0]);
-    }
-  }
-  return out;
-}
-
 Result<VesselResult> ExtractVessels(const Volume& volume, const VesselOptions& o) {
   if (volume.size[0] < 3 || volume.size[1] < 3 || volume.size[2] < 3)
     return MakeError(ErrorCode::kInvalidArgument, "vessel extraction needs a 3-D region");
@@ -163,9 +143,7 @@ Result<VesselResult> ExtractVessels(const Volume& volume, const VesselOptions& o
   while (!queue.empty()) {
     const size_t at = queue.front();
     queue.pop_front();
-    const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-    const int j = static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-    const int k = static_cast<int>(at / g.Plane());
+    const auto [i, j, k] = g.Coordinates(at);
     for (int dk = -1; dk <= 1; ++dk) {
       for (int dj = -1; dj <= 1; ++dj) {
         for (int di = -1; di <= 1; ++di) {
@@ -190,9 +168,7 @@ Result<VesselResult> ExtractVessels(const Volume& volume, const VesselOptions& o
   const double voxel = std::min({volume.spacing[0], volume.spacing[1], volume.spacing[2]});
   const double max_mm = 3 * o.sigma_max_mm + 4 * voxel;
   auto position = [&](size_t at) {
-    const int i = static_cast<int>(at % static_cast<size_t>(g.nx));
-    const int j = static_cast<int>((at / static_cast<size_t>(g.nx)) % static_cast<size_t>(g.ny));
-    const int k = static_cast<int>(at / g.Plane());
+    const auto [i, j, k] = g.Coordinates(at);
     return volume.PointAt(i, j, k);
   };
   std::vector<Chain> chains;

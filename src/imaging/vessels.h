@@ -54,7 +54,4 @@ Result<VesselResult> ExtractVessels(const Volume& volume, const VesselOptions& o
 /// "points": [[x, y, z, radius], ...]}]} (mm, LPS).
 std::string VesselTreeJson(const VesselResult& result);
 
-/// The box [lo, hi) of a volume (voxel indices) as a volume of its own, placed where it was.
-Result<Volume> Crop(const Volume& volume, std::array<int, 3> lo, std::array<int, 3> hi);
-
 }  // namespace dxhub::imaging

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/result.h"
+
 namespace dxhub::imaging {
 
 using Vec3 = std::array<double, 3>;
@@ -65,5 +67,8 @@ struct LabelVolume : Geometry {
     return l;
   }
 };
+
+/// The box [lo, hi) of a volume (voxel indices) as a volume of its own, placed where it was.
+Result<Volume> Crop(const Volume& volume, std::array<int, 3> lo, std::array<int, 3> hi);
 
 }  // namespace dxhub::imaging

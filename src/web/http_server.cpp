@@ -109,16 +109,10 @@ class HttpServerImpl final : public HttpServer {
         ai_(ai),
         auth_(archive.index().users(), clock_),
         dicomweb_(archive, options.cache_bytes),
-        reviews_(
-            archive, clock_, options.worklist_wait_cap_ms,
-            [this](const httplib::Request& req) {
-              auto caller = Authenticate(req);
-              return caller ? CallerInfo{caller->user.username, caller->user.role} : CallerInfo{};
-            }),
-        processing_(archive, processing, [this](const httplib::Request& req) {
-          auto caller = Authenticate(req);
-          return caller ? CallerInfo{caller->user.username, caller->user.role} : CallerInfo{};
-        }) {}
+        reviews_(archive, clock_, options.worklist_wait_cap_ms,
+                 [this](const httplib::Request& req) { return WhoCalls(req); }),
+        processing_(archive, processing,
+                    [this](const httplib::Request& req) { return WhoCalls(req); }) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -322,6 +316,11 @@ class HttpServerImpl final : public HttpServer {
     if (!session.ok() || !session->has_value())
       return std::nullopt;
     return Caller{(*session)->user, true, (*session)->csrf_token};
+  }
+
+  CallerInfo WhoCalls(const httplib::Request& req) {
+    auto caller = Authenticate(req);
+    return caller ? CallerInfo{caller->user.username, caller->user.role} : CallerInfo{};
   }
 
   static std::string CookieValue(const std::string& header, const std::string& name) {
