@@ -84,12 +84,40 @@ Result<LungResult> SegmentLungs(const Volume& ct, const LungOptions& options) {
   const float* hu = smoothed.data();
 
   // Air inside the body: air a slice's tissue encloses. (Air outside reaches the slice's edge.)
+  // A field of view smaller than the chest (cardiac CT, crops) cuts the lungs at the image's
+  // edge, so air that reaches the edge is told apart by its density: outside air is almost all
+  // below `outside_air_below` (~-1000 HU), lung parenchyma (~-850) almost none of it.
   std::vector<uint8_t> inside(count, 0);
   EnclosedPerSlice(
       g, [&](size_t at) { return hu[at] >= options.air_below; },
       [&](int k, const std::vector<uint8_t>& enclosed) {
+        const size_t offset = static_cast<size_t>(k) * g.Plane();
         std::copy(enclosed.begin(), enclosed.end(),
-                  inside.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(k) * g.Plane()));
+                  inside.begin() + static_cast<std::ptrdiff_t>(offset));
+        cv::Mat reaching(g.ny, g.nx, CV_8U);
+        bool lung_dense = false;
+        for (size_t p = 0; p < g.Plane(); ++p) {
+          const float v = hu[offset + p];
+          const bool open = enclosed[p] == 0 && v < options.air_below;
+          reaching.data[p] = open ? 1 : 0;
+          lung_dense = lung_dense || (open && v >= options.outside_air_below);
+        }
+        if (!lung_dense)
+          return;
+        cv::Mat parts;
+        const int n = cv::connectedComponents(reaching, parts, 4, CV_32S);
+        std::vector<int64_t> total(static_cast<size_t>(n), 0), dark(static_cast<size_t>(n), 0);
+        const auto* part = reinterpret_cast<const int32_t*>(parts.data);
+        for (size_t p = 0; p < g.Plane(); ++p) {
+          const auto l = static_cast<size_t>(part[p]);
+          ++total[l];
+          dark[l] += hu[offset + p] < options.outside_air_below ? 1 : 0;
+        }
+        for (size_t p = 0; p < g.Plane(); ++p) {
+          const auto l = static_cast<size_t>(part[p]);
+          if (l != 0 && dark[l] * 2 < total[l])
+            inside[offset + p] = 1;
+        }
       });
 
   // The airways: grown from the darkest air inside the body in the top (head-most) slices.

@@ -4,10 +4,12 @@
 #include "imaging/nifti.h"
 
 namespace dxhub::imaging {
+namespace {
 
-Result<LabelVolume> ReadLabelsOnto(const std::string& path, const Geometry& grid) {
-  using Labels = itk::Image<int32_t, 3>;
-  auto reader = itk::ImageFileReader<Labels>::New();
+template <typename T>
+Result<typename itk::Image<T, 3>::Pointer> ReadNifti(const std::string& path,
+                                                     const std::string& what) {
+  auto reader = itk::ImageFileReader<itk::Image<T, 3>>::New();
   reader->SetFileName(path);
   // Explicitly NIfTI: the factory list in a static link may not include it.
   reader->SetImageIO(itk::NiftiImageIO::New());
@@ -15,9 +17,19 @@ Result<LabelVolume> ReadLabelsOnto(const std::string& path, const Geometry& grid
     reader->Update();
   } catch (const itk::ExceptionObject& e) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "cannot read NIfTI labels " + path + ": " + e.GetDescription());
+                     "cannot read NIfTI " + what + " " + path + ": " + e.GetDescription());
   }
-  const Labels::Pointer image = reader->GetOutput();
+  return typename itk::Image<T, 3>::Pointer(reader->GetOutput());
+}
+
+}  // namespace
+
+Result<LabelVolume> ReadLabelsOnto(const std::string& path, const Geometry& grid) {
+  using Labels = itk::Image<int32_t, 3>;
+  auto read = ReadNifti<int32_t>(path, "labels");
+  if (!read.ok())
+    return read.error();
+  const Labels::Pointer image = *read;
   LabelVolume out = LabelVolume::On(grid);
   for (int k = 0; k < grid.size[2]; ++k) {
     for (int j = 0; j < grid.size[1]; ++j) {
@@ -39,6 +51,29 @@ Result<LabelVolume> ReadLabelsOnto(const std::string& path, const Geometry& grid
     }
   }
   return out;
+}
+
+Result<Volume> ReadVolume(const std::string& path) {
+  auto read = ReadNifti<float>(path, "image");
+  if (!read.ok())
+    return read.error();
+  const itk::Image<float, 3>::Pointer image = *read;
+  const auto region = image->GetLargestPossibleRegion();
+  Volume v;
+  for (int a = 0; a < 3; ++a) {
+    v.size[a] = static_cast<int>(region.GetSize()[a]);
+    v.spacing[a] = image->GetSpacing()[a];
+    v.origin[a] = image->GetOrigin()[a];
+    // ITK's direction columns are the index axes in LPS.
+    v.row_dir[a] = image->GetDirection()[a][0];
+    v.col_dir[a] = image->GetDirection()[a][1];
+    v.normal[a] = image->GetDirection()[a][2];
+  }
+  if (v.size[0] < 2 || v.size[1] < 2 || v.size[2] < 2)
+    return MakeError(ErrorCode::kInvalidArgument, "NIfTI image " + path + " is not a volume");
+  const float* data = image->GetBufferPointer();
+  v.voxels.assign(data, data + v.Count());
+  return v;
 }
 
 }  // namespace dxhub::imaging

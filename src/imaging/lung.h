@@ -10,6 +10,9 @@ namespace dxhub::imaging {
 struct LungOptions {
   float air_below = -400;     // HU: lung parenchyma and airways
   float airway_below = -950;  // HU: the air in the trachea and bronchi (lung is ~-850)
+  /// HU: air outside the patient. Air reaching the image's edge is outside unless most of it is
+  /// denser than this: then it is lung cut by a field of view smaller than the chest.
+  float outside_air_below = -950;
   double smoothing_mm = 1.0;  // Gaussian sigma applied before thresholding (noise)
 };
 

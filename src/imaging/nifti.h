@@ -15,4 +15,9 @@ namespace dxhub::imaging {
 /// above 255 are refused. kInvalidArgument for an unreadable file.
 Result<LabelVolume> ReadLabelsOnto(const std::string& path, const Geometry& grid);
 
+/// Reads a NIfTI scalar image (CT in HU, as research data sets and TotalSegmentator ship them)
+/// as a volume in LPS patient space, scaling (scl_slope / scl_inter) applied. kInvalidArgument
+/// for an unreadable file or one that is not 3-D.
+Result<Volume> ReadVolume(const std::string& path);
+
 }  // namespace dxhub::imaging

@@ -78,30 +78,6 @@ TEST(Bone, NoisierPhantom) {
   Check(30);
 }
 
-// Grey pictures of projections side by side, HU windowed.
-std::vector<unsigned char> SideBySide(const std::vector<Image2D>& images, double centre,
-                                      double width, int& out_width, int& out_height) {
-  out_width = 0;
-  out_height = 0;
-  for (const auto& im : images) {
-    out_width += im.width;
-    out_height = std::max(out_height, im.height);
-  }
-  std::vector<unsigned char> grey(static_cast<size_t>(out_width) * static_cast<size_t>(out_height));
-  int x0 = 0;
-  for (const auto& im : images) {
-    for (int y = 0; y < im.height; ++y) {
-      for (int x = 0; x < im.width; ++x) {
-        const double g = std::clamp((im.At(x, y) - centre) / width + 0.5, 0.0, 1.0);
-        grey[static_cast<size_t>(y) * static_cast<size_t>(out_width) +
-             static_cast<size_t>(x0 + x)] = static_cast<unsigned char>(g * 255);
-      }
-    }
-    x0 += im.width;
-  }
-  return grey;
-}
-
 // The real abdominal CT against TotalSegmentator's bone labels. The reference is the bones'
 // outlines, fatty marrow included, which bone removal rightly leaves (below 100 HU it never shows
 // in a vessel MIP): Dice is bounded well below 1 by that; what matters is the share of the dense
@@ -163,7 +139,7 @@ TEST(Bone, RealCtAgainstReferenceLabels) {
       }
     }
     int w = 0, h = 0;
-    const auto grey = SideBySide({plain, mine, theirs}, 40, 400, w, h);
+    const auto grey = real_data::SideBySide({plain, mine, theirs}, 40, 400, w, h);
     ASSERT_TRUE(WritePng(real_data::PicturePath("bone-real-ct-slice10.png"), grey, w, h).ok());
   }
   // Coronal MIPs before and after, side by side.
@@ -172,7 +148,7 @@ TEST(Bone, RealCtAgainstReferenceLabels) {
   auto after = Project(r->bone_free, coronal, Projection::kMax);
   ASSERT_TRUE(before.ok() && after.ok());
   int w = 0, h = 0;
-  const auto grey = SideBySide({*before, *after}, 300, 1200, w, h);
+  const auto grey = real_data::SideBySide({*before, *after}, 300, 1200, w, h);
   ASSERT_TRUE(WritePng(real_data::PicturePath("bone-real-ct-coronal-mip.png"), grey, w, h).ok());
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <numbers>
@@ -76,6 +77,31 @@ TEST(Lungs, TouchingLungsAreSplit) {
   EXPECT_TRUE(r->split_touching);
   EXPECT_GE(s.dice_left, 0.98);
   EXPECT_GE(s.dice_right, 0.98);
+}
+
+// A field of view narrower than the chest (a cardiac CT's, or a crop) cuts both lungs at the
+// image's edge: that air reaches the edge but is lung, not the air around the patient.
+TEST(Lungs, FieldOfViewCuttingTheLungs) {
+  const Chest full = MakeChest(200, 150, 120, 15, false);
+  // x from -108.8 to 108.8 mm; the lungs reach +-130 mm.
+  const std::array<int, 3> lo = {32, 0, 0}, hi = {168, 150, 120};
+  auto ct = Crop(full.ct, lo, hi);
+  ASSERT_TRUE(ct.ok()) << ct.error().ToString();
+  Chest cut{*ct, {}};
+  for (int k = lo[2]; k < hi[2]; ++k) {
+    for (int j = lo[1]; j < hi[1]; ++j) {
+      for (int i = lo[0]; i < hi[0]; ++i)
+        cut.truth.push_back(full.truth[full.ct.Index(i, j, k)]);
+    }
+  }
+  auto r = SegmentLungs(cut.ct);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  const Scores s = Score(cut, *r);
+  std::printf("lungs cut by the field of view: Dice left %.4f right %.4f, airway as lung %.3f%%\n",
+              s.dice_left, s.dice_right, 100 * s.airway_as_lung);
+  EXPECT_GE(s.dice_left, 0.99);
+  EXPECT_GE(s.dice_right, 0.99);
+  EXPECT_LT(s.airway_as_lung, 0.005);
 }
 
 TEST(Lungs, RefusesAVolumeWithoutLungs) {

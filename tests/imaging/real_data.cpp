@@ -1,5 +1,6 @@
 #include "real_data.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/clock.h"
@@ -36,6 +37,33 @@ Result<Volume> AbdomenCt(const std::string& scratch) {
 Result<LabelVolume> AbdomenLabels(const Geometry& grid) {
   return ReadLabelsOnto(std::string(DXHUB_SHARED_DATA) + "/ct-abdomen-20slices-labels.nii.gz",
                         grid);
+}
+
+Result<Volume> ChestCrop(const std::string& name) {
+  return ReadVolume(std::string(DXHUB_SHARED_DATA) + "/ct-chest-crops/" + name + "/ct.nii.gz");
+}
+
+std::vector<unsigned char> SideBySide(const std::vector<Image2D>& images, double centre,
+                                      double width, int& out_width, int& out_height) {
+  out_width = 0;
+  out_height = 0;
+  for (const auto& im : images) {
+    out_width += im.width;
+    out_height = std::max(out_height, im.height);
+  }
+  std::vector<unsigned char> grey(static_cast<size_t>(out_width) * static_cast<size_t>(out_height));
+  int x0 = 0;
+  for (const auto& im : images) {
+    for (int y = 0; y < im.height; ++y) {
+      for (int x = 0; x < im.width; ++x) {
+        const double g = std::clamp((im.At(x, y) - centre) / width + 0.5, 0.0, 1.0);
+        grey[static_cast<size_t>(y) * static_cast<size_t>(out_width) +
+             static_cast<size_t>(x0 + x)] = static_cast<unsigned char>(g * 255);
+      }
+    }
+    x0 += im.width;
+  }
+  return grey;
 }
 
 bool IsBone(uint8_t label) {
