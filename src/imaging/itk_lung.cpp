@@ -95,15 +95,8 @@ Result<LungResult> SegmentLungs(const Volume& ct, const LungOptions& options) {
         std::copy(enclosed.begin(), enclosed.end(),
                   inside.begin() + static_cast<std::ptrdiff_t>(offset));
         cv::Mat reaching(g.ny, g.nx, CV_8U);
-        bool lung_dense = false;
-        for (size_t p = 0; p < g.Plane(); ++p) {
-          const float v = hu[offset + p];
-          const bool open = enclosed[p] == 0 && v < options.air_below;
-          reaching.data[p] = open ? 1 : 0;
-          lung_dense = lung_dense || (open && v >= options.outside_air_below);
-        }
-        if (!lung_dense)
-          return;
+        for (size_t p = 0; p < g.Plane(); ++p)
+          reaching.data[p] = enclosed[p] == 0 && hu[offset + p] < options.air_below ? 1 : 0;
         cv::Mat parts;
         const int n = cv::connectedComponents(reaching, parts, 4, CV_32S);
         std::vector<int64_t> total(static_cast<size_t>(n), 0), dark(static_cast<size_t>(n), 0);
