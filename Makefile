@@ -3,7 +3,7 @@ JOBS ?= 2
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 DATA ?= ./var
-SHARED ?= $(abspath ../shared/data)
+SAMPLES ?= testdata
 
 .PHONY: all deps build build-asan testdata test unit run bench fuzz lint format format-check tidy clean
 
@@ -43,7 +43,7 @@ unit: build
 run: build
 	@mkdir -p $(DATA)
 	$(BUILD)/bin/dxhub import --data $(DATA) --no-progress \
-	  $(SHARED)/ct-abdomen-20slices $(SHARED)/cr-chest
+	  $(SAMPLES)/ct-abdomen-20slices $(SAMPLES)/cr-chest
 	@echo
 	@echo "dxhub: worklist http://127.0.0.1:8080/  API /api  DICOM AE DXHUB on port 11112"
 	@echo "       send studies with: storescu -aec DXHUB 127.0.0.1 11112 FILE..."
@@ -67,7 +67,7 @@ fuzz: deps
 	  -DDXHUB_FUZZ=ON -DDXHUB_TESTS=OFF
 	cmake --build build-fuzz -j $(JOBS) --target dataset_fuzzer multipart_fuzzer
 	mkdir -p build-fuzz/corpus
-	cp -n $(SHARED)/cr-chest/*.dcm /usr/lib/python3/dist-packages/pydicom/data/test_files/*.dcm \
+	cp -n $(SAMPLES)/cr-chest/*.dcm /usr/lib/python3/dist-packages/pydicom/data/test_files/*.dcm \
 	  build-fuzz/corpus/ 2>/dev/null || true
 	build-fuzz/bin/dataset_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=262144 \
 	  -rss_limit_mb=4096 build-fuzz/corpus

@@ -2,7 +2,7 @@
 """bench/inference.py (run by bench/inference.sh): the AI pipeline against a raw OpenCV dnn loop
 on the same model and inputs, and scan-to-result latency of images arriving by C-STORE.
 
-Model: the real pretrained MobileNetV3 of ../shared/data/models (PaddleOCR text-direction
+Model: the real pretrained MobileNetV3 of testdata/models (PaddleOCR text-direction
 classifier, input 3x48x192; not a medical model), letterboxed, normalised to [-1, 1].
 Inputs: N instances from bench/make_instances.py (the real JPEG 2000 CT slices and the CR chest,
 UIDs rewritten, pixels untouched).
@@ -31,7 +31,7 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
+SAMPLES = os.path.abspath(os.path.join(ROOT, "testdata"))
 OUT = os.path.join(ROOT, "bench", "out", "inference")
 DXHUB = os.environ.get("DXHUB", os.path.join(ROOT, "build", "bin", "dxhub"))
 LOOP = os.path.join(ROOT, "build", "bin", "dxhub_inference_loop")
@@ -61,7 +61,7 @@ def files_of(folder):
 def prepare():
     models = os.path.join(OUT, "models", "ppocr")
     os.makedirs(models, exist_ok=True)
-    shutil.copy(os.path.join(SHARED, "models", "ppocr-mobilenetv3-cls.onnx"),
+    shutil.copy(os.path.join(SAMPLES, "models", "ppocr-mobilenetv3-cls.onnx"),
                 os.path.join(models, "model.onnx"))
     with open(os.path.join(models, "card.toml"), "w") as f:
         f.write('name = "ppocr-cls"\nversion = "bench"\n'
@@ -72,9 +72,9 @@ def prepare():
     inst = os.path.join(OUT, f"instances-{N}")
     if len(files_of(inst)) != N:
         shutil.rmtree(inst, ignore_errors=True)
-        sources = sorted(os.path.join(SHARED, "ct-abdomen-20slices", f)
-                         for f in os.listdir(os.path.join(SHARED, "ct-abdomen-20slices")))
-        sources.append(os.path.join(SHARED, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm"))
+        sources = sorted(os.path.join(SAMPLES, "ct-abdomen-20slices", f)
+                         for f in os.listdir(os.path.join(SAMPLES, "ct-abdomen-20slices")))
+        sources.append(os.path.join(SAMPLES, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm"))
         subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "make_instances.py"),
                         "--count", str(N), "--folders", "1", "--out", inst] + sources,
                        check=True, stdout=subprocess.DEVNULL)

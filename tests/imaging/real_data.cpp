@@ -18,7 +18,7 @@ Result<Volume> AbdomenCt(const std::string& scratch) {
   auto archive = store::Archive::Open(config, clock);
   if (!archive.ok())
     return archive.error();
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SHARED_DATA) +
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SAMPLE_DATA) +
                                                                "/ct-abdomen-20slices")) {
     auto outcome = (*archive)->ImportFile(entry.path().string());
     if (!outcome.ok())
@@ -35,12 +35,12 @@ Result<Volume> AbdomenCt(const std::string& scratch) {
 }
 
 Result<LabelVolume> AbdomenLabels(const Geometry& grid) {
-  return ReadLabelsOnto(std::string(DXHUB_SHARED_DATA) + "/ct-abdomen-20slices-labels.nii.gz",
+  return ReadLabelsOnto(std::string(DXHUB_SAMPLE_DATA) + "/ct-abdomen-20slices-labels.nii.gz",
                         grid);
 }
 
 Result<Volume> ChestCrop(const std::string& name) {
-  return ReadVolume(std::string(DXHUB_SHARED_DATA) + "/ct-chest-crops/" + name + "/ct.nii.gz");
+  return ReadVolume(std::string(DXHUB_SAMPLE_DATA) + "/ct-chest-crops/" + name + "/ct.nii.gz");
 }
 
 std::vector<unsigned char> SideBySide(const std::vector<Image2D>& images, double centre,

@@ -1,5 +1,5 @@
 #pragma once
-// The real abdominal CT of ../shared/data, imported into a scratch archive and assembled, for the
+// The real abdominal CT of testdata/, imported into a scratch archive and assembled, for the
 // imaging tests that check themselves against reality (and its reference labels).
 
 #include <string>

@@ -181,7 +181,7 @@ TEST(VolumeAssembly, LoadsTheRealCtSeriesFromTheArchive) {
   auto archive = store::Archive::Open(config, clock);
   ASSERT_TRUE(archive.ok()) << archive.error().ToString();
   std::string series;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SHARED_DATA) +
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(DXHUB_SAMPLE_DATA) +
                                                                "/ct-abdomen-20slices")) {
     auto outcome = (*archive)->ImportFile(entry.path().string());
     ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();

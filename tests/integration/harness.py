@@ -17,8 +17,8 @@ import urllib.request
 import pydicom
 
 DXHUB = os.environ.get("DXHUB_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/dxhub"))
-SHARED = os.environ.get("DXHUB_SHARED_DATA",
-                        os.path.join(os.path.dirname(__file__), "../../../shared/data"))
+SAMPLES = os.environ.get("DXHUB_SAMPLE_DATA",
+                        os.path.join(os.path.dirname(__file__), "../../testdata"))
 TESTDATA = os.environ.get("DXHUB_TESTDATA",
                           os.path.join(os.path.dirname(__file__), "../../build/testdata"))
 PYDICOM_FILES = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")

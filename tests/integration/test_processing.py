@@ -37,7 +37,7 @@ class ProcessingApiTest(unittest.TestCase):
         cls.server = Server(extra_args=["--no-ai"])
         var = cls.server.var
         r = harness.run_dxhub("import", "--data", var, "--no-progress",
-                              os.path.join(harness.SHARED, "ct-abdomen-20slices"), XA)
+                              os.path.join(harness.SAMPLES, "ct-abdomen-20slices"), XA)
         assert r.returncode == 0, r.stderr
         with sqlite3.connect(os.path.join(var, "index.sqlite")) as db:
             cls.ct, cls.study = db.execute(
@@ -234,7 +234,7 @@ class ProcessingRecoveryTest(unittest.TestCase):
         server = Server(extra_args=["--no-ai"])
         try:
             r = harness.run_dxhub("import", "--data", server.var, "--no-progress",
-                                  os.path.join(harness.SHARED, "ct-abdomen-20slices"))
+                                  os.path.join(harness.SAMPLES, "ct-abdomen-20slices"))
             self.assertEqual(r.returncode, 0, r.stderr)
             with sqlite3.connect(os.path.join(server.var, "index.sqlite")) as db:
                 ct = db.execute("SELECT series_uid FROM series").fetchone()[0]

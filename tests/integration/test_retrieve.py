@@ -15,7 +15,7 @@ import pydicom
 import harness
 from harness import Server
 
-CT_DIR = os.path.join(harness.SHARED, "ct-abdomen-20slices")
+CT_DIR = os.path.join(harness.SAMPLES, "ct-abdomen-20slices")
 
 
 def movescu(server, destination, keys):

@@ -15,7 +15,7 @@ import harness
 from harness import Server
 from test_auth import call
 
-CR = os.path.join(harness.SHARED, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm")
+CR = os.path.join(harness.SAMPLES, "cr-chest", "gdcm-CR-MONO1-10-chest.dcm")
 MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
 

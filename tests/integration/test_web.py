@@ -28,7 +28,7 @@ def ct_series(directory):
     blank UIDs (SOP class too), which storescu will not send. Pixel data is kept as it is."""
     study, series = generate_uid(), generate_uid()
     paths = []
-    for n, src in enumerate(sorted(glob.glob(os.path.join(harness.SHARED, "ct-abdomen-20slices",
+    for n, src in enumerate(sorted(glob.glob(os.path.join(harness.SAMPLES, "ct-abdomen-20slices",
                                                           "*")))):
         ds = pydicom.dcmread(src)
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
