@@ -96,7 +96,7 @@ Result<std::vector<dicom::OutgoingInstance>> MoveIndex::Resolve(const dicom::Fin
   out.reserve(rows->size());
   for (const auto& r : *rows) {
     out.push_back({blobs_.PathOf(r.blob_key), r.instance.sop_class_uid, r.instance.sop_uid,
-                   r.instance.transfer_syntax_uid});
+                   r.instance.transfer_syntax_uid, r.study.study_uid});
   }
   return out;
 }

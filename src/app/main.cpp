@@ -3,8 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "app/commands.h"
+#include "core/config_keys.h"
 #include "core/log.h"
 #include "dicom/instance.h"
 
@@ -18,65 +20,40 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string config_file;
-  std::string data_dir, bind, aet, index, duplicates, log_level;
-  int http_port = 0, dicom_port = 0, max_assoc = 0, http_threads = 0, dimse_timeout = 0;
-  int cache_mb = 0, max_upload_mb = 0, processing_workers = 0, ai_workers = 0, ai_threads = 0,
-      stable_after = 0;
-  int ai_timeout = 0, wait_cap = 0;
-  bool no_ai = false;
-  std::vector<std::string> model_dirs;
-  std::vector<std::string> allowed_aets, allowed_hosts, remote_aes, dicomweb_peers;
-
-  // Options shared by every verb that opens the archive.
-  auto add_common = [&](CLI::App* cmd) {
-    cmd->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
-    cmd->add_option("--data", data_dir, "data directory (default ./var)");
-    cmd->add_option("--index", index, "index backend: sqlite (default)");
-    cmd->add_option("--log-level", log_level, "trace|debug|info|warn|error");
-    cmd->add_option("--model-dir", model_dirs,
-                    "folder of model folders (repeatable; default ./models; DATA/models is "
-                    "always searched too)")
-        ->allow_extra_args(false);
-    cmd->add_option("--duplicates", duplicates,
-                    "rule for an already archived SOP Instance UID: keep-first|replace");
+  // Every setting's flag comes from the one table the config loader also reads
+  // (core/config_keys.h); the values land here as text and are applied after parsing.
+  std::map<std::string, std::string> scalars;
+  std::map<std::string, std::vector<std::string>> lists;
+  std::map<std::string, bool> flags;
+  auto add_keys = [&](CLI::App* cmd, bool serve_keys) {
+    cmd->add_option("--config", config_file, "TOML configuration file (keys as the flags)")
+        ->check(CLI::ExistingFile);
+    for (const auto& key : dxhub::ConfigKeys()) {
+      if (key.scope == dxhub::KeyScope::kServe && !serve_keys)
+        continue;
+      const std::string flag = "--" + std::string(key.name);
+      const std::string help(key.help);
+      switch (key.kind) {
+        case dxhub::KeyKind::kInt:
+        case dxhub::KeyKind::kString:
+          cmd->add_option(flag, scalars[std::string(key.name)], help);
+          break;
+        case dxhub::KeyKind::kList:
+          cmd->add_option(flag, lists[std::string(key.name)], help);
+          break;
+        case dxhub::KeyKind::kRepeated:
+          cmd->add_option(flag, lists[std::string(key.name)], help)->allow_extra_args(false);
+          break;
+        case dxhub::KeyKind::kFlag:
+          cmd->add_flag(flag, flags[std::string(key.name)], help);
+          break;
+      }
+    }
   };
+  auto add_common = [&](CLI::App* cmd) { add_keys(cmd, false); };
 
   auto* serve = app.add_subcommand("serve", "run the DICOM SCP and the web server");
-  add_common(serve);
-  serve->add_option("--bind", bind, "HTTP bind address (default 127.0.0.1)");
-  serve->add_option("--http-port", http_port, "HTTP port (default 8080; 0 = any free port)");
-  serve->add_option("--dicom-port", dicom_port, "DICOM port (default 11112)");
-  serve->add_option("--aet", aet, "AE title (default DXHUB)");
-  serve->add_option("--max-associations", max_assoc, "concurrent DICOM associations");
-  serve->add_option("--allowed-aets", allowed_aets, "calling AE titles allowed (default any)");
-  serve->add_option("--allowed-hosts", allowed_hosts, "peer IPs allowed (default any)");
-  serve->add_option("--http-threads", http_threads, "HTTP worker threads");
-  serve
-      ->add_option("--remote-ae", remote_aes,
-                   "a DICOM node C-MOVE may send to, as AET@HOST:PORT (repeatable)")
-      ->allow_extra_args(false);
-  serve
-      ->add_option("--dicomweb-peer", dicomweb_peers,
-                   "a DICOMweb server dxhub may query or send to, as NAME=URL (repeatable)")
-      ->allow_extra_args(false);
-  serve->add_option("--dimse-timeout", dimse_timeout, "DIMSE timeout in seconds");
-  serve->add_option("--cache-mb", cache_mb,
-                    "memory for rendered images and metadata, MiB (default 256; 0 = off)");
-  serve->add_option("--max-upload-mb", max_upload_mb,
-                    "largest STOW-RS upload, MiB (default 4096; spooled to disk)");
-
-  serve->add_flag("--no-ai", no_ai, "do not run the AI pipeline");
-  serve->add_option("--ai-workers", ai_workers, "AI worker threads (default: one per core)");
-  serve->add_option("--processing-workers", processing_workers,
-                    "image-processing worker threads (default 1; 0 turns processing off)");
-  serve->add_option("--ai-threads", ai_threads, "OpenCV threads per inference (default: cores)");
-  serve->add_option("--ai-timeout", ai_timeout,
-                    "seconds after which a running AI job fails as timed out (default 300)");
-  serve->add_option("--worklist-wait-cap", wait_cap,
-                    "minutes after which an unread study rises to the top of the worklist "
-                    "(default 120)");
-  serve->add_option("--stable-after", stable_after,
-                    "seconds without new images after which a study is complete (default 30)");
+  add_keys(serve, true);
 
   dxhub::app::ModelOptions model_options;
   auto* model = app.add_subcommand("model", "list, add, enable or disable AI models");
@@ -166,87 +143,27 @@ int main(int argc, char** argv) {
     }
     config = loaded.value();
   }
-  auto given = [&](const char* name) {
+  for (const auto& key : dxhub::ConfigKeys()) {
+    const std::string name(key.name);
+    const std::string flag = "--" + name;
+    bool given = false;
     for (auto* cmd : app.get_subcommands()) {
-      if (auto* opt = cmd->get_option_no_throw(name); opt != nullptr && opt->count() > 0) {
-        return true;
-      }
+      if (auto* opt = cmd->get_option_no_throw(flag); opt != nullptr && opt->count() > 0)
+        given = true;
     }
-    return false;
-  };
-  if (given("--data"))
-    config.data_dir = data_dir;
-  if (given("--index"))
-    config.index = index;
-  if (given("--log-level"))
-    config.log_level = log_level;
-  if (given("--bind"))
-    config.bind = bind;
-  if (given("--http-port"))
-    config.http_port = http_port;
-  if (given("--dicom-port"))
-    config.dicom_port = dicom_port;
-  if (given("--aet"))
-    config.aet = aet;
-  if (given("--max-associations"))
-    config.max_associations = max_assoc;
-  if (given("--allowed-aets"))
-    config.allowed_aets = allowed_aets;
-  if (given("--allowed-hosts"))
-    config.allowed_hosts = allowed_hosts;
-  if (given("--http-threads"))
-    config.http_threads = http_threads;
-  if (given("--dimse-timeout"))
-    config.dimse_timeout_s = dimse_timeout;
-  if (given("--remote-ae")) {
-    config.remote_aes.clear();
-    for (const auto& text : remote_aes) {
-      auto ae = dxhub::ParseRemoteAe(text);
-      if (!ae.ok()) {
-        std::fprintf(stderr, "dxhub: %s\n", ae.error().message.c_str());
-        return 2;
-      }
-      config.remote_aes.push_back(*ae);
-    }
-  }
-  if (given("--model-dir"))
-    config.model_dirs = model_dirs;
-  if (no_ai)
-    config.ai = false;
-  if (given("--ai-workers"))
-    config.ai_workers = ai_workers;
-  if (given("--processing-workers"))
-    config.processing_workers = processing_workers;
-  if (given("--ai-threads"))
-    config.ai_threads = ai_threads;
-  if (given("--ai-timeout"))
-    config.ai_timeout_s = ai_timeout;
-  if (given("--worklist-wait-cap"))
-    config.worklist_wait_cap_min = wait_cap;
-  if (given("--stable-after"))
-    config.stable_after_s = stable_after;
-  if (given("--cache-mb"))
-    config.cache_mb = cache_mb;
-  if (given("--max-upload-mb"))
-    config.max_upload_mb = max_upload_mb;
-  if (given("--dicomweb-peer")) {
-    config.dicomweb_peers.clear();
-    for (const auto& text : dicomweb_peers) {
-      auto peer = dxhub::ParseDicomWebPeer(text);
-      if (!peer.ok()) {
-        std::fprintf(stderr, "dxhub: %s\n", peer.error().message.c_str());
-        return 2;
-      }
-      config.dicomweb_peers.push_back(*peer);
-    }
-  }
-  if (given("--duplicates")) {
-    auto policy = dxhub::ParseDuplicatePolicy(duplicates);
-    if (!policy.ok()) {
-      std::fprintf(stderr, "dxhub: %s\n", policy.error().message.c_str());
+    if (!given)
+      continue;
+    std::vector<std::string> values;
+    if (key.kind == dxhub::KeyKind::kList || key.kind == dxhub::KeyKind::kRepeated)
+      values = lists[name];
+    else if (key.kind == dxhub::KeyKind::kFlag)
+      values = {flags[name] ? "true" : "false"};
+    else
+      values = {scalars[name]};
+    if (auto applied = key.apply(config, values); !applied.ok()) {
+      std::fprintf(stderr, "dxhub: %s: %s\n", flag.c_str(), applied.error().message.c_str());
       return 2;
     }
-    config.duplicates = *policy;
   }
 
   if (auto valid = dxhub::ValidateConfig(config); !valid.ok()) {

@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +11,7 @@
 #include "app/commands.h"
 #include "app/find_index.h"
 #include "core/clock.h"
+#include "core/net.h"
 #include "dicom/store_scp.h"
 #include "imaging/processing.h"
 #include "store/archive.h"
@@ -39,6 +42,52 @@ class ScpIngest final : public dicom::StoreHandler {
  private:
   store::Archive& archive_;
 };
+
+// DIMSE queries and retrieves into the same audit log as HTTP reads: the calling AE title in
+// place of a user name, the service as the action.
+class DimseAudit final : public dicom::DimseAuditor {
+ public:
+  DimseAudit(store::UserStore& users, const Clock& clock) : users_(users), clock_(clock) {}
+  Status Record(const dicom::DimseEvent& e) override {
+    return users_.Audit({clock_.NowMillis(), e.calling_aet, e.service, e.object.substr(0, 512),
+                         e.peer_ip, e.detail.substr(0, 4096)});
+  }
+
+ private:
+  store::UserStore& users_;
+  const Clock& clock_;
+};
+
+// The addresses a query peer must come from: those configured, else what its host name
+// resolves to now (forward lookup of a name the operator chose; never the peer's PTR record).
+std::vector<std::string> QueryPeerAddresses(const RemoteAe& ae) {
+  if (!ae.from.empty())
+    return ae.from;
+  if (IsIpAddress(ae.host))
+    return {ae.host};
+  std::vector<std::string> out;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(ae.host.c_str(), nullptr, &hints, &found) == 0) {
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* addr =
+          a->ai_family == AF_INET
+              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+      if (::inet_ntop(a->ai_family, addr, text, sizeof text) != nullptr &&
+          std::find(out.begin(), out.end(), text) == out.end()) {
+        out.emplace_back(text);
+      }
+    }
+    ::freeaddrinfo(found);
+  }
+  if (out.empty())
+    spdlog::warn("dicom: query peer {} ({}) resolves to no address; it cannot query", ae.name,
+                 ae.host);
+  return out;
+}
 
 }  // namespace
 
@@ -126,14 +175,22 @@ int RunServe(const Config& config) {
   ScpIngest ingest(**archive);
   dicom::ScpOptions scp;
   scp.aet = config.aet;
+  scp.bind = config.dicom_bind;
   scp.port = config.dicom_port;
   scp.max_associations = config.max_associations;
+  scp.max_associations_per_host = config.max_associations_per_host;
+  scp.request_timeout_s = config.association_timeout_s;
   scp.allowed_aets = config.allowed_aets;
   scp.allowed_hosts = config.allowed_hosts;
   scp.dimse_timeout_s = config.dimse_timeout_s;
+  for (const auto& ae : config.remote_aes) {
+    if (ae.query)
+      scp.query_peers.push_back({ae.aet, QueryPeerAddresses(ae)});
+  }
   FindIndex find((*archive)->index(), config.aet);
   MoveIndex move((*archive)->index(), (*archive)->blobs(), config.remote_aes);
-  auto dicom_server = dicom::StartDicomServer(scp, ingest, &find, &move);
+  DimseAudit dimse_audit((*archive)->index().users(), clock);
+  auto dicom_server = dicom::StartDicomServer(scp, ingest, &find, &move, &dimse_audit);
   if (!dicom_server.ok()) {
     spdlog::error("{}", dicom_server.error().ToString());
     return 1;

@@ -6,6 +6,9 @@
 #include <cctype>
 #include <set>
 
+#include "core/config_keys.h"
+#include "core/net.h"
+
 namespace dxhub {
 
 Result<DuplicatePolicy> ParseDuplicatePolicy(const std::string& text) {
@@ -74,6 +77,31 @@ Result<DicomWebPeer> ParseDicomWebPeer(const std::string& text) {
   return MakeDicomWebPeer(text.substr(0, eq), text.substr(eq + 1));
 }
 
+namespace {
+
+// A [[remote-ae]] / [[query-ae]] table: name, aet, host, port, and for query peers `from`.
+Result<RemoteAe> RemoteAeFromTable(const toml::table& t, bool query, const std::string& where) {
+  RemoteAe ae;
+  ae.aet = t["aet"].value_or(std::string());
+  ae.name = t["name"].value_or(ae.aet);
+  ae.host = t["host"].value_or(std::string());
+  ae.port = static_cast<int>(t["port"].value_or(int64_t{104}));
+  ae.query = t["query"].value_or(query);
+  if (const auto* from = t["from"].as_array()) {
+    for (const auto& item : *from) {
+      if (auto s = item.value<std::string>())
+        ae.from.push_back(*s);
+    }
+  }
+  if (ae.aet.empty() || ae.aet.size() > 16 || ae.host.empty() || ae.port <= 0 || ae.port > 65535) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     where + ": remote-ae needs aet (<= 16 chars), host, port");
+  }
+  return ae;
+}
+
+}  // namespace
+
 Result<Config> LoadConfigFile(const std::string& path, Config base) {
   toml::table table;
   try {
@@ -82,106 +110,110 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "config " + path + ": " + std::string(e.description()));
   }
-  static const std::set<std::string> kKnown = {
-      "data",          "bind",       "http-port",        "dicom-port",
-      "aet",           "index",      "max-associations", "allowed-aets",
-      "allowed-hosts", "duplicates", "http-threads",     "dimse-timeout",
-      "log-level",     "remote-ae",  "dicomweb-peer",    "cache-mb",
-      "max-upload-mb"};
-  for (const auto& [key, value] : table) {
-    if (!kKnown.count(std::string(key.str()))) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "config " + path + ": unknown key '" + std::string(key.str()) + "'");
+  const std::string where = "config " + path;
+  for (const auto& [toml_key, node] : table) {
+    std::string name(toml_key.str());
+    // Before the table existed the file said `ai = false`; keep reading it.
+    if (name == "ai" && node.is_boolean()) {
+      base.ai = node.value_or(true);
+      continue;
     }
-  }
-  auto str = [&](const char* key, std::string& out) {
-    if (auto v = table[key].value<std::string>())
-      out = *v;
-  };
-  auto num = [&](const char* key, int& out) {
-    if (auto v = table[key].value<int64_t>())
-      out = static_cast<int>(*v);
-  };
-  auto list = [&](const char* key, std::vector<std::string>& out) {
-    if (auto* arr = table[key].as_array()) {
-      out.clear();
-      for (auto& item : *arr) {
-        if (auto s = item.value<std::string>())
-          out.push_back(*s);
-      }
-    }
-  };
-  str("data", base.data_dir);
-  str("bind", base.bind);
-  num("http-port", base.http_port);
-  num("dicom-port", base.dicom_port);
-  str("aet", base.aet);
-  str("index", base.index);
-  num("max-associations", base.max_associations);
-  list("allowed-aets", base.allowed_aets);
-  list("allowed-hosts", base.allowed_hosts);
-  num("http-threads", base.http_threads);
-  num("dimse-timeout", base.dimse_timeout_s);
-  str("log-level", base.log_level);
-  num("cache-mb", base.cache_mb);
-  num("max-upload-mb", base.max_upload_mb);
-  list("model-dirs", base.model_dirs);
-  if (auto v = table["ai"].value<bool>())
-    base.ai = *v;
-  num("ai-workers", base.ai_workers);
-  num("ai-threads", base.ai_threads);
-  num("processing-workers", base.processing_workers);
-  num("stable-after", base.stable_after_s);
-  num("ai-timeout", base.ai_timeout_s);
-  num("worklist-wait-cap", base.worklist_wait_cap_min);
-  if (auto* arr = table["dicomweb-peer"].as_array()) {
-    base.dicomweb_peers.clear();
-    for (auto& item : *arr) {
-      Result<DicomWebPeer> peer =
-          MakeError(ErrorCode::kInvalidArgument, "config " + path +
-                                                     ": dicomweb-peer entries are \"NAME=URL\" or "
-                                                     "{ name = ..., url = ... }");
-      if (auto s = item.value<std::string>()) {
-        peer = ParseDicomWebPeer(*s);
-      } else if (auto* t = item.as_table()) {
-        peer = MakeDicomWebPeer((*t)["name"].value_or(std::string()),
-                                (*t)["url"].value_or(std::string()));
-        if (peer.ok())
-          peer->token = (*t)["token"].value_or(std::string());
-      }
-      if (!peer.ok())
-        return peer.error();
-      base.dicomweb_peers.push_back(*peer);
-    }
-  }
-  if (auto* arr = table["remote-ae"].as_array()) {
-    base.remote_aes.clear();
-    for (auto& item : *arr) {
-      if (auto s = item.value<std::string>()) {
-        auto ae = ParseRemoteAe(*s);
-        if (!ae.ok())
-          return ae.error();
-        base.remote_aes.push_back(*ae);
-      } else if (auto* t = item.as_table()) {
-        RemoteAe ae;
-        ae.aet = (*t)["aet"].value_or(std::string());
-        ae.name = (*t)["name"].value_or(ae.aet);
-        ae.host = (*t)["host"].value_or(std::string());
-        ae.port = static_cast<int>((*t)["port"].value_or(int64_t{104}));
-        if (ae.aet.empty() || ae.aet.size() > 16 || ae.host.empty() || ae.port <= 0 ||
-            ae.port > 65535) {
-          return MakeError(ErrorCode::kInvalidArgument,
-                           "config " + path + ": remote-ae needs aet (<= 16 chars), host, port");
+    const ConfigKey* key = FindConfigKey(name);
+    if (key == nullptr)
+      return MakeError(ErrorCode::kInvalidArgument, where + ": unknown key '" + name + "'");
+    auto wrong = [&](const char* expected) {
+      return MakeError(ErrorCode::kInvalidArgument, where + ": '" + name + "' must be " + expected);
+    };
+    std::vector<std::string> values;
+    switch (key->kind) {
+      case KeyKind::kInt:
+        if (!node.is_integer())
+          return wrong("an integer");
+        values.push_back(std::to_string(node.value_or(int64_t{0})));
+        break;
+      case KeyKind::kString:
+        if (!node.is_string())
+          return wrong("a string");
+        values.push_back(node.value_or(std::string()));
+        break;
+      case KeyKind::kFlag:
+        if (!node.is_boolean())
+          return wrong("true or false");
+        values.emplace_back(node.value_or(false) ? "true" : "false");
+        break;
+      case KeyKind::kList:
+      case KeyKind::kRepeated: {
+        if (node.is_string()) {
+          values.push_back(node.value_or(std::string()));
+          break;
         }
-        base.remote_aes.push_back(ae);
+        const auto* array = node.as_array();
+        if (array == nullptr)
+          return wrong("an array");
+        // Remote nodes may also be tables with more than the flag's text can say.
+        if (name == "remote-ae" || name == "query-ae" || name == "dicomweb-peer") {
+          bool has_tables = false;
+          for (const auto& item : *array)
+            has_tables = has_tables || item.is_table();
+          if (has_tables)
+            break;  // handled below
+        }
+        for (const auto& item : *array) {
+          if (!item.is_string())
+            return wrong("an array of strings");
+          values.push_back(item.value_or(std::string()));
+        }
+        break;
       }
     }
-  }
-  if (auto v = table["duplicates"].value<std::string>()) {
-    auto policy = ParseDuplicatePolicy(*v);
-    if (!policy.ok())
-      return policy.error();
-    base.duplicates = *policy;
+    const bool tables = key->kind == KeyKind::kRepeated && values.empty() && node.is_array() &&
+                        !node.as_array()->empty();
+    if (!tables) {
+      Status applied = key->apply(base, values);
+      if (!applied.ok())
+        return MakeError(ErrorCode::kInvalidArgument, where + ": " + applied.error().message);
+      continue;
+    }
+    if (name == "dicomweb-peer") {
+      base.dicomweb_peers.clear();
+      for (const auto& item : *node.as_array()) {
+        Result<DicomWebPeer> peer = MakeError(
+            ErrorCode::kInvalidArgument,
+            where + ": dicomweb-peer entries are \"NAME=URL\" or { name = ..., url = ... }");
+        if (auto s = item.value<std::string>()) {
+          peer = ParseDicomWebPeer(*s);
+        } else if (const auto* t = item.as_table()) {
+          peer = MakeDicomWebPeer((*t)["name"].value_or(std::string()),
+                                  (*t)["url"].value_or(std::string()));
+          if (peer.ok())
+            peer->token = (*t)["token"].value_or(std::string());
+        }
+        if (!peer.ok())
+          return peer.error();
+        base.dicomweb_peers.push_back(*peer);
+      }
+      continue;
+    }
+    const bool query = name == "query-ae";
+    std::vector<RemoteAe> kept;
+    for (const auto& ae : base.remote_aes) {
+      if (ae.query != query)
+        kept.push_back(ae);
+    }
+    for (const auto& item : *node.as_array()) {
+      Result<RemoteAe> ae = MakeError(ErrorCode::kInvalidArgument, where + ": bad " + name);
+      if (auto s = item.value<std::string>()) {
+        ae = ParseRemoteAe(*s);
+        if (ae.ok())
+          ae->query = query;
+      } else if (const auto* t = item.as_table()) {
+        ae = RemoteAeFromTable(*t, query, where);
+      }
+      if (!ae.ok())
+        return ae.error();
+      kept.push_back(*ae);
+    }
+    base.remote_aes = std::move(kept);
   }
   return base;
 }
@@ -204,6 +236,24 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument, "worklist-wait-cap must be at least 1 minute");
   if (config.stable_after_s < 0)
     return MakeError(ErrorCode::kInvalidArgument, "stable-after must not be negative");
+  if (config.max_associations < 1 || config.max_associations_per_host < 1)
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "max-associations and max-associations-per-host must be at least 1");
+  if (config.association_timeout_s < 1 || config.association_timeout_s > 300)
+    return MakeError(ErrorCode::kInvalidArgument, "association-timeout must be 1..300 seconds");
+  if (auto hosts = ParseIpRanges(config.allowed_hosts); !hosts.ok())
+    return MakeError(ErrorCode::kInvalidArgument, "allowed-hosts: " + hosts.error().message);
+  for (const auto& ae : config.remote_aes) {
+    if (auto from = ParseIpRanges(ae.from); !from.ok())
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "remote AE " + ae.name + ": " + from.error().message);
+  }
+  if (!IsIpAddress(config.dicom_bind))
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "dicom-bind must be a numeric address, not '" + config.dicom_bind + "'");
+  if (!config.public_url.empty() && config.public_url.rfind("http://", 0) != 0 &&
+      config.public_url.rfind("https://", 0) != 0)
+    return MakeError(ErrorCode::kInvalidArgument, "public-url must start with http:// or https://");
   std::set<std::string> names;
   for (const auto& ae : config.remote_aes) {
     if (!names.insert(ae.name).second)

@@ -21,6 +21,10 @@ struct RemoteAe {
   std::string aet;
   std::string host;
   int port = 104;
+  /// May query and retrieve (C-FIND, C-GET, C-MOVE), from the addresses in `from`.
+  bool query = false;
+  /// IPs or CIDR ranges a query peer must connect from; empty: the addresses of `host`.
+  std::vector<std::string> from;
 };
 
 /// Parses "AET@HOST:PORT" (the --remote-ae flag); name = AET.
@@ -42,15 +46,23 @@ struct Config {
   std::string data_dir = "./var";
   std::string bind = "127.0.0.1";
   int http_port = 8080;
+  /// The URL clients reach dxhub at (absolute links in DICOMweb answers); empty: from the
+  /// validated Host header.
+  std::string public_url;
+  std::string dicom_bind = "0.0.0.0";
   int dicom_port = 11112;
   std::string aet = "DXHUB";
   /// Empty: SQLite at DATA/index.sqlite. Later: "postgresql://..."
   std::string index;
   /// Concurrent DICOM associations; more are rejected with "local limit exceeded".
   int max_associations = 32;
+  /// Open DICOM connections from one peer address; more are closed at once.
+  int max_associations_per_host = 16;
+  /// Seconds a new DICOM connection may take to send its A-ASSOCIATE-RQ.
+  int association_timeout_s = 10;
   /// Calling AE titles allowed to associate; empty allows any.
   std::vector<std::string> allowed_aets;
-  /// Peer IP addresses allowed to associate; empty allows any.
+  /// Peer IP addresses or CIDR ranges allowed to associate; empty allows any.
   std::vector<std::string> allowed_hosts;
   DuplicatePolicy duplicates = DuplicatePolicy::kKeepFirst;
   /// Known DICOM nodes (TOML: [[remote-ae]] name/aet/host/port tables, or "AET@HOST:PORT").
@@ -94,8 +106,9 @@ struct Config {
   }
 };
 
-/// Overlays the keys present in the TOML file at `path` onto `base`. Unknown keys are an error so
-/// a typo in a hospital's config does not silently fall back to a default.
+/// Overlays the keys present in the TOML file at `path` onto `base`. The keys are those of
+/// ConfigKeys() (core/config_keys.h). Unknown keys and values of the wrong type are errors, so a
+/// typo in a hospital's config does not silently fall back to a default.
 Result<Config> LoadConfigFile(const std::string& path, Config base);
 
 /// Checks what no single key can: ranges, and that every remote AE and DICOMweb peer has a

@@ -16,6 +16,7 @@
 #include <dcmtk/dcmnet/assoc.h>
 #include <dcmtk/dcmnet/dimse.h>
 #include <dcmtk/dcmnet/diutil.h>
+#include <dcmtk/dcmnet/dul.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -33,6 +34,8 @@
 #include <thread>
 
 #include "core/fs.h"
+#include "core/net.h"
+#include "dicom/association_listener.h"
 #include "dicom/transcode.h"
 
 namespace dxhub::dicom {
@@ -192,11 +195,113 @@ OFCondition AcceptStorageContexts(T_ASC_Parameters* params,
   return EC_Normal;
 }
 
+// DCMTK reads a connection it did not accept only through one process-wide setting, the
+// socket handle its inetd mode uses (dcmExternalSocketHandle). Setting it and receiving the
+// association happen under this lock; the listener hands over only connections whose request is
+// already buffered, so the lock is held for microseconds.
+std::mutex& ExternalSocketMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+// An acceptor network without a listening socket of DCMTK's own (the listener owns the port).
+OFCondition InitializeAcceptor(int acse_timeout_s, T_ASC_Network** network) {
+  std::lock_guard lock(ExternalSocketMutex());
+  dcmExternalSocketHandle.set(0);  // >= 0: DCMTK creates no listening socket
+  OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, acse_timeout_s, network);
+  dcmExternalSocketHandle.set(-1);
+  return cond;
+}
+
+// Reads the A-ASSOCIATE-RQ waiting on `fd`, which DCMTK owns from then on. Null (and `fd`
+// closed) when it cannot be read.
+AssociationPtr ReceiveOn(T_ASC_Network* network, int fd) {
+  T_ASC_Association* raw = nullptr;
+  OFCondition cond;
+  {
+    std::lock_guard lock(ExternalSocketMutex());
+    dcmExternalSocketHandle.set(fd);
+    cond = ASC_receiveAssociation(network, &raw, ASC_MAXIMUMPDUSIZE, nullptr, nullptr, OFFalse,
+                                  DUL_BLOCK, 0);
+    dcmExternalSocketHandle.set(-1);
+  }
+  AssociationPtr assoc(raw);
+  if (cond.bad()) {
+    spdlog::warn("dicom: bad association request: {}", cond.text());
+    if (!assoc)
+      ::close(fd);
+    return nullptr;
+  }
+  return assoc;
+}
+
+// The calling side of an association, as access rules and the audit see it.
+struct Caller {
+  std::string aet;
+  std::string ip;
+  bool may_query = false;  // a configured query/retrieve peer, from an allowed address
+};
+
+// "STUDY PatientName=ZHANG* StudyDate=2020" from an identifier: the keys that carry values.
+std::string DescribeQuery(const FindQuery& query) {
+  std::string out = query.level;
+  for (const auto& [tag, value] : query.keys) {
+    if (value.empty())
+      continue;
+    DcmTag dcm_tag(static_cast<Uint16>(tag >> 16), static_cast<Uint16>(tag & 0xFFFF));
+    out += ' ';
+    out += dcm_tag.getTagName();
+    out += '=';
+    out += value;
+    if (out.size() > 400)
+      return out.substr(0, 400) + "...";
+  }
+  return out;
+}
+
+// The distinct studies of `instances`, at most a few dozen named.
+std::string DescribeStudies(const std::vector<OutgoingInstance>& instances) {
+  std::vector<std::string> studies;
+  for (const auto& i : instances) {
+    if (std::find(studies.begin(), studies.end(), i.study_instance_uid) == studies.end())
+      studies.push_back(i.study_instance_uid);
+  }
+  std::string out = std::to_string(instances.size()) + " instances of " +
+                    std::to_string(studies.size()) + " studies";
+  for (size_t i = 0; i < studies.size() && i < 32; ++i) {
+    out += i == 0 ? ": " : ",";
+    out += studies[i];
+  }
+  if (studies.size() > 32)
+    out += ",...";
+  return out;
+}
+
+// "3 matches: <StudyInstanceUID>,..." (the UIDs when the query asked for them).
+std::string DescribeMatches(const std::vector<FindMatch>& matches) {
+  constexpr uint32_t kStudyUid = 0x0020000D;
+  std::string out = std::to_string(matches.size()) + " matches";
+  size_t named = 0;
+  for (const auto& match : matches) {
+    for (const auto& [tag, value] : match) {
+      if (tag == kStudyUid && !value.empty() && named < 32) {
+        out += named++ == 0 ? ": " : ",";
+        out += value;
+      }
+    }
+  }
+  if (named == 32 && matches.size() > 32)
+    out += ",...";
+  return out;
+}
+
+constexpr Uint16 kNotAuthorized = 0x0124;  // PS3.7 C.5: Refused: Not Authorized
+
 class DicomServerImpl final : public DicomServer {
  public:
   DicomServerImpl(const ScpOptions& options, StoreHandler& handler, FindHandler* find,
-                  MoveHandler* move)
-      : options_(options), handler_(handler), find_(find), move_(move) {
+                  MoveHandler* move, DimseAuditor* auditor)
+      : options_(options), handler_(handler), find_(find), move_(move), auditor_(auditor) {
     for (const auto& ts : kTransferSyntaxes)
       ts_.push_back(ts.c_str());
   }
@@ -204,26 +309,63 @@ class DicomServerImpl final : public DicomServer {
   ~DicomServerImpl() override { Stop(); }
 
   Status Start() {
-    DXHUB_TRY(ProbePort());
-    OFCondition cond =
-        ASC_initializeNetwork(NET_ACCEPTOR, options_.port, options_.acse_timeout_s, &network_);
+    auto hosts = ParseIpRanges(options_.allowed_hosts);
+    if (!hosts.ok())
+      return MakeError(ErrorCode::kInvalidArgument, "allowed-hosts: " + hosts.error().message);
+    allowed_hosts_ = std::move(hosts.value());
+    for (const auto& peer : options_.query_peers) {
+      auto from = ParseIpRanges(peer.from);
+      if (!from.ok()) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "remote AE " + peer.aet + ": " + from.error().message);
+      }
+      query_peers_.push_back({peer.aet, std::move(from.value())});
+    }
+    // Names from reverse DNS are neither used nor worth the wait.
+    dcmDisableGethostbyaddr.set(OFTrue);
+    OFCondition cond = InitializeAcceptor(options_.acse_timeout_s, &network_);
     if (cond.bad()) {
       return MakeError(ErrorCode::kUnavailable, std::string("DICOM network: ") + cond.text());
     }
     const int workers = std::max(1, options_.max_associations);
     for (int i = 0; i < workers; ++i)
       workers_.emplace_back([this] { WorkerLoop(); });
-    listener_ = std::thread([this] { ListenLoop(); });
-    spdlog::info("dicom: {} listening on port {} (max {} associations)", options_.aet,
-                 options_.port, workers);
+    ListenerOptions listen;
+    listen.bind = options_.bind;
+    listen.port = options_.port;
+    listen.request_timeout_s = options_.request_timeout_s;
+    listen.max_per_host = options_.max_associations_per_host;
+    auto listener =
+        StartAssociationListener(listen, [this](ReadyConnection c) { Dispatch(std::move(c)); });
+    if (!listener.ok()) {
+      StopWorkers();
+      return listener.error();
+    }
+    listener_ = std::move(listener.value());
+    spdlog::info("dicom: {} listening on {}:{} (max {} associations, {} per host)", options_.aet,
+                 options_.bind, listener_->port(), workers, options_.max_associations_per_host);
     return Ok();
   }
 
+  int port() const override { return listener_ ? listener_->port() : -1; }
+
   void Stop() override {
-    if (!listener_.joinable())
+    if (!listener_)
       return;
     stopping_ = true;
-    listener_.join();
+    listener_->Stop();
+    StopWorkers();
+    listener_.reset();
+    ASC_dropNetwork(&network_);
+  }
+
+ private:
+  struct AllowedQueryPeer {
+    std::string aet;
+    std::vector<IpRange> from;
+  };
+
+  void StopWorkers() {
     {
       std::lock_guard lock(mu_);
       shutdown_workers_ = true;
@@ -232,84 +374,62 @@ class DicomServerImpl final : public DicomServer {
     for (auto& w : workers_)
       w.join();
     workers_.clear();
-    ASC_dropNetwork(&network_);
+    std::lock_guard lock(mu_);
+    pending_.clear();  // their sockets close with them
   }
 
- private:
-  // DCMTK binds on ASC_initializeNetwork without a clear "address in use" message; binding once
-  // here first turns that into an error the operator can act on.
-  Status ProbePort() const {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-      return MakeError(ErrorCode::kUnavailable, "socket() failed");
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    addr.sin_port = htons(static_cast<uint16_t>(options_.port));
-    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::close(fd);
-    if (rc != 0) {
-      return MakeError(ErrorCode::kUnavailable, "cannot bind DICOM port " +
-                                                    std::to_string(options_.port) +
-                                                    " (in use by another program?)");
-    }
-    return Ok();
-  }
-
-  void ListenLoop() {
-    while (!stopping_) {
-      T_ASC_Association* raw = nullptr;
-      // A one-second poll lets Stop() end the loop promptly.
-      OFCondition cond = ASC_receiveAssociation(network_, &raw, ASC_MAXIMUMPDUSIZE, nullptr,
-                                                nullptr, OFFalse, DUL_NOBLOCK, 1);
-      AssociationPtr assoc(raw);
-      if (cond == DUL_NOASSOCIATIONREQUEST) {
-        continue;
-      }
-      if (cond.bad()) {
-        spdlog::warn("dicom: bad association request: {}", cond.text());
-        continue;
-      }
-      std::unique_lock lock(mu_);
-      if (idle_ <= pending_.size()) {
-        lock.unlock();
-        spdlog::warn("dicom: all {} association workers busy; rejecting '{}'",
-                     options_.max_associations, assoc->params->DULparams.callingAPTitle);
-        Reject(assoc.get(), ASC_RESULT_REJECTEDTRANSIENT,
-               ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED,
-               ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
-        continue;
-      }
-      pending_.push_back(std::move(assoc));
+  // On the listener's thread: a connection whose request is buffered goes to an idle worker, or
+  // is refused at once when every worker is busy (the request is read without waiting).
+  void Dispatch(ReadyConnection connection) {
+    std::unique_lock lock(mu_);
+    if (idle_ > pending_.size()) {
+      pending_.push_back(std::make_unique<ReadyConnection>(std::move(connection)));
       lock.unlock();
       cv_.notify_one();
+      return;
     }
+    lock.unlock();
+    AssociationPtr assoc = ReceiveOn(network_, connection.fd);
+    if (!assoc)
+      return;
+    spdlog::warn("dicom: all {} association workers busy; rejecting '{}' ({})",
+                 options_.max_associations, assoc->params->DULparams.callingAPTitle,
+                 connection.peer_ip);
+    Reject(assoc.get(), ASC_RESULT_REJECTEDTRANSIENT,
+           ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED, ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
   }
 
   void WorkerLoop() {
     for (;;) {
-      AssociationPtr assoc;
+      std::unique_ptr<ReadyConnection> connection;
       {
         std::unique_lock lock(mu_);
         ++idle_;
         cv_.wait(lock, [&] { return shutdown_workers_ || !pending_.empty(); });
         --idle_;
-        if (pending_.empty())
+        if (pending_.empty() || shutdown_workers_)
           return;
-        assoc = std::move(pending_.front());
+        connection = std::move(pending_.front());
         pending_.pop_front();
       }
-      Serve(assoc.get());
+      AssociationPtr assoc = ReceiveOn(network_, connection->fd);
+      connection->fd = -1;  // DCMTK owns it now
+      if (assoc)
+        Serve(assoc.get(), connection->peer_ip);
     }
   }
 
-  // Negotiates, then answers commands until the peer releases or aborts.
-  void Serve(T_ASC_Association* assoc) {
+  bool MayQuery(const std::string& calling, const std::string& ip) const {
+    return std::any_of(query_peers_.begin(), query_peers_.end(), [&](const AllowedQueryPeer& p) {
+      return p.aet == calling && AnyContains(p.from, ip);
+    });
+  }
+
+  // Negotiates, then answers commands until the peer releases or aborts. `peer` is the
+  // address the connection came from (never a name).
+  void Serve(T_ASC_Association* assoc, const std::string& peer) {
     const std::string calling = assoc->params->DULparams.callingAPTitle;
     const std::string called = assoc->params->DULparams.calledAPTitle;
-    const std::string peer = assoc->params->DULparams.callingPresentationAddress;
 
     if (called != options_.aet) {
       spdlog::warn("dicom: refused '{}' ({}): called AE '{}' is not ours", calling, peer, called);
@@ -321,7 +441,7 @@ class DicomServerImpl final : public DicomServer {
       return Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                     ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
     }
-    if (!options_.allowed_hosts.empty() && !Contains(options_.allowed_hosts, peer)) {
+    if (!allowed_hosts_.empty() && !AnyContains(allowed_hosts_, peer)) {
       spdlog::warn("dicom: refused '{}' ({}): host not allowed", calling, peer);
       return Reject(assoc, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                     ASC_REASON_SU_NOREASON);
@@ -369,6 +489,7 @@ class DicomServerImpl final : public DicomServer {
       return;
     }
     spdlog::debug("dicom: association from '{}' ({}) accepted", calling, peer);
+    const Caller caller{calling, peer, MayQuery(calling, peer)};
 
     int idle_s = 0;
     while (!stopping_) {
@@ -403,17 +524,17 @@ class DicomServerImpl final : public DicomServer {
           cond = HandleStore(assoc, pres_id, msg.msg.CStoreRQ, calling, peer);
           break;
         case DIMSE_C_MOVE_RQ:
-          cond = move_ != nullptr ? HandleMove(assoc, pres_id, msg.msg.CMoveRQ, calling)
+          cond = move_ != nullptr ? HandleMove(assoc, pres_id, msg.msg.CMoveRQ, caller)
                                   : OFCondition(DIMSE_BADCOMMANDTYPE);
           break;
         case DIMSE_C_GET_RQ:
-          cond = move_ != nullptr ? HandleGet(assoc, pres_id, msg.msg.CGetRQ, calling)
+          cond = move_ != nullptr ? HandleGet(assoc, pres_id, msg.msg.CGetRQ, caller)
                                   : OFCondition(DIMSE_BADCOMMANDTYPE);
           break;
         case DIMSE_C_CANCEL_RQ:
           break;  // for an operation already finished: nothing to stop (PS3.7 9.3.2.3)
         case DIMSE_C_FIND_RQ:
-          cond = find_ != nullptr ? HandleFind(assoc, pres_id, msg.msg.CFindRQ, calling)
+          cond = find_ != nullptr ? HandleFind(assoc, pres_id, msg.msg.CFindRQ, caller)
                                   : OFCondition(DIMSE_BADCOMMANDTYPE);
           break;
         default:
@@ -428,6 +549,18 @@ class DicomServerImpl final : public DicomServer {
       }
     }
     ASC_abortAssociation(assoc);  // shutting down mid-association
+  }
+
+  // Records a query or retrieve; false when it cannot be recorded (the caller then refuses).
+  bool Audit(const char* service, const Caller& caller, std::string object, std::string detail) {
+    if (auditor_ == nullptr)
+      return true;
+    Status recorded =
+        auditor_->Record({service, caller.aet, caller.ip, std::move(object), std::move(detail)});
+    if (!recorded.ok())
+      spdlog::error("dicom: {} from '{}' not audited: {}", service, caller.aet,
+                    recorded.error().ToString());
+    return recorded.ok();
   }
 
   OFCondition HandleStore(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
@@ -491,11 +624,11 @@ class DicomServerImpl final : public DicomServer {
   }
 
   // The identifier of a C-FIND/C-MOVE in dxhub terms; `failure` is set when it cannot be used.
-  static void ParseIdentifier(DcmDataset& identifier, const char* sop_class,
-                              const std::string& calling, FindQuery& query, Uint16& failure,
-                              std::string& failure_comment) {
+  static void ParseIdentifier(DcmDataset& identifier, const char* sop_class, const Caller& caller,
+                              FindQuery& query, Uint16& failure, std::string& failure_comment) {
     query.sop_class_uid = sop_class;
-    query.calling_aet = calling;
+    query.calling_aet = caller.aet;
+    query.peer_ip = caller.ip;
     if (identifier.tagExists(DCM_SpecificCharacterSet) && identifier.convertToUTF8().bad()) {
       failure = STATUS_FIND_Failed_UnableToProcess;
       failure_comment = "identifier character set cannot be converted";
@@ -520,7 +653,7 @@ class DicomServerImpl final : public DicomServer {
   // Receives the identifier of a C-FIND/C-MOVE and parses it; a bad condition means the
   // association broke, `failure` that the identifier cannot be used.
   OFCondition ReceiveIdentifier(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
-                                const char* sop_class, const std::string& calling, FindQuery& query,
+                                const char* sop_class, const Caller& caller, FindQuery& query,
                                 Uint16& failure, std::string& comment) const {
     DcmDataset* raw = nullptr;
     T_ASC_PresentationContextID data_pres_id = pres_id;
@@ -528,21 +661,31 @@ class DicomServerImpl final : public DicomServer {
         assoc, DIMSE_NONBLOCKING, options_.dimse_timeout_s, &data_pres_id, &raw, nullptr, nullptr);
     std::unique_ptr<DcmDataset> identifier(raw);
     if (cond.good())
-      ParseIdentifier(*identifier, sop_class, calling, query, failure, comment);
+      ParseIdentifier(*identifier, sop_class, caller, query, failure, comment);
     return cond;
   }
 
   OFCondition HandleMove(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
-                         const T_DIMSE_C_MoveRQ& req, const std::string& calling) {
+                         const T_DIMSE_C_MoveRQ& req, const Caller& caller) {
+    const std::string& calling = caller.aet;
     FindQuery query;
     Uint16 failure = 0;
     std::string comment;
-    OFCondition cond = ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, calling, query,
-                                         failure, comment);
+    OFCondition cond =
+        ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, caller, query, failure, comment);
     if (cond.bad())
       return cond;
     if (failure != 0)
       return SendMoveResponse(assoc, pres_id, req, failure, {}, 0, comment);
+    if (!caller.may_query) {
+      spdlog::warn("dicom: C-MOVE from '{}' ({}) refused: not a query/retrieve peer", calling,
+                   caller.ip);
+      Audit("C-MOVE", caller, DescribeQuery(query),
+            "refused: not a configured query/retrieve "
+            "peer from this address");
+      return SendMoveResponse(assoc, pres_id, req, kNotAuthorized, {}, 0,
+                              "calling AE/address may not retrieve");
+    }
 
     auto destination = move_->Destination(req.MoveDestination);
     if (!destination) {
@@ -553,8 +696,14 @@ class DicomServerImpl final : public DicomServer {
     }
     auto instances = move_->Resolve(query);
     if (!instances.ok()) {
+      Audit("C-MOVE", caller, DescribeQuery(query), "failed: " + instances.error().message);
       return SendMoveResponse(assoc, pres_id, req, instances.error().DicomStatus(), {}, 0,
                               instances.error().message);
+    }
+    if (!Audit("C-MOVE", caller, DescribeQuery(query),
+               "to " + std::string(req.MoveDestination) + ": " + DescribeStudies(*instances))) {
+      return SendMoveResponse(assoc, pres_id, req, STATUS_MOVE_Refused_OutOfResourcesSubOperations,
+                              {}, 0, "audit log unavailable");
     }
     const int total = static_cast<int>(instances->size());
     auto sent = SendInstances(
@@ -586,20 +735,35 @@ class DicomServerImpl final : public DicomServer {
   // C-GET: the matching instances go back over this association as C-STORE sub-operations, on
   // the storage contexts the requestor proposed with the SCP role.
   OFCondition HandleGet(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
-                        const T_DIMSE_C_GetRQ& req, const std::string& calling) {
+                        const T_DIMSE_C_GetRQ& req, const Caller& caller) {
+    const std::string& calling = caller.aet;
     FindQuery query;
     Uint16 failure = 0;
     std::string comment;
-    OFCondition cond = ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, calling, query,
-                                         failure, comment);
+    OFCondition cond =
+        ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, caller, query, failure, comment);
     if (cond.bad())
       return cond;
     if (failure != 0)
       return SendGetResponse(assoc, pres_id, req, failure, {}, 0, comment);
+    if (!caller.may_query) {
+      spdlog::warn("dicom: C-GET from '{}' ({}) refused: not a query/retrieve peer", calling,
+                   caller.ip);
+      Audit("C-GET", caller, DescribeQuery(query),
+            "refused: not a configured query/retrieve "
+            "peer from this address");
+      return SendGetResponse(assoc, pres_id, req, kNotAuthorized, {}, 0,
+                             "calling AE/address may not retrieve");
+    }
     auto instances = move_->Resolve(query);
     if (!instances.ok()) {
+      Audit("C-GET", caller, DescribeQuery(query), "failed: " + instances.error().message);
       return SendGetResponse(assoc, pres_id, req, instances.error().DicomStatus(), {}, 0,
                              instances.error().message);
+    }
+    if (!Audit("C-GET", caller, DescribeQuery(query), "sending " + DescribeStudies(*instances))) {
+      return SendGetResponse(assoc, pres_id, req, STATUS_GET_Refused_OutOfResourcesSubOperations,
+                             {}, 0, "audit log unavailable");
     }
     const int total = static_cast<int>(instances->size());
     SendResult sent;
@@ -777,22 +941,37 @@ class DicomServerImpl final : public DicomServer {
   }
 
   OFCondition HandleFind(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
-                         const T_DIMSE_C_FindRQ& req, const std::string& calling) {
+                         const T_DIMSE_C_FindRQ& req, const Caller& caller) {
+    const std::string& calling = caller.aet;
     FindQuery query;
     Uint16 failure = 0;
     std::string failure_comment;
-    OFCondition cond = ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, calling, query,
+    OFCondition cond = ReceiveIdentifier(assoc, pres_id, req.AffectedSOPClassUID, caller, query,
                                          failure, failure_comment);
     if (cond.bad())
       return cond;
+    if (failure == 0 && !caller.may_query) {
+      spdlog::warn("dicom: C-FIND from '{}' ({}) refused: not a query/retrieve peer", calling,
+                   caller.ip);
+      Audit("C-FIND", caller, DescribeQuery(query),
+            "refused: not a configured query/retrieve peer from this address");
+      failure = kNotAuthorized;
+      failure_comment = "calling AE/address may not query";
+    }
     std::vector<FindMatch> matches;
     if (failure == 0) {
       auto found = find_->Find(query);
       if (found.ok()) {
         matches = std::move(found.value());
+        if (!Audit("C-FIND", caller, DescribeQuery(query), DescribeMatches(matches))) {
+          matches.clear();
+          failure = STATUS_FIND_Refused_OutOfResources;
+          failure_comment = "audit log unavailable";
+        }
       } else {
         failure = found.error().DicomStatus();
         failure_comment = found.error().message;
+        Audit("C-FIND", caller, DescribeQuery(query), "failed: " + found.error().message);
         spdlog::warn("dicom: C-FIND from '{}' refused: {}", calling, found.error().ToString());
       }
     }
@@ -860,19 +1039,23 @@ class DicomServerImpl final : public DicomServer {
 
   ScpOptions options_;
   StoreHandler& handler_;
-  FindHandler* find_;  // may be null
-  MoveHandler* move_;  // may be null
+  FindHandler* find_;      // may be null
+  MoveHandler* move_;      // may be null
+  DimseAuditor* auditor_;  // may be null
+  std::vector<IpRange> allowed_hosts_;
+  std::vector<AllowedQueryPeer> query_peers_;
   std::vector<const char*> ts_;
   T_ASC_Network* network_ = nullptr;
   std::atomic<bool> stopping_{false};
-  std::thread listener_;
+  AssociationListenerPtr listener_;
   std::vector<std::thread> workers_;
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<AssociationPtr> pending_;  // guarded by mu_: accepted, waiting for a worker
-  size_t idle_ = 0;                     // guarded by mu_: workers waiting for work
-  bool shutdown_workers_ = false;       // guarded by mu_
+  // Guarded by mu_: connections with a buffered request, waiting for a worker.
+  std::deque<std::unique_ptr<ReadyConnection>> pending_;
+  size_t idle_ = 0;                // guarded by mu_: workers waiting for work
+  bool shutdown_workers_ = false;  // guarded by mu_
 };
 
 }  // namespace
@@ -882,8 +1065,9 @@ const std::vector<std::string>& AcceptedTransferSyntaxes() {
 }
 
 Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler,
-                                        FindHandler* find, MoveHandler* move) {
-  auto server = std::make_unique<DicomServerImpl>(options, handler, find, move);
+                                        FindHandler* find, MoveHandler* move,
+                                        DimseAuditor* auditor) {
+  auto server = std::make_unique<DicomServerImpl>(options, handler, find, move, auditor);
   DXHUB_TRY(server->Start());
   return DicomServerPtr(std::move(server));
 }

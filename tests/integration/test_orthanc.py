@@ -26,8 +26,8 @@ class OrthancRoundTrip(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="dxhub-orthanc-")
         self.orthanc_dicom = harness.free_port()
         self.orthanc_http = harness.free_port()
-        self.server = Server(extra_args=["--remote-ae",
-                                         f"ORTHANC@127.0.0.1:{self.orthanc_dicom}"]).start()
+        self.server = Server(extra_args=["--remote-ae", f"ORTHANC@127.0.0.1:{self.orthanc_dicom}",
+                                         *harness.QUERY_PEERS]).start()
         config = {
             "Name": "dxhub-test", "StorageDirectory": os.path.join(self.tmp, "db"),
             "IndexDirectory": os.path.join(self.tmp, "db"), "DicomAet": "ORTHANC",

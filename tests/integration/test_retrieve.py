@@ -65,7 +65,8 @@ class MoveTest(unittest.TestCase):
         cls.storescp = subprocess.Popen(
             ["storescp", "+xa", "-aet", "DEST", "-od", cls.received, str(cls.dest_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cls.server = Server(extra_args=["--remote-ae", f"DEST@127.0.0.1:{cls.dest_port}"])
+        cls.server = Server(extra_args=["--remote-ae", f"DEST@127.0.0.1:{cls.dest_port}",
+                                        *harness.QUERY_PEERS])
         cls.server.start()
         cls.server.stop()
         r = harness.run_dxhub("import", "--data", cls.server.var, "--no-progress", CT_DIR)
@@ -142,7 +143,7 @@ class GetTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server()
+        cls.server = Server(extra_args=harness.QUERY_PEERS)
         cls.server.start()
         cls.server.stop()
         r = harness.run_dxhub("import", "--data", cls.server.var, "--no-progress", CT_DIR)
@@ -234,7 +235,8 @@ class GetTest(unittest.TestCase):
     def test_cancel_move(self):
         dest_port = harness.free_port()
         with tempfile.TemporaryDirectory() as received:
-            server = Server(extra_args=["--remote-ae", f"DEST@127.0.0.1:{dest_port}"])
+            server = Server(extra_args=["--remote-ae", f"DEST@127.0.0.1:{dest_port}",
+                                        *harness.QUERY_PEERS])
             storescp = subprocess.Popen(["storescp", "-aet", "DEST", "-od", received,
                                          str(dest_port)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
