@@ -34,6 +34,8 @@ struct UserOptions {
   std::string display_name;
   std::string token_name = "script";
   int token_days = 365;
+  bool token_list = false;   // token --list: the user's tokens
+  std::string token_revoke;  // token --revoke ID|all
 };
 int RunUser(const Config& config, const UserOptions& options);
 

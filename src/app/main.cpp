@@ -1,5 +1,7 @@
 // dxhub: the executable. CLI verbs and wiring; the work lives in the layers below.
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,9 @@ int main(int argc, char** argv) {
   // LANs, capping an association at ~20 instances/s. Set before any thread or socket exists; an
   // operator's explicit TCP_NODELAY=0 still wins.
   ::setenv("TCP_NODELAY", "1", /*overwrite=*/0);
+  // Everything dxhub writes (index, blobs, temp files, logs of patient data) is for its own
+  // user only: files 0600, folders 0700.
+  ::umask(077);
   CLI::App app{"dxhub: regional medical-imaging archive and AI diagnosis platform"};
   app.require_subcommand(1);
 
@@ -116,6 +121,8 @@ int main(int argc, char** argv) {
   user->add_option("--display-name", user_options.display_name, "add: the name shown in the UI");
   user->add_option("--token-name", user_options.token_name, "token: what the token is for");
   user->add_option("--token-days", user_options.token_days, "token: validity (0 = no expiry)");
+  user->add_flag("--list", user_options.token_list, "token: list the user's tokens");
+  user->add_option("--revoke", user_options.token_revoke, "token: revoke token ID, or all");
 
   dxhub::app::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");

@@ -202,6 +202,9 @@ int RunServe(const Config& config) {
   http_options.cache_bytes = static_cast<size_t>(config.cache_mb) << 20;
   http_options.max_upload_bytes = static_cast<size_t>(config.max_upload_mb) << 20;
   http_options.aet = config.aet;
+  http_options.public_url = config.public_url;
+  while (!http_options.public_url.empty() && http_options.public_url.back() == '/')
+    http_options.public_url.pop_back();
   http_options.remote_aes = config.remote_aes;
   http_options.dicomweb_peers = config.dicomweb_peers;
   http_options.worklist_wait_cap_ms = int64_t{config.worklist_wait_cap_min} * 60 * 1000;

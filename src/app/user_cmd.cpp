@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -84,6 +85,41 @@ int RunUser(const Config& config, const UserOptions& options) {
       return Fail(st.error().message);
     (void)users.Audit({clock.NowMillis(), "cli", "user." + options.action, name, "local", ""});
     std::printf("%s %sd\n", name.c_str(), options.action.c_str());
+    return 0;
+  }
+  if (options.action == "token" && options.token_list) {
+    auto tokens = users.ListApiTokens(name);
+    if (!tokens.ok())
+      return Fail(tokens.error().message);
+    std::printf("%-6s %-9s %-24s %-24s %s\n", "ID", "STATE", "CREATED", "EXPIRES", "NAME");
+    const int64_t now = clock.NowMillis();
+    for (const auto& t : *tokens) {
+      const char* state = t.revoked_ms != 0                            ? "revoked"
+                          : (t.expires_ms != 0 && t.expires_ms <= now) ? "expired"
+                                                                       : "active";
+      std::printf("%-6lld %-9s %-24s %-24s %s\n", static_cast<long long>(t.id), state,
+                  FormatIsoMillis(t.created_ms).c_str(),
+                  t.expires_ms == 0 ? "never" : FormatIsoMillis(t.expires_ms).c_str(),
+                  t.name.c_str());
+    }
+    return 0;
+  }
+  if (options.action == "token" && !options.token_revoke.empty()) {
+    int64_t id = 0;
+    if (options.token_revoke != "all") {
+      char* end = nullptr;
+      id = std::strtoll(options.token_revoke.c_str(), &end, 10);
+      if (end == options.token_revoke.c_str() || *end != '\0' || id <= 0)
+        return Fail("--revoke takes a token ID (see --list) or all");
+    }
+    auto revoked = users.RevokeApiTokens(name, id, clock.NowMillis());
+    if (!revoked.ok())
+      return Fail(revoked.error().message);
+    if (*revoked == 0)
+      return Fail("no active token " + options.token_revoke + " for " + name);
+    (void)users.Audit(
+        {clock.NowMillis(), "cli", "token.revoke", name, "local", options.token_revoke});
+    std::printf("revoked %d token(s) of %s\n", *revoked, name.c_str());
     return 0;
   }
   if (options.action == "token") {

@@ -23,9 +23,10 @@ enum class ErrorCode {
   kDatabase,     // index backend error
   kUnavailable,  // temporarily overloaded or shutting down
   kUnsupported,
-  kNotAcceptable,  // the client accepts no representation we can produce
-  kTooLarge,       // a request body over the configured limit
-  kInternal,       // programming error surfaced as a value
+  kNotAcceptable,    // the client accepts no representation we can produce
+  kTooLarge,         // a request body over the configured limit
+  kTooManyRequests,  // a client over its rate (failed logins from one address)
+  kInternal,         // programming error surfaced as a value
 };
 
 /// Static facts about an error code: its stable name and how it maps onto each protocol.

@@ -2,7 +2,9 @@
 
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <functional>
 #include <unordered_set>
 
@@ -18,6 +20,10 @@ std::string BlobKeyFor(const std::string& sop_uid) {
 Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock& clock) {
   auto archive = std::make_unique<Archive>(OpenTag{}, config, clock);
   DXHUB_TRY(fs::MakeDirs(config.data_dir));
+  // Patient data and password hashes: for dxhub's own user only. The process umask (set in
+  // main) covers what it creates; this covers a data dir made by an older version or by hand.
+  if (::chmod(config.data_dir.c_str(), 0700) != 0)
+    return fs::ErrnoError(errno, "chmod 0700 " + config.data_dir);
   auto blobs = OpenFileBlobStore(config.data_dir);
   if (!blobs.ok())
     return blobs.error();
@@ -30,6 +36,10 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
   if (!index.ok())
     return index.error();
   archive->index_ = std::move(index.value());
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string file = config.IndexPath() + suffix;
+    (void)::chmod(file.c_str(), 0600);  // -wal/-shm may not exist yet
+  }
   // Every instance's temp file is fsync'd before it is queued; one fsync of the temp area per
   // index batch then makes all their names durable before the rows commit.
   BlobStore* blobs_ptr = archive->blobs_.get();

@@ -1,5 +1,9 @@
 #include "store/sqlite_user_store.h"
 
+#include <sqlite3.h>
+
+#include <chrono>
+
 namespace dxhub::store {
 namespace {
 
@@ -133,6 +137,7 @@ class SqliteUserStore final : public UserStore {
           "UPDATE users SET password_hash = ?2, password_changed_at = ?3, failed_logins = 0, "
           "locked_until = 0 WHERE username = ?1",
           [&](Stmt& s) { s.Bind(1, username).Bind(2, hash).Bind(3, now_ms); }, true));
+      DXHUB_TRY(RevokeTokens(db, username, 0, now_ms));
       return EndSessions(db, username);
     });
   }
@@ -142,7 +147,10 @@ class SqliteUserStore final : public UserStore {
       DXHUB_TRY(Run(
           db, "UPDATE users SET disabled = ?2 WHERE username = ?1",
           [&](Stmt& s) { s.Bind(1, username).Bind(2, disabled ? 1 : 0); }, true));
-      return disabled ? EndSessions(db, username) : Ok();
+      if (!disabled)
+        return Ok();
+      DXHUB_TRY(RevokeTokens(db, username, 0, NowForRevocation()));
+      return EndSessions(db, username);
     });
   }
 
@@ -301,6 +309,65 @@ class SqliteUserStore final : public UserStore {
   }
 
  private:
+  Result<std::vector<ApiTokenRecord>> ListApiTokens(const std::string& username) override {
+    std::vector<ApiTokenRecord> out;
+    Status st = db_.Read([&](const Db& db) -> Status {
+      auto stmt = Stmt::Prepare(
+          db,
+          "SELECT t.id, t.name, t.created_at, t.expires_at, t.revoked_at FROM api_tokens t JOIN "
+          "users u ON u.id = t.user_pk WHERE u.username = ?1 ORDER BY t.id DESC");
+      if (!stmt.ok())
+        return stmt.error();
+      stmt->Bind(1, username);
+      for (;;) {
+        auto row = stmt->Step();
+        if (!row.ok())
+          return row.error();
+        if (!*row)
+          break;
+        out.push_back({stmt->Int(0), stmt->Text(1), stmt->Int(2), stmt->Int(3), stmt->Int(4)});
+      }
+      return Ok();
+    });
+    if (!st.ok())
+      return st.error();
+    return out;
+  }
+
+  Result<int> RevokeApiTokens(const std::string& username, int64_t id, int64_t now_ms) override {
+    int revoked = 0;
+    Status st = db_.Write([&](const Db& db) -> Status {
+      auto n = RevokeTokens(db, username, id, now_ms);
+      if (!n.ok())
+        return n.error();
+      revoked = *n;
+      return Ok();
+    });
+    if (!st.ok())
+      return st.error();
+    return revoked;
+  }
+
+  // Disabling takes no clock; any non-zero time marks the token revoked.
+  static int64_t NowForRevocation() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static Result<int> RevokeTokens(const Db& db, const std::string& username, int64_t id,
+                                  int64_t now_ms) {
+    auto stmt = Stmt::Prepare(db,
+                              "UPDATE api_tokens SET revoked_at = ?3 WHERE revoked_at = 0 AND "
+                              "user_pk = (SELECT id FROM users WHERE username = ?1) AND "
+                              "(?2 = 0 OR id = ?2)");
+    if (!stmt.ok())
+      return stmt.error();
+    stmt->Bind(1, username).Bind(2, id).Bind(3, now_ms);
+    DXHUB_TRY(stmt->Run());
+    return sqlite3_changes(db.get());
+  }
+
   static Status EndSessions(const Db& db, const std::string& username) {
     return Run(db,
                "DELETE FROM sessions WHERE user_pk = (SELECT id FROM users WHERE username = ?1)",

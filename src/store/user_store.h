@@ -38,6 +38,15 @@ struct AuditEntry {
   std::string detail;
 };
 
+/// An API token as administrators see it (never the token itself: only its hash is kept).
+struct ApiTokenRecord {
+  int64_t id = 0;
+  std::string name;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;  // 0: no expiry
+  int64_t revoked_ms = 0;  // 0: not revoked
+};
+
 class UserStore {
  public:
   virtual ~UserStore() = default;
@@ -47,10 +56,11 @@ class UserStore {
   virtual Status CreateUser(const UserRecord& user, int64_t now_ms) = 0;
   virtual Result<std::optional<UserRecord>> FindUser(const std::string& username) = 0;
   virtual Result<std::vector<UserRecord>> ListUsers() = 0;
-  /// Also clears failed logins and any lock; ends the user's sessions.
+  /// Also clears failed logins and any lock; ends the user's sessions and revokes their API
+  /// tokens (a token must not outlive the password it was issued under).
   virtual Status SetPassword(const std::string& username, const std::string& password_hash,
                              int64_t now_ms) = 0;
-  /// Disabling ends the user's sessions.
+  /// Disabling ends the user's sessions and revokes their API tokens.
   virtual Status SetDisabled(const std::string& username, bool disabled) = 0;
   virtual Status SetRole(const std::string& username, const std::string& role) = 0;
   /// Records a login attempt's outcome: success clears the counter; a failure increments it and,
@@ -71,6 +81,11 @@ class UserStore {
   /// The token's user, if the token exists, is not revoked and has not expired.
   virtual Result<std::optional<UserRecord>> FindApiToken(const std::string& token_hash,
                                                          int64_t now_ms) = 0;
+
+  /// The user's tokens, newest first, revoked ones included.
+  virtual Result<std::vector<ApiTokenRecord>> ListApiTokens(const std::string& username) = 0;
+  /// Revokes the user's token `id`, or all of them when `id` is 0; the number revoked.
+  virtual Result<int> RevokeApiTokens(const std::string& username, int64_t id, int64_t now_ms) = 0;
 
   virtual Status Audit(const AuditEntry& entry) = 0;
   /// Newest first; empty `username` means everyone.

@@ -90,39 +90,63 @@ std::string TokenHash(const std::string& token) {
   return Sha256Hex(token);
 }
 
+std::string AuditableName(const std::string& text) {
+  std::string out;
+  for (unsigned char ch : text) {
+    if (out.size() >= 64) {
+      out += "...";
+      break;
+    }
+    out += (ch < 0x20 || ch == 0x7f) ? '?' : static_cast<char>(ch);
+  }
+  return out;
+}
+
 Result<LoginResult> Auth::Login(const std::string& username, const std::string& password,
                                 const std::string& remote) {
   const int64_t now = clock_.NowMillis();
   const auto refused = MakeError(ErrorCode::kUnauthorized, "wrong username or password");
-  auto user = users_.FindUser(username);
-  if (!user.ok())
-    return user.error();
+  const std::string who = AuditableName(username);
   auto audit = [&](const std::string& action, const std::string& detail) {
-    (void)users_.Audit({now, username, action, "", remote, detail});
+    (void)users_.Audit({now, who, action, "", remote, detail});
   };
-  if (!user->has_value()) {
-    // Same work as a real check, so timing does not reveal which usernames exist.
-    static const std::string kDummy = HashPassword("dxhub-timing-dummy").value();
-    (void)VerifyPassword(kDummy, password);
-    audit("login.failed", "unknown user");
+  if (throttle_.Blocked(remote, who, now)) {
+    if (throttle_.ShouldAudit(remote, now))
+      audit("login.throttled", "too many failed sign-ins from this address");
+    return MakeError(ErrorCode::kTooManyRequests,
+                     "too many failed sign-ins from this address; try again in 15 minutes");
+  }
+  // Unknown, disabled, locked and wrong-password attempts do the same work and get the same
+  // answer, so neither the message nor the time tells which usernames exist or their state.
+  static const std::string kDummy = HashPassword("dxhub-timing-dummy").value();
+  std::optional<store::UserRecord> user;
+  if (username.size() <= 256) {
+    auto found = users_.FindUser(username);
+    if (!found.ok())
+      return found.error();
+    user = std::move(found.value());
+  }
+  const bool password_ok = VerifyPassword(user ? user->password_hash : kDummy, password);
+  std::string why;
+  if (!user)
+    why = "unknown user";
+  else if (user->disabled)
+    why = "account disabled";
+  else if (user->locked_until_ms > now)
+    why = "account locked";
+  else if (!password_ok)
+    why = "wrong password";
+  if (!why.empty()) {
+    throttle_.Failure(remote, who, now);
+    if (user && !password_ok) {
+      DXHUB_TRY(users_.RecordLogin(username, false, options_.lock_after_failures,
+                                   now + options_.lock_ms));
+    }
+    audit("login.failed", why);
     return refused;
   }
-  const store::UserRecord& u = **user;
-  if (u.disabled) {
-    audit("login.failed", "account disabled");
-    return refused;
-  }
-  if (u.locked_until_ms > now) {
-    audit("login.failed", "account locked");
-    return MakeError(ErrorCode::kUnauthorized,
-                     "too many failed attempts; try again later or ask an administrator");
-  }
-  if (!VerifyPassword(u.password_hash, password)) {
-    DXHUB_TRY(
-        users_.RecordLogin(username, false, options_.lock_after_failures, now + options_.lock_ms));
-    audit("login.failed", "wrong password");
-    return refused;
-  }
+  const store::UserRecord& u = *user;
+  throttle_.Success(remote, who);
   DXHUB_TRY(users_.RecordLogin(username, true, 0, 0));
   LoginResult result{NewToken(), NewToken(), u, now + options_.session_ms};
   DXHUB_TRY(users_.CreateSession(TokenHash(result.session_token), u.id, result.csrf_token, now,
@@ -158,7 +182,11 @@ Result<std::string> Auth::IssueApiToken(const std::string& username, const std::
 Result<std::optional<store::UserRecord>> Auth::ApiTokenUser(const std::string& token) {
   if (token.size() != 64)
     return std::optional<store::UserRecord>();
-  return users_.FindApiToken(TokenHash(token), clock_.NowMillis());
+  auto user = users_.FindApiToken(TokenHash(token), clock_.NowMillis());
+  // A locked account's tokens stop working with it (disabled ones are revoked by the store).
+  if (user.ok() && user->has_value() && (*user)->locked_until_ms > clock_.NowMillis())
+    return std::optional<store::UserRecord>();
+  return user;
 }
 
 Result<std::optional<std::string>> Auth::EnsureInitialAdmin(const std::string& path) {

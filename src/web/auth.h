@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/result.h"
 #include "store/user_store.h"
+#include "web/login_throttle.h"
 
 namespace dxhub::web {
 
@@ -32,8 +33,16 @@ std::string NewToken();
 /// What the store keeps of a token: its SHA-256.
 std::string TokenHash(const std::string& token);
 
+/// The audit log's form of a name a client sent: at most 64 characters, control characters
+/// replaced (a failed login once stored a 1 MiB username verbatim).
+std::string AuditableName(const std::string& text);
+
 struct AuthOptions {
-  int lock_after_failures = 5;
+  /// The account-wide lock. One address is throttled long before (LoginThrottle: 5 failures per
+  /// account, 20 in all, per 15 minutes), so reaching this takes failures from many addresses: a
+  /// distributed attack, which locks the account (and its API tokens) until an administrator
+  /// resets the password or the time passes.
+  int lock_after_failures = 50;
   int64_t lock_ms = int64_t{15} * 60 * 1000;
   int64_t session_ms = int64_t{8} * 60 * 60 * 1000;  // a working shift
 };
@@ -51,8 +60,9 @@ class Auth {
       : users_(users), clock_(clock), options_(options) {}
 
   /// kUnauthorized for an unknown user, a wrong password, a disabled or locked account (one
-  /// message for all, so the answer does not tell which usernames exist). Every attempt is
-  /// audited.
+  /// message and the same work for all, so neither tells which usernames exist);
+  /// kTooManyRequests for an address over its failure budget. Attempts are audited (refused
+  /// ones from a throttled address at most once a minute).
   Result<LoginResult> Login(const std::string& username, const std::string& password,
                             const std::string& remote);
   /// The session's user, or nullopt when the token is unknown or expired.
@@ -71,6 +81,7 @@ class Auth {
   store::UserStore& users_;
   const Clock& clock_;
   AuthOptions options_;
+  LoginThrottle throttle_;
 };
 
 }  // namespace dxhub::web

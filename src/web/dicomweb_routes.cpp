@@ -24,13 +24,6 @@ using store::Field;
 using store::Filter;
 using store::Level;
 
-std::string BaseUrl(const httplib::Request& req) {
-  std::string host = req.get_header_value("Host");
-  if (host.empty())
-    host = "127.0.0.1";
-  return "http://" + host + "/dicom-web";
-}
-
 // UIDs from the path, validated; a hostile segment is a 400, never a lookup.
 Result<std::vector<Filter>> PathFilters(const httplib::Request& req,
                                         const std::vector<Field>& fields) {
@@ -283,6 +276,9 @@ void DicomWebRoutes::BulkData(httplib::Server& s, const std::string& pattern) {
   });
 }
 
+// Enough for a viewer fetching a cine loop in a few requests; each frame is decoded in memory.
+constexpr size_t kMaxFramesPerRequest = 64;
+
 void DicomWebRoutes::Frames(httplib::Server& s, const std::string& pattern) {
   s.Get(pattern, [this](const httplib::Request& req, httplib::Response& res) {
     auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
@@ -300,22 +296,47 @@ void DicomWebRoutes::Frames(httplib::Server& s, const std::string& pattern) {
                              stored + (stored_type.empty() ? "" : " (" + stored_type + ")") +
                              "; they are not re-encoded"));
     }
-    const std::string path = archive_.blobs().PathOf(row.blob_key);
-    const std::string boundary = RandomBoundary();
-    std::string body;
+    // Each frame listed is decoded and held until the answer is sent: a list that repeats one
+    // frame 400 times cost 400 decodes. Numbers are validated as a set before any work.
+    std::vector<int> numbers;
     for (const auto& number : Split(req.matches[4].str(), ",")) {
       if (number.empty() || number.size() > 6) {
         return SendErrorResponse(
             res, MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999"));
       }
+      const int n = std::stoi(number);
+      if (n < 1 || (row.instance.frames > 0 && n > row.instance.frames)) {
+        return SendErrorResponse(
+            res,
+            MakeError(ErrorCode::kNotFound, "frame " + number +
+                                                " does not exist (the "
+                                                "instance has " +
+                                                std::to_string(row.instance.frames) + " frames)"));
+      }
+      if (std::find(numbers.begin(), numbers.end(), n) != numbers.end()) {
+        return SendErrorResponse(
+            res, MakeError(ErrorCode::kInvalidArgument, "frame " + number + " is listed twice"));
+      }
+      numbers.push_back(n);
+      if (numbers.size() > kMaxFramesPerRequest) {
+        return SendErrorResponse(
+            res, MakeError(ErrorCode::kInvalidArgument,
+                           "at most " + std::to_string(kMaxFramesPerRequest) +
+                               " frames per request; ask for the rest in further requests"));
+      }
+    }
+    const std::string path = archive_.blobs().PathOf(row.blob_key);
+    const std::string boundary = RandomBoundary();
+    std::string body;
+    for (const int number : numbers) {
       std::string bytes;
       if (answer->as_stored) {
-        auto frame = dicom::ReadStoredFrame(path, std::stoi(number));
+        auto frame = dicom::ReadStoredFrame(path, number);
         if (!frame.ok())
           return SendErrorResponse(res, frame.error());
         bytes = std::move(frame->bytes);
       } else {
-        auto frame = dicom::ReadFrame(path, std::stoi(number));
+        auto frame = dicom::ReadFrame(path, number);
         if (!frame.ok())
           return SendErrorResponse(res, frame.error());
         bytes = std::move(frame.value());
@@ -424,8 +445,11 @@ Result<ByteCache::Value> DicomWebRoutes::Render(const store::QueryRow& row, int 
                     std::to_string(options.viewport_columns) + "x" +
                     std::to_string(options.viewport_rows);
   if (options.window_center) {
-    key +=
-        ":" + std::to_string(*options.window_center) + "," + std::to_string(*options.window_width);
+    // Appended piece by piece: GCC 12's -Wrestrict misfires on the chained form once inlined.
+    key += ':';
+    key += std::to_string(*options.window_center);
+    key += ',';
+    key += std::to_string(*options.window_width);
   }
   if (auto hit = cache_.Get(key))
     return hit;
@@ -493,6 +517,44 @@ void DicomWebRoutes::Thumbnail(httplib::Server& s, const std::string& pattern,
 
 void SendErrorResponse(httplib::Response& res, const Error& error) {
   SendJsonResponse(res, error.HttpStatus(), {{"error", error.Name()}, {"message", error.message}});
+}
+
+bool IsValidHostHeader(const std::string& host) {
+  if (host.empty() || host.size() > 255)
+    return false;
+  size_t end = host.size();
+  if (host.front() == '[') {  // [IPv6]
+    const size_t close = host.find(']');
+    if (close == std::string::npos ||
+        host.find_first_not_of("0123456789abcdefABCDEF:.", 1) != close)
+      return false;
+    end = close + 1;
+  } else {
+    end = host.find(':');
+    if (end == std::string::npos)
+      end = host.size();
+    if (end == 0 || host.substr(0, end).find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                        std::string::npos)
+      return false;
+  }
+  if (end == host.size())
+    return true;
+  const std::string port = host.substr(end + 1);
+  return host[end] == ':' && !port.empty() && port.size() <= 5 &&
+         port.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::string DicomWebRoutes::BaseUrl(const httplib::Request& req) const {
+  if (!public_url_.empty())
+    return public_url_ + "/dicom-web";
+  std::string host = req.get_header_value("Host");
+  if (!IsValidHostHeader(host)) {
+    const bool v6 = req.local_addr.find(':') != std::string::npos;
+    host =
+        (v6 ? "[" + req.local_addr + "]" : req.local_addr) + ":" + std::to_string(req.local_port);
+  }
+  return "http://" + host + "/dicom-web";
 }
 
 void SendJsonResponse(httplib::Response& res, int status, const json& body) {

@@ -16,8 +16,10 @@ namespace dxhub::web {
 /// Owns the DICOMweb handlers; must outlive the server it registered them on.
 class DicomWebRoutes {
  public:
-  DicomWebRoutes(store::Archive& archive, size_t cache_bytes)
-      : archive_(archive), cache_(cache_bytes) {}
+  /// `public_url` (e.g. "https://pacs.example.org"), when set, is the origin of absolute URLs
+  /// in answers; otherwise they are built from the request's Host header once it is validated.
+  DicomWebRoutes(store::Archive& archive, size_t cache_bytes, std::string public_url = "")
+      : archive_(archive), cache_(cache_bytes), public_url_(std::move(public_url)) {}
   void Register(httplib::Server& server);
 
  private:
@@ -39,9 +41,17 @@ class DicomWebRoutes {
   Result<std::vector<store::QueryRow>> Instances(const httplib::Request& req,
                                                  const std::vector<store::Field>& fields);
 
+  /// The DICOMweb root as clients reach it, for RetrieveURL and BulkDataURI.
+  std::string BaseUrl(const httplib::Request& req) const;
+
   store::Archive& archive_;
   ByteCache cache_;  // rendered images and metadata JSON, keyed by content hash
+  std::string public_url_;
 };
+
+/// True when `host` is a plain host[:port] (name, IPv4 or [IPv6]) fit to put into a URL; a Host
+/// header is caller text, and was reflected into answers as it came.
+bool IsValidHostHeader(const std::string& host);
 
 /// Writes a JSON error body {"error", "message"} with the error table's HTTP status.
 void SendErrorResponse(httplib::Response& res, const Error& error);

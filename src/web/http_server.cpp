@@ -16,6 +16,7 @@
 #include "dicom/store_scu.h"
 #include "web/auth.h"
 #include "web/dicomweb_routes.h"
+#include "web/http_connection.h"
 #include "web/json_views.h"
 #include "web/params.h"
 #include "web/processing_routes.h"
@@ -108,7 +109,7 @@ class HttpServerImpl final : public HttpServer {
         archive_(archive),
         ai_(ai),
         auth_(archive.index().users(), clock_),
-        dicomweb_(archive, options.cache_bytes),
+        dicomweb_(archive, options.cache_bytes, options.public_url),
         reviews_(archive, clock_, options.worklist_wait_cap_ms,
                  [this](const httplib::Request& req) { return WhoCalls(req); }),
         processing_(archive, processing,
@@ -145,6 +146,12 @@ class HttpServerImpl final : public HttpServer {
                  {{"error", not_found ? "not_found" : "http_error"},
                   {"message", not_found ? "no such resource" : "request failed"}});
       }
+    });
+    // Patient data must not linger in a shared workstation's browser cache.
+    server_.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      const bool data = req.path.rfind("/api", 0) == 0 || req.path.rfind("/dicom-web", 0) == 0;
+      if (data && !res.has_header("Cache-Control"))
+        res.set_header("Cache-Control", "no-store");
     });
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       return Guard(req, res) ? httplib::Server::HandlerResponse::Unhandled
@@ -345,6 +352,9 @@ class HttpServerImpl final : public HttpServer {
     const bool reads = req.method == "GET" || req.method == "HEAD";
     if (path.rfind("/api/peers", 0) == 0 || path.rfind("/api/audit", 0) == 0)
       return Role::kAdmin;
+    if (!reads && path.rfind("/api/studies/", 0) == 0 && path.size() > 7 &&
+        path.compare(path.size() - 7, 7, "/viewed") == 0)
+      return Role::kViewer;  // "a doctor opened it" (the route records it for doctors only)
     if (!reads && path.rfind("/api/studies/", 0) == 0)
       return Role::kRadiologist;  // AI reruns
     if (!reads && path.rfind("/api/series/", 0) == 0)
@@ -357,6 +367,8 @@ class HttpServerImpl final : public HttpServer {
   // Authentication, role, CSRF and the audit of patient-data reads, before any route runs.
   // Returns false when it has answered the request itself.
   bool Guard(const httplib::Request& req, httplib::Response& res) {
+    if (!BodyAcceptable(req, res))
+      return false;
     auto required = RequiredRole(req);
     if (!required)
       return true;
@@ -386,6 +398,67 @@ class HttpServerImpl final : public HttpServer {
         // A read that cannot be recorded is not served.
         SendError(res, MakeError(ErrorCode::kUnavailable, "audit log unavailable"));
         return false;
+      }
+    }
+    return true;
+  }
+
+  // Only uploads (STOW-RS) stream large bodies, to disk, and only for an authenticated caller
+  // (the guard checks the caller before httplib reads a byte of the body). Every other route
+  // takes at most a small JSON body, refused by its declared size before it is read: a 1 GB
+  // POST /api/login used to be read into memory. JSON routes demand application/json, a type
+  // a cross-site form cannot send without a CORS preflight (login CSRF).
+  static constexpr size_t kSmallBodyLimit = 64 * 1024;
+  static bool IsUploadRoute(const httplib::Request& req) {
+    return req.method == "POST" && req.path.rfind("/dicom-web/studies", 0) == 0;
+  }
+  // The size rules of BodyAcceptable alone: whether the body may be read at all. When not, the
+  // connection closes after the answer.
+  static bool BodyWithinLimits(const httplib::Request& req) {
+    if (IsUploadRoute(req))
+      return true;
+    const std::string encoding = req.get_header_value("Transfer-Encoding");
+    if (!encoding.empty() && encoding != "identity")
+      return false;
+    if (!req.has_header("Content-Length"))
+      return true;
+    const std::string text = req.get_header_value("Content-Length");
+    size_t length = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+    return ec == std::errc() && ptr == text.data() + text.size() && length <= kSmallBodyLimit;
+  }
+  static bool BodyAcceptable(const httplib::Request& req, httplib::Response& res) {
+    if (IsUploadRoute(req))
+      return true;
+    auto refuse = [&](ErrorCode code, const std::string& why) {
+      res.set_header("Connection", "close");  // the unread body must not be taken as a request
+      SendError(res, MakeError(code, why));
+      return false;
+    };
+    const std::string encoding = req.get_header_value("Transfer-Encoding");
+    if (!encoding.empty() && encoding != "identity") {
+      return refuse(ErrorCode::kTooLarge,
+                    "this route takes no streamed body: send a Content-Length of at most " +
+                        std::to_string(kSmallBodyLimit) + " bytes");
+    }
+    size_t length = 0;
+    if (req.has_header("Content-Length")) {
+      const std::string text = req.get_header_value("Content-Length");
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+      if (ec != std::errc() || ptr != text.data() + text.size())
+        return refuse(ErrorCode::kInvalidArgument, "bad Content-Length");
+      if (length > kSmallBodyLimit) {
+        return refuse(ErrorCode::kTooLarge, "body too large for this route (at most " +
+                                                std::to_string(kSmallBodyLimit) + " bytes)");
+      }
+    }
+    const bool api = req.path.rfind("/api/", 0) == 0;
+    if (api && (length > 0 || req.path == "/api/login") && req.method != "GET" &&
+        req.method != "HEAD") {
+      const std::string type = req.get_header_value("Content-Type");
+      const std::string media = type.substr(0, type.find(';'));
+      if (media != "application/json") {
+        return refuse(ErrorCode::kUnsupported, "send the body as Content-Type: application/json");
       }
     }
     return true;
@@ -476,9 +549,13 @@ class HttpServerImpl final : public HttpServer {
       if (!entries.ok())
         return SendError(res, entries.error());
       if (format == "csv") {
-        // RFC 4180: every field quoted, quotes doubled.
+        // RFC 4180: every field quoted, quotes doubled. A field a spreadsheet would take for a
+        // formula (= + - @, or a tab/CR that Excel strips first) gets a leading apostrophe:
+        // usernames and paths come from outside (=HYPERLINK(...) as a login name).
         auto field = [](const std::string& v) {
           std::string out = "\"";
+          if (!v.empty() && std::string("=+-@\t\r").find(v.front()) != std::string::npos)
+            out += '\'';
           for (char ch : v)
             out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
           return out + "\"";
@@ -590,7 +667,8 @@ class HttpServerImpl final : public HttpServer {
   DicomWebRoutes dicomweb_;
   ReviewRoutes reviews_;
   ProcessingRoutes processing_;
-  httplib::Server server_;
+  GuardedServer server_{ConnectionLimits{},
+                        [](const httplib::Request& req) { return !BodyWithinLimits(req); }};
   int port_ = -1;
   std::thread thread_;
 };

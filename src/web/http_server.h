@@ -30,6 +30,9 @@ struct HttpOptions {
   size_t cache_bytes = size_t{256} << 20;
   /// Largest request body (a STOW-RS upload), spooled to disk as it arrives.
   size_t max_upload_bytes = size_t{4} << 30;
+  /// The URL clients reach dxhub at (absolute links in DICOMweb answers); empty: the validated
+  /// Host header.
+  std::string public_url;
   /// dxhub's own AE title and the configured nodes, for /api/peers.
   std::string aet = "DXHUB";
   std::vector<RemoteAe> remote_aes;

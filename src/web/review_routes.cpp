@@ -141,12 +141,6 @@ void ReviewRoutes::Register(httplib::Server& server) {
     if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
       return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
     const int64_t now = clock_.NowMillis();
-    const CallerInfo caller = who_(req);
-    // Turnaround "viewed" means a doctor opened it, not an administrator or a read-only viewer.
-    if (caller.role == "radiologist" || caller.role == "clinician") {
-      if (Status viewed = archive_.index().reviews().MarkViewed(uid, now); !viewed.ok())
-        return SendErrorResponse(res, viewed.error());
-    }
     auto review = archive_.index().reviews().Review(uid);
     if (!review.ok())
       return SendErrorResponse(res, review.error());
@@ -161,6 +155,29 @@ void ReviewRoutes::Register(httplib::Server& server) {
     json body = RowJson(**review, now);
     body["decisions"] = std::move(list);
     SendJson(res, 200, body);
+  });
+
+  // The study page reports that a doctor opened the study. A POST, not a side effect of the GET
+  // above: an <img> on another same-site page could otherwise record views for the victim.
+  server.Post(R"(/api/studies/([^/]+)/viewed)", [this](const httplib::Request& req,
+                                                       httplib::Response& res) {
+    const std::string uid = req.matches[1];
+    if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+      return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+    auto review = archive_.index().reviews().Review(uid);
+    if (!review.ok())
+      return SendErrorResponse(res, review.error());
+    if (!review->has_value())
+      return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
+    // Turnaround "viewed" means a doctor opened it, not an administrator or a read-only viewer.
+    const CallerInfo caller = who_(req);
+    const bool doctor = caller.role == "radiologist" || caller.role == "clinician";
+    if (doctor) {
+      if (Status viewed = archive_.index().reviews().MarkViewed(uid, clock_.NowMillis());
+          !viewed.ok())
+        return SendErrorResponse(res, viewed.error());
+    }
+    SendJson(res, 200, {{"study_instance_uid", uid}, {"recorded", doctor}});
   });
 
   server.Post(R"(/api/studies/([^/]+)/decisions)", [this](const httplib::Request& req,

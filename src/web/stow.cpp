@@ -101,7 +101,7 @@ void DicomWebRoutes::Stow(httplib::Server& s, const std::string& pattern, bool s
     if (parts->empty())
       return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, "no parts"));
 
-    const std::string base = "http://" + req.get_header_value("Host") + "/dicom-web";
+    const std::string base = BaseUrl(req);
     json referenced = json::array();
     json failed = json::array();
     std::string last_study;

@@ -39,9 +39,13 @@ function row(page, uid) {
 }
 
 // The worklist shows only open studies by default; "Any" shows them all.
+// Sets the status filter to "any" and waits for the worklist answer that has it (no fixed sleep:
+// a poll's load may be in flight when the filter changes).
 async function showAllStudies(page) {
+  const answered = page.waitForResponse((r) => r.url().includes('/api/worklist?')
+    && !new URL(r.url()).searchParams.has('status') && r.ok());
   await page.selectOption('select[name=status]', '');
-  await page.waitForTimeout(300);
+  await answered;
 }
 
 async function main() {

@@ -23,6 +23,8 @@ function markOf(r) {
 export async function studyPage(view, [uid]) {
   const base = `/api/studies/${encodeURIComponent(uid)}`;
   const [detail, ai, review] = await Promise.all([api(base), api(`${base}/ai`), api(`${base}/review`)]);
+  // Turnaround counts from the first time a doctor opened the study (a POST: GETs change nothing).
+  api(`${base}/viewed`, { method: 'POST' }).catch(() => {});
   const study = detail.study || detail;
   const canDecide = hasRole('radiologist');
 

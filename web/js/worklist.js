@@ -65,10 +65,18 @@ export async function worklistPage(view) {
   let stamp = null;
   let timer = null;
   let busy = false;
+  let again = false;    // a filter changed while a load was in flight: load once more after it
   let stopped = false;  // the page was left while a poll was in flight
 
+  // One load at a time. A filter change during a poll's load used to be dropped, so the table
+  // kept the old filter's rows until the stamp moved again (the flaky browser test): now it is
+  // remembered and loaded as soon as the running one ends, with the filters as they are then.
   async function load(force) {
-    if (busy || (stopped && !force)) return;
+    if (stopped && !force) return;
+    if (busy) {
+      if (force) again = true;
+      return;
+    }
     busy = true;
     try {
       const params = new URLSearchParams();
@@ -85,6 +93,10 @@ export async function worklistPage(view) {
       if (force) toast(errorText(e), 'error');
     } finally {
       busy = false;
+    }
+    if (again && !stopped) {
+      again = false;
+      await load(true);
     }
   }
 

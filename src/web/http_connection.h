@@ -1,0 +1,37 @@
+#pragma once
+// dxhub's HTTP connection loop on top of cpp-httplib's request parser and router. httplib's own
+// loop keeps a connection open after any answer, so a body the guard refused unread (a 1 GB
+// POST /api/login) was then read in full as if it were the next request; and it bounds each
+// read, not a request, so a client trickling bytes held a worker indefinitely. Here a refused
+// body ends the connection (after a short lingering close, so the client still reads the
+// answer), and every request must arrive within a deadline that grows only with the bytes that
+// actually arrive.
+
+#include <httplib.h>
+
+#include <functional>
+
+namespace dxhub::web {
+
+struct ConnectionLimits {
+  int header_seconds = 10;  // a request's headers (and a small body) must arrive by then
+  size_t min_bytes_per_second = 64 * 1024;  // beyond that, a body must keep at least this rate
+  int idle_seconds = 5;                     // keep-alive: wait this long for the next request
+  int max_requests = 100;                   // per connection
+};
+
+class GuardedServer final : public httplib::Server {
+ public:
+  /// `must_close(req)`, called once a request's headers are parsed: true when the connection is
+  /// to end after the answer (the body will not be read).
+  GuardedServer(ConnectionLimits limits, std::function<bool(const httplib::Request&)> must_close)
+      : limits_(limits), must_close_(std::move(must_close)) {}
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+
+  ConnectionLimits limits_;
+  std::function<bool(const httplib::Request&)> must_close_;
+};
+
+}  // namespace dxhub::web
