@@ -120,9 +120,13 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
     }
     const ConfigKey* key = FindConfigKey(name);
     if (key == nullptr)
-      return MakeError(ErrorCode::kInvalidArgument, where + ": unknown key '" + name + "'");
+      return MakeError(ErrorCode::kInvalidArgument, ((where + ": unknown key '") += name) += "'");
     auto wrong = [&](const char* expected) {
-      return MakeError(ErrorCode::kInvalidArgument, where + ": '" + name + "' must be " + expected);
+      std::string message = where + ": '";
+      message += name;
+      message += "' must be ";
+      message += expected;
+      return MakeError(ErrorCode::kInvalidArgument, message);
     };
     std::vector<std::string> values;
     switch (key->kind) {
@@ -201,7 +205,7 @@ Result<Config> LoadConfigFile(const std::string& path, Config base) {
         kept.push_back(ae);
     }
     for (const auto& item : *node.as_array()) {
-      Result<RemoteAe> ae = MakeError(ErrorCode::kInvalidArgument, where + ": bad " + name);
+      Result<RemoteAe> ae = MakeError(ErrorCode::kInvalidArgument, (where + ": bad ") += name);
       if (auto s = item.value<std::string>()) {
         ae = ParseRemoteAe(*s);
         if (ae.ok())

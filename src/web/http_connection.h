@@ -15,9 +15,10 @@ namespace dxhub::web {
 
 struct ConnectionLimits {
   int header_seconds = 10;  // a request's headers (and a small body) must arrive by then
-  size_t min_bytes_per_second = 64 * 1024;  // beyond that, a body must keep at least this rate
-  int idle_seconds = 5;                     // keep-alive: wait this long for the next request
-  int max_requests = 100;                   // per connection
+  size_t min_bytes_per_second =
+      size_t{64} * 1024;   // beyond that, a body must keep at least this rate
+  int idle_seconds = 5;    // keep-alive: wait this long for the next request
+  int max_requests = 100;  // per connection
 };
 
 class GuardedServer final : public httplib::Server {

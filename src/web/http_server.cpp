@@ -408,7 +408,7 @@ class HttpServerImpl final : public HttpServer {
   // takes at most a small JSON body, refused by its declared size before it is read: a 1 GB
   // POST /api/login used to be read into memory. JSON routes demand application/json, a type
   // a cross-site form cannot send without a CORS preflight (login CSRF).
-  static constexpr size_t kSmallBodyLimit = 64 * 1024;
+  static constexpr size_t kSmallBodyLimit = size_t{64} * 1024;
   static bool IsUploadRoute(const httplib::Request& req) {
     return req.method == "POST" && req.path.rfind("/dicom-web/studies", 0) == 0;
   }

@@ -58,7 +58,7 @@ void LoginThrottle::Success(const std::string& address, const std::string& accou
 bool LoginThrottle::ShouldAudit(const std::string& address, int64_t now_ms) {
   std::lock_guard lock(mu_);
   int64_t& last = audited_at_[address];
-  if (last != 0 && now_ms - last < 60 * 1000)
+  if (last != 0 && now_ms - last < int64_t{60} * 1000)
     return false;
   last = now_ms;
   return true;
