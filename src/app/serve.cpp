@@ -97,15 +97,19 @@ int RunServe(const Config& config) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload the TLS certificate
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // The REST API has no authentication yet: until accounts land it must not leave this host.
-  if (config.bind != "127.0.0.1" && config.bind != "localhost" && config.bind != "::1") {
+  // Patient data and passwords never cross a network in clear text: beyond loopback, dxhub
+  // serves TLS itself or sits behind a TLS-terminating proxy it was told about.
+  const bool loopback =
+      config.bind == "127.0.0.1" || config.bind == "localhost" || config.bind == "::1";
+  if (!loopback && config.tls_cert.empty() && !config.behind_proxy) {
     spdlog::error(
-        "refusing --bind {}: the HTTP API is not authenticated yet and serves patient "
-        "data; bind it to 127.0.0.1 (a reverse proxy with its own access control can "
-        "front it)",
+        "refusing --bind {}: beyond loopback the web server needs TLS (--tls-cert and "
+        "--tls-key) or a TLS-terminating reverse proxy (--behind-proxy --trusted-proxies "
+        "CIDR...)",
         config.bind);
     return 2;
   }
@@ -203,6 +207,10 @@ int RunServe(const Config& config) {
   http_options.max_upload_bytes = static_cast<size_t>(config.max_upload_mb) << 20;
   http_options.aet = config.aet;
   http_options.public_url = config.public_url;
+  http_options.tls_cert = config.tls_cert;
+  http_options.tls_key = config.tls_key;
+  if (config.behind_proxy)
+    http_options.trusted_proxies = config.trusted_proxies;
   while (!http_options.public_url.empty() && http_options.public_url.back() == '/')
     http_options.public_url.pop_back();
   http_options.remote_aes = config.remote_aes;
@@ -217,7 +225,14 @@ int RunServe(const Config& config) {
                config.dicom_port, config.bind, (*http)->port());
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP)
+      break;
+    if (Status reloaded = (*http)->ReloadTls(); !reloaded.ok())
+      spdlog::error("SIGHUP: TLS certificate not reloaded, the old one stays: {}",
+                    reloaded.error().ToString());
+  }
   spdlog::info("signal {} received, shutting down", sig);
   (*http)->Stop();
   (*dicom_server)->Stop();

@@ -252,6 +252,14 @@ Status ValidateConfig(const Config& config) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "remote AE " + ae.name + ": " + from.error().message);
   }
+  if (config.tls_cert.empty() != config.tls_key.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+  if (config.behind_proxy && config.trusted_proxies.empty())
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--behind-proxy needs --trusted-proxies: the proxy addresses whose "
+                     "X-Forwarded-For is believed");
+  if (auto proxies = ParseIpRanges(config.trusted_proxies); !proxies.ok())
+    return MakeError(ErrorCode::kInvalidArgument, "trusted-proxies: " + proxies.error().message);
   if (!IsIpAddress(config.dicom_bind))
     return MakeError(ErrorCode::kInvalidArgument,
                      "dicom-bind must be a numeric address, not '" + config.dicom_bind + "'");

@@ -49,6 +49,13 @@ struct Config {
   /// The URL clients reach dxhub at (absolute links in DICOMweb answers); empty: from the
   /// validated Host header.
   std::string public_url;
+  /// HTTPS on --http-port when both are set (PEM; the certificate file may hold the chain).
+  std::string tls_cert;
+  std::string tls_key;
+  /// dxhub sits behind a reverse proxy that terminates TLS; its X-Forwarded-For is believed
+  /// from `trusted_proxies` (IPs or CIDR ranges) only.
+  bool behind_proxy = false;
+  std::vector<std::string> trusted_proxies;
   std::string dicom_bind = "0.0.0.0";
   int dicom_port = 11112;
   std::string aet = "DXHUB";

@@ -98,6 +98,18 @@ std::vector<ConfigKey> MakeTable() {
           "memory for rendered images and metadata, MiB (default 256; 0 = off)", &Config::cache_mb),
       Int("max-upload-mb", K::kServe, "largest STOW-RS upload, MiB (default 4096; spooled to disk)",
           &Config::max_upload_mb),
+      Str("tls-cert", K::kServe,
+          "HTTPS: certificate file (PEM, may hold the chain); with --tls-key, --http-port "
+          "serves TLS 1.2/1.3 only (reloaded on SIGHUP)",
+          &Config::tls_cert),
+      Str("tls-key", K::kServe, "HTTPS: private key file (PEM)", &Config::tls_key),
+      Flag("behind-proxy", K::kServe,
+           "a TLS-terminating reverse proxy fronts dxhub (needs --trusted-proxies)",
+           &Config::behind_proxy, true),
+      List("trusted-proxies", K::kServe,
+           "addresses (IPs or CIDR ranges) of the reverse proxies whose X-Forwarded-For is "
+           "believed",
+           &Config::trusted_proxies),
       Str("dicom-bind", K::kServe, "DICOM bind address (default 0.0.0.0: every interface)",
           &Config::dicom_bind),
       Int("dicom-port", K::kServe, "DICOM port (default 11112; 0 = any free port)",

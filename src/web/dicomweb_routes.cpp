@@ -554,7 +554,7 @@ std::string DicomWebRoutes::BaseUrl(const httplib::Request& req) const {
     host =
         (v6 ? "[" + req.local_addr + "]" : req.local_addr) + ":" + std::to_string(req.local_port);
   }
-  return "http://" + host + "/dicom-web";
+  return scheme_ + "://" + host + "/dicom-web";
 }
 
 void SendJsonResponse(httplib::Response& res, int status, const json& body) {

@@ -18,8 +18,12 @@ class DicomWebRoutes {
  public:
   /// `public_url` (e.g. "https://pacs.example.org"), when set, is the origin of absolute URLs
   /// in answers; otherwise they are built from the request's Host header once it is validated.
-  DicomWebRoutes(store::Archive& archive, size_t cache_bytes, std::string public_url = "")
-      : archive_(archive), cache_(cache_bytes), public_url_(std::move(public_url)) {}
+  DicomWebRoutes(store::Archive& archive, size_t cache_bytes, std::string public_url = "",
+                 bool https = false)
+      : archive_(archive),
+        cache_(cache_bytes),
+        public_url_(std::move(public_url)),
+        scheme_(https ? "https" : "http") {}
   void Register(httplib::Server& server);
 
  private:
@@ -47,6 +51,7 @@ class DicomWebRoutes {
   store::Archive& archive_;
   ByteCache cache_;  // rendered images and metadata JSON, keyed by content hash
   std::string public_url_;
+  std::string scheme_;
 };
 
 /// True when `host` is a plain host[:port] (name, IPv4 or [IPv6]) fit to put into a URL; a Host

@@ -10,6 +10,10 @@
 #include <httplib.h>
 
 #include <functional>
+#include <vector>
+
+#include "core/net.h"
+#include "web/tls_context.h"
 
 namespace dxhub::web {
 
@@ -27,12 +31,21 @@ class GuardedServer final : public httplib::Server {
   /// to end after the answer (the body will not be read).
   GuardedServer(ConnectionLimits limits, std::function<bool(const httplib::Request&)> must_close)
       : limits_(limits), must_close_(std::move(must_close)) {}
+  /// Serves HTTPS with the holder's current context from now on (null: plain HTTP). The holder
+  /// must outlive the server. Call before listening.
+  void UseTls(TlsContextHolder* tls) { tls_ = tls; }
+  /// Requests from these addresses (a reverse proxy) are attributed to the client named in their
+  /// X-Forwarded-For header: req.remote_addr becomes that client, for the guard, the audit and
+  /// the login throttle. From any other address the header is ignored.
+  void TrustProxies(std::vector<IpRange> proxies) { proxies_ = std::move(proxies); }
 
  private:
   bool process_and_close_socket(socket_t sock) override;
 
   ConnectionLimits limits_;
   std::function<bool(const httplib::Request&)> must_close_;
+  TlsContextHolder* tls_ = nullptr;
+  std::vector<IpRange> proxies_;
 };
 
 }  // namespace dxhub::web

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/net.h"
 #include "core/strings.h"
 #include "core/uid.h"
 #include "dicom/store_scu.h"
@@ -21,6 +22,7 @@
 #include "web/params.h"
 #include "web/processing_routes.h"
 #include "web/review_routes.h"
+#include "web/tls_context.h"
 #include "web/web_app.h"
 
 namespace dxhub::web {
@@ -109,7 +111,7 @@ class HttpServerImpl final : public HttpServer {
         archive_(archive),
         ai_(ai),
         auth_(archive.index().users(), clock_),
-        dicomweb_(archive, options.cache_bytes, options.public_url),
+        dicomweb_(archive, options.cache_bytes, options.public_url, !options.tls_cert.empty()),
         reviews_(archive, clock_, options.worklist_wait_cap_ms,
                  [this](const httplib::Request& req) { return WhoCalls(req); }),
         processing_(archive, processing,
@@ -118,6 +120,15 @@ class HttpServerImpl final : public HttpServer {
   ~HttpServerImpl() override { Stop(); }
 
   Status Start() {
+    if (!options_.tls_cert.empty()) {
+      tls_ = std::make_unique<TlsContextHolder>(options_.tls_cert, options_.tls_key);
+      DXHUB_TRY(tls_->Reload());
+      server_.UseTls(tls_.get());
+    }
+    auto proxies = ParseIpRanges(options_.trusted_proxies);
+    if (!proxies.ok())
+      return proxies.error();
+    server_.TrustProxies(std::move(proxies.value()));
     const int threads = std::max(1, options_.threads);
     // httplib's API takes ownership of a raw TaskQueue pointer.
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // NOLINT
@@ -148,10 +159,16 @@ class HttpServerImpl final : public HttpServer {
       }
     });
     // Patient data must not linger in a shared workstation's browser cache.
-    server_.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Cookies are Secure, and browsers told to keep to HTTPS, when dxhub serves TLS itself or
+    // sits behind a TLS-terminating proxy.
+    const bool secure = tls_ != nullptr || !options_.trusted_proxies.empty();
+    secure_cookies_ = secure;
+    server_.set_post_routing_handler([secure](const httplib::Request& req, httplib::Response& res) {
       const bool data = req.path.rfind("/api", 0) == 0 || req.path.rfind("/dicom-web", 0) == 0;
       if (data && !res.has_header("Cache-Control"))
         res.set_header("Cache-Control", "no-store");
+      if (secure)
+        res.set_header("Strict-Transport-Security", "max-age=31536000");
     });
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       return Guard(req, res) ? httplib::Server::HandlerResponse::Unhandled
@@ -174,11 +191,19 @@ class HttpServerImpl final : public HttpServer {
     for (int i = 0; i < 5000 && !server_.is_running(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    spdlog::info("http: listening on http://{}:{}", options_.bind, port_);
+    spdlog::info("http: listening on {}://{}:{}", tls_ ? "https" : "http", options_.bind, port_);
     return Ok();
   }
 
   int port() const override { return port_; }
+
+  Status ReloadTls() override {
+    if (!tls_)
+      return Ok();
+    DXHUB_TRY(tls_->Reload());
+    spdlog::info("http: TLS certificate reloaded from {}", options_.tls_cert);
+    return Ok();
+  }
 
   void Stop() override {
     if (!thread_.joinable())
@@ -485,7 +510,8 @@ class HttpServerImpl final : public HttpServer {
       const int64_t max_age = (login->expires_ms - clock_.NowMillis()) / 1000;
       res.set_header("Set-Cookie",
                      "dxhub_session=" + login->session_token +
-                         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age));
+                         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age) +
+                         (secure_cookies_ ? "; Secure" : ""));
       SendJson(res, 200,
                {{"username", login->user.username},
                 {"role", login->user.role},
@@ -496,7 +522,9 @@ class HttpServerImpl final : public HttpServer {
       const std::string token = CookieValue(req.get_header_value("Cookie"), "dxhub_session");
       if (!token.empty())
         (void)auth_.Logout(token);
-      res.set_header("Set-Cookie", "dxhub_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+      res.set_header("Set-Cookie",
+                     std::string("dxhub_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0") +
+                         (secure_cookies_ ? "; Secure" : ""));
       SendJson(res, 200, {{"logged_out", true}});
     });
     server_.Get("/api/me", [this](const httplib::Request& req, httplib::Response& res) {
@@ -671,6 +699,8 @@ class HttpServerImpl final : public HttpServer {
                         [](const httplib::Request& req) { return !BodyWithinLimits(req); }};
   int port_ = -1;
   std::thread thread_;
+  std::unique_ptr<TlsContextHolder> tls_;  // null: plain HTTP
+  bool secure_cookies_ = false;
 };
 
 }  // namespace

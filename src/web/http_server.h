@@ -30,6 +30,11 @@ struct HttpOptions {
   size_t cache_bytes = size_t{256} << 20;
   /// Largest request body (a STOW-RS upload), spooled to disk as it arrives.
   size_t max_upload_bytes = size_t{4} << 30;
+  /// HTTPS when both are set (PEM files; the certificate file may hold the chain).
+  std::string tls_cert;
+  std::string tls_key;
+  /// Reverse proxies whose X-Forwarded-For is believed (IPs or CIDR ranges).
+  std::vector<std::string> trusted_proxies;
   /// The URL clients reach dxhub at (absolute links in DICOMweb answers); empty: the validated
   /// Host header.
   std::string public_url;
@@ -47,6 +52,8 @@ class HttpServer {
   /// The port actually bound (useful with port 0).
   virtual int port() const = 0;
   virtual void Stop() = 0;
+  /// Loads the TLS certificate and key again (SIGHUP); the old ones stay on failure.
+  virtual Status ReloadTls() = 0;
 };
 
 using HttpServerPtr = std::unique_ptr<HttpServer>;

@@ -32,6 +32,25 @@ QUERY_PEERS = ["--query-ae", "FINDSCU@127.0.0.1:104", "--query-ae", "MOVESCU@127
                "--query-ae", "GETSCU@127.0.0.1:104", "--query-ae", "RAWSCU@127.0.0.1:104"]
 
 
+def make_test_ca(directory, names=("localhost",), ips=("127.0.0.1",)):
+    """A throw-away CA and a server certificate it signed (openssl CLI), for TLS tests: returns
+    (ca.pem, server.pem, server.key). Also makes client.pem/client.key signed by the same CA."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=dxhub test CA")
+    alt = ",".join([f"DNS:{n}" for n in names] + [f"IP:{i}" for i in ips])
+    for who, ext in (("server", f"subjectAltName={alt}\nextendedKeyUsage=serverAuth"),
+                     ("client", "extendedKeyUsage=clientAuth")):
+        with open(os.path.join(directory, f"{who}.ext"), "w") as f:
+            f.write(ext + "\n")
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN=dxhub test {who}")
+        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{who}.pem", "-days", "2", "-extfile", f"{who}.ext")
+    return tuple(os.path.join(directory, f) for f in ("ca.pem", "server.pem", "server.key"))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,6 +67,8 @@ class Server:
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "serve.log")
+        self.scheme = "http"
+        self.ssl_context = None  # set with scheme "https": an ssl.SSLContext trusting its CA
 
     def start(self, echo_ready=True, keep_ports=False):
         """Starts on fresh free ports, or on the ports already set with `keep_ports` (for a
@@ -118,7 +139,7 @@ class Server:
 
     def request(self, path, data=None, method=None, headers=None):
         """An authenticated urllib Request for `path` on this server."""
-        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data,
+        req = urllib.request.Request(f"{self.scheme}://127.0.0.1:{self.http_port}{path}", data=data,
                                      method=method)
         for k, v in {**self.headers(), **(headers or {})}.items():
             req.add_header(k, v)
@@ -127,10 +148,10 @@ class Server:
     def get(self, path):
         """Returns (status, parsed JSON body), authenticated as admin (/healthz is open)."""
         try:
-            req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}")
+            req = urllib.request.Request(f"{self.scheme}://127.0.0.1:{self.http_port}{path}")
             if path != "/healthz":
                 req = self.request(path)
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl_context) as r:
                 return r.status, json.loads(r.read().decode("utf-8"))
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read().decode("utf-8"))

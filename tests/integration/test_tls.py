@@ -1,0 +1,130 @@
+"""HTTPS in dxhub: TLS 1.2 and 1.3 only, Secure cookies and HSTS, certificate reload on SIGHUP,
+binding beyond loopback only with TLS or a declared proxy, and X-Forwarded-For believed from
+trusted proxies only (the audit records the real client). Clients: curl, openssl s_client and
+Python's ssl, against a CA the test makes."""
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import harness
+from harness import Server
+
+
+def curl(server, *args, path="/healthz"):
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{ssl_verify_result}",
+                        "--cacert", server.ca, *args,
+                        f"https://127.0.0.1:{server.http_port}{path}"],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout + r.stderr
+
+
+class HttpsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="dxhub-tls-")
+        ca, cert, key = harness.make_test_ca(cls.tmp)
+        cls.server = Server(extra_args=["--no-ai", "--tls-cert", cert, "--tls-key", key])
+        cls.server.scheme = "https"
+        cls.server.ssl_context = ssl.create_default_context(cafile=ca)
+        cls.server.ca = ca
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def test_tls_versions(self):
+        for version in ("--tlsv1.2", "--tlsv1.3"):
+            rc, out = curl(self.server, version, "--tls-max", version[-3:])
+            self.assertEqual((rc, out.split()[0]), (0, "200"), out)
+        # TLS 1.1 and 1.0: refused by the server (the client is allowed them at level 0).
+        for old in ("-tls1_1", "-tls1"):
+            r = subprocess.run(["openssl", "s_client", old, "-cipher", "DEFAULT@SECLEVEL=0",
+                                "-connect", f"127.0.0.1:{self.server.http_port}"],
+                               input="", capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn("Cipher is (NONE)", r.stdout)  # no session was established
+
+    def test_plain_http_to_the_tls_port_fails_cleanly(self):
+        r = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{self.server.http_port}/healthz"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        rc, out = curl(self.server)  # and the server goes on serving
+        self.assertEqual(out.split()[0], "200", out)
+
+    def test_cookie_is_secure_and_hsts_is_sent(self):
+        harness.add_user(self.server, "tls.user", "viewer", "tls user password")
+        req = urllib.request.Request(
+            f"https://127.0.0.1:{self.server.http_port}/api/login",
+            data=json.dumps({"username": "tls.user", "password": "tls user password"}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, context=self.server.ssl_context, timeout=30) as r:
+            cookie = r.headers["Set-Cookie"]
+            hsts = r.headers["Strict-Transport-Security"]
+        self.assertIn("; Secure", cookie)
+        self.assertIn("HttpOnly", cookie)
+        self.assertTrue(hsts and hsts.startswith("max-age="))
+
+    def test_certificate_reloads_on_sighup(self):
+        def serial():
+            r = subprocess.run(["openssl", "s_client", "-connect",
+                                f"127.0.0.1:{self.server.http_port}", "-CAfile", self.server.ca],
+                               input="", capture_output=True, text=True, timeout=60)
+            pem = r.stdout[r.stdout.index("-----BEGIN CERTIFICATE-----"):
+                           r.stdout.index("-----END CERTIFICATE-----") + 25]
+            return subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem,
+                                  capture_output=True, text=True).stdout.strip()
+        before = serial()
+        # A new certificate from the same CA, written over the configured files.
+        subprocess.run(["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey",
+                        "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+                        "-extfile", "server.ext"], cwd=self.tmp, check=True, capture_output=True)
+        self.server.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 20
+        while time.time() < deadline and serial() == before:
+            time.sleep(0.2)
+        self.assertNotEqual(serial(), before)
+        rc, out = curl(self.server)
+        self.assertEqual(out.split()[0], "200", out)
+
+
+class BindTest(unittest.TestCase):
+    def test_network_bind_needs_tls_or_a_proxy(self):
+        data = tempfile.mkdtemp()
+        r = harness.run_dxhub("serve", "--data", data, "--bind", "0.0.0.0", "--http-port", "0",
+                              "--dicom-port", "0")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("needs TLS", r.stdout + r.stderr)
+        r = harness.run_dxhub("serve", "--data", data, "--bind", "0.0.0.0", "--behind-proxy")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--trusted-proxies", r.stderr)
+
+
+class ForwardedForTest(unittest.TestCase):
+    def test_audit_records_the_client_only_through_a_trusted_proxy(self):
+        server = Server(extra_args=["--no-ai", "--behind-proxy", "--trusted-proxies",
+                                    "127.0.0.1"]).start()
+        other = Server(extra_args=["--no-ai"]).start()
+        try:
+            for s, expected in ((server, "10.20.30.40"), (other, "127.0.0.1")):
+                req = s.request("/api/worklist",
+                                headers={"X-Forwarded-For": "6.6.6.6, 10.20.30.40"})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    self.assertEqual(r.status, 200)
+                status, audit = s.get("/api/audit?limit=20")
+                rows = [e for e in audit["entries"] if e["object"] == "/api/worklist"]
+                self.assertEqual(rows[0]["remote"], expected)
+        finally:
+            server.cleanup()
+            other.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
