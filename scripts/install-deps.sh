@@ -5,7 +5,8 @@
 # python3-torch is the independent reference the AI parity test compares OpenCV against.
 # ITK 5.2 and VTK 9.1 do the imaging layer's resampling, filtering and meshes.
 # chromium (driven by playwright-core from npm) runs the web app's browser tests; the WenQuanYi
-# font lets it draw the Chinese UI in screenshots.
+# font lets it draw the Chinese UI in screenshots. rsyslog (with its GnuTLS driver) is the audit
+# collector the audit-export tests send PS3.15 messages to; openssl makes their test CAs.
 set -euo pipefail
 
 build_pkgs=(
@@ -24,6 +25,7 @@ build_pkgs=(
   curl
   orthanc orthanc-dicomweb
   chromium fonts-wqy-microhei
+  rsyslog rsyslog-gnutls openssl
 )
 
 want=("${build_pkgs[@]}")

@@ -15,6 +15,7 @@
 #include "dicom/store_scp.h"
 #include "imaging/processing.h"
 #include "store/archive.h"
+#include "store/audit_syslog.h"
 #include "web/auth.h"
 #include "web/http_server.h"
 
@@ -176,6 +177,29 @@ int RunServe(const Config& config) {
     processing = std::move(started.value());
   }
 
+  // Audit events to the hospital's collector, from the audit table itself (nothing is lost
+  // while the collector is down).
+  std::unique_ptr<store::AuditForwarder> audit_export;
+  if (!config.audit_syslog.empty()) {
+    auto target = store::ParseSyslogTarget(config.audit_syslog);
+    if (!target.ok()) {
+      spdlog::error("{}", target.error().message);
+      return 2;
+    }
+    target->ca_file = config.audit_syslog_ca;
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    auto started = store::AuditForwarder::Start((*archive)->index().users(), *target,
+                                                config.data_dir + "/audit-syslog.cursor",
+                                                std::string("dxhub@") + host, config.aet);
+    if (!started.ok()) {
+      spdlog::error("audit-syslog: {}", started.error().ToString());
+      return 1;
+    }
+    audit_export = std::move(started.value());
+    spdlog::info("audit: sending PS3.15 audit messages to {}", config.audit_syslog);
+  }
+
   ScpIngest ingest(**archive);
   dicom::ScpOptions scp;
   scp.aet = config.aet;
@@ -187,6 +211,13 @@ int RunServe(const Config& config) {
   scp.allowed_aets = config.allowed_aets;
   scp.allowed_hosts = config.allowed_hosts;
   scp.dimse_timeout_s = config.dimse_timeout_s;
+  scp.tls_cert = config.dicom_tls_cert.empty() ? config.tls_cert : config.dicom_tls_cert;
+  scp.tls_key = config.dicom_tls_key.empty() ? config.tls_key : config.dicom_tls_key;
+  scp.tls_ca_dir = config.dicom_tls_ca;
+  if (!scp.tls_cert.empty())
+    scp.tls_port = config.dicom_tls_port;
+  if (config.dicom_tls_only)
+    scp.port = -1;
   for (const auto& ae : config.remote_aes) {
     if (ae.query)
       scp.query_peers.push_back({ae.aet, QueryPeerAddresses(ae)});
@@ -238,6 +269,8 @@ int RunServe(const Config& config) {
   (*dicom_server)->Stop();
   if (processing)
     processing->Stop();
+  if (audit_export)
+    audit_export->Stop();
   if (pipeline)
     pipeline->Stop();
   return 0;

@@ -240,6 +240,8 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument, "worklist-wait-cap must be at least 1 minute");
   if (config.stable_after_s < 0)
     return MakeError(ErrorCode::kInvalidArgument, "stable-after must not be negative");
+  if (config.http_threads < 8 || config.http_threads > 4096)
+    return MakeError(ErrorCode::kInvalidArgument, "http-threads must be 8..4096");
   if (config.max_associations < 1 || config.max_associations_per_host < 1)
     return MakeError(ErrorCode::kInvalidArgument,
                      "max-associations and max-associations-per-host must be at least 1");
@@ -252,6 +254,12 @@ Status ValidateConfig(const Config& config) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "remote AE " + ae.name + ": " + from.error().message);
   }
+  if (config.dicom_tls_cert.empty() != config.dicom_tls_key.empty())
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--dicom-tls-cert and --dicom-tls-key go together");
+  if (config.dicom_tls_only && config.dicom_tls_cert.empty() && config.tls_cert.empty())
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--dicom-tls-only needs a certificate (--dicom-tls-cert or --tls-cert)");
   if (config.tls_cert.empty() != config.tls_key.empty())
     return MakeError(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
   if (config.behind_proxy && config.trusted_proxies.empty())

@@ -55,8 +55,21 @@ struct Config {
   /// dxhub sits behind a reverse proxy that terminates TLS; its X-Forwarded-For is believed
   /// from `trusted_proxies` (IPs or CIDR ranges) only.
   bool behind_proxy = false;
+  /// Audit events also go to this syslog collector as DICOM PS3.15 audit messages:
+  /// udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT.
+  std::string audit_syslog;
+  /// tls:// collectors: CA certificates (PEM file) to verify the collector with.
+  std::string audit_syslog_ca;
   std::vector<std::string> trusted_proxies;
   std::string dicom_bind = "0.0.0.0";
+  /// DICOM TLS: on when a certificate is known (dicom-tls-cert, else tls-cert).
+  int dicom_tls_port = 2762;
+  std::string dicom_tls_cert;
+  std::string dicom_tls_key;
+  /// Require client certificates signed by a CA in this folder.
+  std::string dicom_tls_ca;
+  /// Only the TLS port; no plain DICOM port.
+  bool dicom_tls_only = false;
   int dicom_port = 11112;
   std::string aet = "DXHUB";
   /// Empty: SQLite at DATA/index.sqlite. Later: "postgresql://..."
@@ -76,7 +89,8 @@ struct Config {
   std::vector<RemoteAe> remote_aes;
   /// Known DICOMweb servers (TOML: [[dicomweb-peer]] name/url tables, or "NAME=URL").
   std::vector<DicomWebPeer> dicomweb_peers;
-  int http_threads = 8;
+  /// Connections the web server serves at once (a thread each).
+  int http_threads = 256;
   /// Memory for rendered images, thumbnails and metadata JSON (MiB); 0 disables the cache.
   int cache_mb = 256;
   /// Largest STOW-RS upload (MiB); it is spooled to disk, so this bounds disk, not memory.

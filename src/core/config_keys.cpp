@@ -93,7 +93,10 @@ std::vector<ConfigKey> MakeTable() {
       Str("bind", K::kServe, "HTTP bind address (default 127.0.0.1)", &Config::bind),
       Int("http-port", K::kServe, "HTTP port (default 8080; 0 = any free port)",
           &Config::http_port),
-      Int("http-threads", K::kServe, "HTTP worker threads (default 8)", &Config::http_threads),
+      Int("http-threads", K::kServe,
+          "HTTP connections served at once, a thread each (default 256); three quarters at most "
+          "may wait for a request, a quarter of those from one address",
+          &Config::http_threads),
       Int("cache-mb", K::kServe,
           "memory for rendered images and metadata, MiB (default 256; 0 = off)", &Config::cache_mb),
       Int("max-upload-mb", K::kServe, "largest STOW-RS upload, MiB (default 4096; spooled to disk)",
@@ -110,11 +113,34 @@ std::vector<ConfigKey> MakeTable() {
            "addresses (IPs or CIDR ranges) of the reverse proxies whose X-Forwarded-For is "
            "believed",
            &Config::trusted_proxies),
+      Str("audit-syslog", K::kServe,
+          "also send every audit event to this syslog collector as a DICOM PS3.15 audit "
+          "message: udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (kept and resent while "
+          "the collector is down)",
+          &Config::audit_syslog),
+      Str("audit-syslog-ca", K::kServe,
+          "tls:// collectors: CA certificates (PEM) to verify the collector with (default: the "
+          "system's)",
+          &Config::audit_syslog_ca),
       Str("dicom-bind", K::kServe, "DICOM bind address (default 0.0.0.0: every interface)",
           &Config::dicom_bind),
       Int("dicom-port", K::kServe, "DICOM port (default 11112; 0 = any free port)",
           &Config::dicom_port),
       Str("aet", K::kServe, "AE title (default DXHUB)", &Config::aet),
+      Int("dicom-tls-port", K::kServe,
+          "DICOM TLS port (default 2762), served when a certificate is configured "
+          "(--dicom-tls-cert, else --tls-cert)",
+          &Config::dicom_tls_port),
+      Str("dicom-tls-cert", K::kServe, "DICOM TLS certificate (PEM; default: --tls-cert)",
+          &Config::dicom_tls_cert),
+      Str("dicom-tls-key", K::kServe, "DICOM TLS private key (PEM; default: --tls-key)",
+          &Config::dicom_tls_key),
+      Str("dicom-tls-ca", K::kServe,
+          "folder of CA certificates (*.pem, *.crt): DICOM TLS clients must present a "
+          "certificate one of them signed",
+          &Config::dicom_tls_ca),
+      Flag("dicom-tls-only", K::kServe, "serve DICOM on the TLS port only (no plain port)",
+           &Config::dicom_tls_only, true),
       Int("max-associations", K::kServe, "concurrent DICOM associations (default 32)",
           &Config::max_associations),
       Int("max-associations-per-host", K::kServe,

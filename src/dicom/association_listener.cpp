@@ -244,6 +244,8 @@ class ListenerImpl final : public AssociationListener {
     }
     if (got < static_cast<ssize_t>(kPduHeader))
       return false;
+    if (options_.tls)
+      return ExamineTls(w, header);
     if (header[0] != kAssociateRqType) {
       // Not DICOM (a TLS ClientHello on the plain port, HTTP, a port scanner): no upper-layer
       // answer would be understood.
@@ -269,10 +271,37 @@ class ListenerImpl final : public AssociationListener {
       }
       return false;
     }
+    HandOff(w);
+    return true;
+  }
+
+  void HandOff(Waiting& w) {
     SetLowWater(w.fd, 1);
     const int flags = ::fcntl(w.fd, F_GETFL);
     ::fcntl(w.fd, F_SETFL, flags & ~O_NONBLOCK);
     handoff_(ReadyConnection{w.fd, std::move(w.ip), std::move(w.slot)});
+  }
+
+  // A TLS record (PS: RFC 8446 5.1): type 0x16 handshake, version 3.x, 16-bit length.
+  bool ExamineTls(Waiting& w, const uint8_t* header) {
+    if (header[0] != 0x16 || header[1] != 3) {
+      // Plain DICOM (0x01) or anything else on the TLS port: nothing it would understand.
+      spdlog::warn("dicom: {} sent 0x{:02x} to the TLS port, not a TLS handshake; closed", w.ip,
+                   header[0]);
+      ::close(w.fd);
+      return true;
+    }
+    const uint32_t need = 5 + ((uint32_t{header[3]} << 8) | uint32_t{header[4]});
+    int available = 0;
+    ::ioctl(w.fd, FIONREAD, &available);
+    if (available < static_cast<int>(need)) {
+      if (w.need != need) {
+        w.need = need;
+        SetLowWater(w.fd, static_cast<int>(need));
+      }
+      return false;
+    }
+    HandOff(w);
     return true;
   }
 

@@ -22,6 +22,9 @@ struct ListenerOptions {
   int max_per_host = 16;
   /// Connections waiting for their A-ASSOCIATE-RQ, from all peers together.
   int max_waiting = 512;
+  /// A DICOM TLS port: what must be buffered before the hand-off is the TLS ClientHello record
+  /// (the association request comes encrypted, after the handshake).
+  bool tls = false;
 };
 
 /// Held for as long as a connection is open: releases its per-host slot on destruction.

@@ -17,6 +17,7 @@
 #include <dcmtk/dcmnet/dimse.h>
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/dul.h>
+#include <dcmtk/dcmtls/tlslayer.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -29,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -196,13 +198,33 @@ OFCondition AcceptStorageContexts(T_ASC_Parameters* params,
 }
 
 // DCMTK reads a connection it did not accept only through one process-wide setting, the
-// socket handle its inetd mode uses (dcmExternalSocketHandle). Setting it and receiving the
-// association happen under this lock; the listener hands over only connections whose request is
-// already buffered, so the lock is held for microseconds.
+// socket handle its inetd mode uses (dcmExternalSocketHandle), read once at the start of
+// ASC_receiveAssociation. Setting it and DCMTK's taking of the socket happen under this lock;
+// the transport layer below releases it the moment DCMTK wraps the socket, before any TLS
+// handshake or PDU read, so a slow peer never holds it.
 std::mutex& ExternalSocketMutex() {
   static std::mutex mu;
   return mu;
 }
+
+// DCMTK's transport layer (plain TCP or dcmtls), releasing the external-socket lock when DCMTK
+// has taken the socket.
+template <class Base>
+class ReleasingLayer final : public Base {
+ public:
+  template <class... Args>
+  explicit ReleasingLayer(Args&&... args) : Base(std::forward<Args>(args)...) {}
+  DcmTransportConnection* createConnection(DcmNativeSocketType fd, OFBool secure) override {
+    if (held_ != nullptr && held_->owns_lock())
+      held_->unlock();
+    held_ = nullptr;
+    return Base::createConnection(fd, secure);
+  }
+  /// Set, under the lock, by the receive that holds it.
+  std::unique_lock<std::mutex>* held_ = nullptr;
+};
+using PlainLayer = ReleasingLayer<DcmTransportLayer>;
+using TlsLayer = ReleasingLayer<DcmTLSTransportLayer>;
 
 // An acceptor network without a listening socket of DCMTK's own (the listener owns the port).
 OFCondition InitializeAcceptor(int acse_timeout_s, T_ASC_Network** network) {
@@ -213,21 +235,38 @@ OFCondition InitializeAcceptor(int acse_timeout_s, T_ASC_Network** network) {
   return cond;
 }
 
-// Reads the A-ASSOCIATE-RQ waiting on `fd`, which DCMTK owns from then on. Null (and `fd`
-// closed) when it cannot be read.
-AssociationPtr ReceiveOn(T_ASC_Network* network, int fd) {
+// One port: its listener, its DCMTK network and transport layer.
+struct Endpoint {
+  bool tls = false;
+  T_ASC_Network* network = nullptr;
+  std::unique_ptr<PlainLayer> plain;
+  std::unique_ptr<TlsLayer> secure;
+  AssociationListenerPtr listener;
+};
+
+// Reads the A-ASSOCIATE-RQ waiting on `fd` (after the TLS handshake on a TLS endpoint), which
+// DCMTK owns from then on. Null (and `fd` closed) when it cannot be read.
+AssociationPtr ReceiveOn(Endpoint& endpoint, int fd) {
   T_ASC_Association* raw = nullptr;
   OFCondition cond;
   {
-    std::lock_guard lock(ExternalSocketMutex());
+    std::unique_lock lock(ExternalSocketMutex());
+    if (endpoint.tls)
+      endpoint.secure->held_ = &lock;
+    else
+      endpoint.plain->held_ = &lock;
+    // Never reset afterwards: once the lock is released another receive may have set its own.
     dcmExternalSocketHandle.set(fd);
-    cond = ASC_receiveAssociation(network, &raw, ASC_MAXIMUMPDUSIZE, nullptr, nullptr, OFFalse,
-                                  DUL_BLOCK, 0);
-    dcmExternalSocketHandle.set(-1);
+    cond = ASC_receiveAssociation(endpoint.network, &raw, ASC_MAXIMUMPDUSIZE, nullptr, nullptr,
+                                  endpoint.tls ? OFTrue : OFFalse, DUL_BLOCK, 0);
+    if (lock.owns_lock()) {  // DCMTK failed before taking the socket
+      (endpoint.tls ? endpoint.secure->held_ : endpoint.plain->held_) = nullptr;
+    }
   }
   AssociationPtr assoc(raw);
   if (cond.bad()) {
-    spdlog::warn("dicom: bad association request: {}", cond.text());
+    spdlog::warn("dicom: bad association request{}: {}", endpoint.tls ? " on the TLS port" : "",
+                 cond.text());
     if (!assoc)
       ::close(fd);
     return nullptr;
@@ -323,40 +362,36 @@ class DicomServerImpl final : public DicomServer {
     }
     // Names from reverse DNS are neither used nor worth the wait.
     dcmDisableGethostbyaddr.set(OFTrue);
-    OFCondition cond = InitializeAcceptor(options_.acse_timeout_s, &network_);
-    if (cond.bad()) {
-      return MakeError(ErrorCode::kUnavailable, std::string("DICOM network: ") + cond.text());
-    }
     const int workers = std::max(1, options_.max_associations);
     for (int i = 0; i < workers; ++i)
       workers_.emplace_back([this] { WorkerLoop(); });
-    ListenerOptions listen;
-    listen.bind = options_.bind;
-    listen.port = options_.port;
-    listen.request_timeout_s = options_.request_timeout_s;
-    listen.max_per_host = options_.max_associations_per_host;
-    auto listener =
-        StartAssociationListener(listen, [this](ReadyConnection c) { Dispatch(std::move(c)); });
-    if (!listener.ok()) {
+    Status started = Ok();
+    if (options_.port >= 0)
+      started = StartEndpoint(plain_, false, options_.port);
+    if (started.ok() && options_.tls_port >= 0)
+      started = StartEndpoint(tls_, true, options_.tls_port);
+    if (!started.ok()) {
+      StopEndpoints();
       StopWorkers();
-      return listener.error();
+      return started;
     }
-    listener_ = std::move(listener.value());
-    spdlog::info("dicom: {} listening on {}:{} (max {} associations, {} per host)", options_.aet,
-                 options_.bind, listener_->port(), workers, options_.max_associations_per_host);
     return Ok();
   }
 
-  int port() const override { return listener_ ? listener_->port() : -1; }
+  int port() const override { return plain_.listener ? plain_.listener->port() : -1; }
+  int tls_port() const override { return tls_.listener ? tls_.listener->port() : -1; }
 
   void Stop() override {
-    if (!listener_)
+    if (stopped_)
       return;
+    stopped_ = true;
     stopping_ = true;
-    listener_->Stop();
+    for (auto* e : {&plain_, &tls_}) {
+      if (e->listener)
+        e->listener->Stop();
+    }
     StopWorkers();
-    listener_.reset();
-    ASC_dropNetwork(&network_);
+    StopEndpoints();
   }
 
  private:
@@ -364,6 +399,104 @@ class DicomServerImpl final : public DicomServer {
     std::string aet;
     std::vector<IpRange> from;
   };
+
+  // A ready connection and the endpoint it came through.
+  struct Pending {
+    Endpoint* endpoint;
+    ReadyConnection connection;
+  };
+
+  Status StartEndpoint(Endpoint& e, bool tls, int port) {
+    e.tls = tls;
+    OFCondition cond = InitializeAcceptor(options_.acse_timeout_s, &e.network);
+    if (cond.bad())
+      return MakeError(ErrorCode::kUnavailable, std::string("DICOM network: ") + cond.text());
+    if (tls) {
+      auto layer = MakeTlsLayer();
+      if (!layer.ok())
+        return layer.error();
+      e.secure = std::move(layer.value());
+      cond = ASC_setTransportLayer(e.network, e.secure.get(), 0);
+    } else {
+      e.plain = std::make_unique<PlainLayer>();
+      cond = ASC_setTransportLayer(e.network, e.plain.get(), 0);
+    }
+    if (cond.bad())
+      return MakeError(ErrorCode::kInternal, std::string("DICOM transport: ") + cond.text());
+    ListenerOptions listen;
+    listen.bind = options_.bind;
+    listen.port = port;
+    listen.request_timeout_s = options_.request_timeout_s;
+    listen.max_per_host = options_.max_associations_per_host;
+    listen.tls = tls;
+    Endpoint* endpoint = &e;
+    auto listener = StartAssociationListener(
+        listen, [this, endpoint](ReadyConnection c) { Dispatch(*endpoint, std::move(c)); });
+    if (!listener.ok())
+      return listener.error();
+    e.listener = std::move(listener.value());
+    spdlog::info("dicom: {} listening on {}:{}{} (max {} associations, {} per host{})",
+                 options_.aet, options_.bind, e.listener->port(), tls ? " (TLS)" : "",
+                 options_.max_associations, options_.max_associations_per_host,
+                 tls && !options_.tls_ca_dir.empty() ? ", client certificates required" : "");
+    return Ok();
+  }
+
+  // dcmtls with the BCP 195 non-downgrading profile (TLS 1.2+); client certificates required
+  // and checked against the CA folder when one is configured.
+  Result<std::unique_ptr<TlsLayer>> MakeTlsLayer() const {
+    auto layer = std::make_unique<TlsLayer>(NET_ACCEPTOR, nullptr, OFTrue);
+    auto fail = [](const std::string& what, const OFCondition& c) {
+      return MakeError(ErrorCode::kInvalidArgument, "DICOM TLS: " + what + ": " + c.text());
+    };
+    OFCondition cond = layer->setTLSProfile(TSP_Profile_BCP195_ND);
+    if (cond.good())
+      cond = layer->activateCipherSuites();
+    if (cond.bad())
+      return fail("profile", cond);
+    if (layer->setPrivateKeyFile(options_.tls_key.c_str(), DCF_Filetype_PEM).bad())
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "DICOM TLS: cannot read key " + options_.tls_key);
+    if (layer->setCertificateFile(options_.tls_cert.c_str(), DCF_Filetype_PEM).bad()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "DICOM TLS: cannot read certificate " + options_.tls_cert);
+    }
+    if (!layer->checkPrivateKeyMatchesCertificate()) {
+      return MakeError(ErrorCode::kInvalidArgument, "DICOM TLS: key " + options_.tls_key +
+                                                        " does not match " + options_.tls_cert);
+    }
+    if (options_.tls_ca_dir.empty()) {
+      layer->setCertificateVerification(DCV_ignoreCertificate);
+      return layer;
+    }
+    int added = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(options_.tls_ca_dir, ec)) {
+      const std::string ext = entry.path().extension().string();
+      if (ext == ".pem" || ext == ".crt") {
+        if (layer->addTrustedCertificateFile(entry.path().c_str(), DCF_Filetype_PEM).good())
+          ++added;
+      }
+    }
+    if (ec || added == 0) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "DICOM TLS: no CA certificate (*.pem, *.crt) in " + options_.tls_ca_dir);
+    }
+    layer->setCertificateVerification(DCV_requireCertificate);
+    return layer;
+  }
+
+  void StopEndpoints() {
+    for (auto* e : {&plain_, &tls_}) {
+      if (e->listener)
+        e->listener->Stop();
+      e->listener.reset();
+      if (e->network != nullptr)
+        ASC_dropNetwork(&e->network);
+      e->plain.reset();
+      e->secure.reset();
+    }
+  }
 
   void StopWorkers() {
     {
@@ -375,21 +508,30 @@ class DicomServerImpl final : public DicomServer {
       w.join();
     workers_.clear();
     std::lock_guard lock(mu_);
-    pending_.clear();  // their sockets close with them
+    for (auto& p : pending_)
+      ::close(p->connection.fd);
+    pending_.clear();
   }
 
-  // On the listener's thread: a connection whose request is buffered goes to an idle worker, or
-  // is refused at once when every worker is busy (the request is read without waiting).
-  void Dispatch(ReadyConnection connection) {
+  // On a listener's thread: a connection whose request is buffered goes to an idle worker, or
+  // is refused at once when every worker is busy (the request is read without waiting; on the
+  // TLS port, where that would mean a handshake here, the connection is closed).
+  void Dispatch(Endpoint& endpoint, ReadyConnection connection) {
     std::unique_lock lock(mu_);
     if (idle_ > pending_.size()) {
-      pending_.push_back(std::make_unique<ReadyConnection>(std::move(connection)));
+      pending_.push_back(std::make_unique<Pending>(Pending{&endpoint, std::move(connection)}));
       lock.unlock();
       cv_.notify_one();
       return;
     }
     lock.unlock();
-    AssociationPtr assoc = ReceiveOn(network_, connection.fd);
+    if (endpoint.tls) {
+      spdlog::warn("dicom: all {} association workers busy; closing TLS connection from {}",
+                   options_.max_associations, connection.peer_ip);
+      ::close(connection.fd);
+      return;
+    }
+    AssociationPtr assoc = ReceiveOn(endpoint, connection.fd);
     if (!assoc)
       return;
     spdlog::warn("dicom: all {} association workers busy; rejecting '{}' ({})",
@@ -401,7 +543,7 @@ class DicomServerImpl final : public DicomServer {
 
   void WorkerLoop() {
     for (;;) {
-      std::unique_ptr<ReadyConnection> connection;
+      std::unique_ptr<Pending> pending;
       {
         std::unique_lock lock(mu_);
         ++idle_;
@@ -409,13 +551,27 @@ class DicomServerImpl final : public DicomServer {
         --idle_;
         if (pending_.empty() || shutdown_workers_)
           return;
-        connection = std::move(pending_.front());
+        pending = std::move(pending_.front());
         pending_.pop_front();
       }
-      AssociationPtr assoc = ReceiveOn(network_, connection->fd);
-      connection->fd = -1;  // DCMTK owns it now
-      if (assoc)
-        Serve(assoc.get(), connection->peer_ip);
+      const int fd = pending->connection.fd;
+      if (pending->endpoint->tls) {
+        // A client that stops mid-handshake holds this worker no longer than the request
+        // timeout (DCMTK's handshake blocks on the socket).
+        timeval limit{options_.request_timeout_s, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+      }
+      AssociationPtr assoc = ReceiveOn(*pending->endpoint, fd);
+      pending->connection.fd = -1;  // DCMTK owns it now
+      if (!assoc)
+        continue;
+      if (pending->endpoint->tls) {
+        timeval dimse{options_.dimse_timeout_s, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &dimse, sizeof dimse);
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &dimse, sizeof dimse);
+      }
+      Serve(assoc.get(), pending->connection.peer_ip);
     }
   }
 
@@ -1045,15 +1201,16 @@ class DicomServerImpl final : public DicomServer {
   std::vector<IpRange> allowed_hosts_;
   std::vector<AllowedQueryPeer> query_peers_;
   std::vector<const char*> ts_;
-  T_ASC_Network* network_ = nullptr;
+  Endpoint plain_;
+  Endpoint tls_;
   std::atomic<bool> stopping_{false};
-  AssociationListenerPtr listener_;
+  bool stopped_ = false;
   std::vector<std::thread> workers_;
 
   std::mutex mu_;
   std::condition_variable cv_;
   // Guarded by mu_: connections with a buffered request, waiting for a worker.
-  std::deque<std::unique_ptr<ReadyConnection>> pending_;
+  std::deque<std::unique_ptr<Pending>> pending_;
   size_t idle_ = 0;                // guarded by mu_: workers waiting for work
   bool shutdown_workers_ = false;  // guarded by mu_
 };
@@ -1062,6 +1219,34 @@ class DicomServerImpl final : public DicomServer {
 
 const std::vector<std::string>& AcceptedTransferSyntaxes() {
   return kTransferSyntaxes;
+}
+
+std::vector<std::string> AcceptedStorageSopClasses() {
+  std::vector<std::string> out;
+  for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; ++i) {
+    if (dcmIsaStorageSOPClassUID(dcmAllStorageSOPClassUIDs[i], ESSC_All))
+      out.emplace_back(dcmAllStorageSOPClassUIDs[i]);
+  }
+  return out;
+}
+
+const std::vector<std::string>& AcceptedServiceSopClasses() {
+  static const std::vector<std::string> kClasses = {
+      UID_VerificationSOPClass,
+      UID_FINDPatientRootQueryRetrieveInformationModel,
+      UID_FINDStudyRootQueryRetrieveInformationModel,
+      UID_MOVEPatientRootQueryRetrieveInformationModel,
+      UID_MOVEStudyRootQueryRetrieveInformationModel,
+      UID_GETPatientRootQueryRetrieveInformationModel,
+      UID_GETStudyRootQueryRetrieveInformationModel};
+  return kClasses;
+}
+
+const std::vector<std::string>& AcceptedCommandTransferSyntaxes() {
+  static const std::vector<std::string> kSyntaxes = {UID_LittleEndianExplicitTransferSyntax,
+                                                     UID_LittleEndianImplicitTransferSyntax,
+                                                     UID_BigEndianExplicitTransferSyntax};
+  return kSyntaxes;
 }
 
 Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler& handler,

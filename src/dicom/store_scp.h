@@ -96,7 +96,13 @@ class MoveHandler {
 struct ScpOptions {
   std::string aet = "DXHUB";
   std::string bind = "0.0.0.0";
-  int port = 11112;  // 0 picks a free port (see DicomServer::port)
+  int port = 11112;  // 0 picks a free port (see DicomServer::port); < 0: no plain port
+  /// DICOM TLS (dcmtls, BCP 195 non-downgrading, TLS 1.2+) on this port; < 0: none.
+  int tls_port = -1;
+  std::string tls_cert;  // PEM
+  std::string tls_key;   // PEM
+  /// When set: client certificates are required, signed by a CA in this folder (*.pem, *.crt).
+  std::string tls_ca_dir;
   int max_associations = 32;
   /// Open connections from one peer address; more are closed at once.
   int max_associations_per_host = 16;
@@ -114,8 +120,9 @@ struct ScpOptions {
 class DicomServer {
  public:
   virtual ~DicomServer() = default;
-  /// The port actually bound.
+  /// The ports actually bound (-1: not listening).
   virtual int port() const = 0;
+  virtual int tls_port() const = 0;
   /// Stops accepting new associations and waits for running ones to end.
   virtual void Stop() = 0;
 };
@@ -130,7 +137,14 @@ Result<DicomServerPtr> StartDicomServer(const ScpOptions& options, StoreHandler&
                                         FindHandler* find = nullptr, MoveHandler* move = nullptr,
                                         DimseAuditor* auditor = nullptr);
 
-/// The transfer syntaxes the SCP accepts, in order of preference.
+/// The transfer syntaxes the SCP accepts for storage, in order of preference.
 const std::vector<std::string>& AcceptedTransferSyntaxes();
+/// Every storage SOP class the SCP accepts (as SCP for C-STORE, and with the SCP role for C-GET
+/// sub-operations): DCMTK's table of storage SOP classes.
+std::vector<std::string> AcceptedStorageSopClasses();
+/// Verification and the query/retrieve information models the SCP accepts.
+const std::vector<std::string>& AcceptedServiceSopClasses();
+/// The transfer syntaxes accepted for verification, C-FIND, C-MOVE and C-GET.
+const std::vector<std::string>& AcceptedCommandTransferSyntaxes();
 
 }  // namespace dxhub::dicom

@@ -282,6 +282,30 @@ class SqliteUserStore final : public UserStore {
     });
   }
 
+  Result<std::vector<AuditEntry>> AuditAfter(int64_t after_id, int limit) override {
+    std::vector<AuditEntry> out;
+    Status st = db_.Read([&](const Db& db) -> Status {
+      auto stmt = Stmt::Prepare(db,
+                                "SELECT at, username, action, object, remote, detail, id FROM "
+                                "audit_log WHERE id > ?1 ORDER BY id LIMIT ?2");
+      if (!stmt.ok())
+        return stmt.error();
+      stmt->Bind(1, after_id).Bind(2, limit);
+      for (;;) {
+        auto row = stmt->Step();
+        if (!row.ok())
+          return row.error();
+        if (!*row)
+          return Ok();
+        out.push_back({stmt->Int(0), stmt->Text(1), stmt->Text(2), stmt->Text(3), stmt->Text(4),
+                       stmt->Text(5), stmt->Int(6)});
+      }
+    });
+    if (!st.ok())
+      return st.error();
+    return out;
+  }
+
   Result<std::vector<AuditEntry>> QueryAudit(const std::string& username, int64_t from_ms,
                                              int64_t to_ms, int limit) override {
     std::vector<AuditEntry> out;

@@ -36,6 +36,7 @@ struct AuditEntry {
   std::string object;
   std::string remote;
   std::string detail;
+  int64_t id = 0;  // assigned by the store; increasing
 };
 
 /// An API token as administrators see it (never the token itself: only its hash is kept).
@@ -88,6 +89,8 @@ class UserStore {
   virtual Result<int> RevokeApiTokens(const std::string& username, int64_t id, int64_t now_ms) = 0;
 
   virtual Status Audit(const AuditEntry& entry) = 0;
+  /// Rows with id > `after_id`, oldest first, at most `limit` (the audit export's cursor).
+  virtual Result<std::vector<AuditEntry>> AuditAfter(int64_t after_id, int limit) = 0;
   /// Newest first; empty `username` means everyone.
   virtual Result<std::vector<AuditEntry>> QueryAudit(const std::string& username, int64_t from_ms,
                                                      int64_t to_ms, int limit) = 0;

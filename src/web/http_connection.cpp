@@ -197,12 +197,19 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   timeval backstop{30, 0};
   ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &backstop, sizeof backstop);
   ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &backstop, sizeof backstop);
+  sockaddr_storage peer_addr{};
+  socklen_t peer_len = sizeof peer_addr;
+  ::getpeername(sock, reinterpret_cast<sockaddr*>(&peer_addr), &peer_len);
+  int peer_port = 0;
+  auto entry = registry_->Add(sock, IpOf(peer_addr, peer_port));
+  registry_->SetWaiting(entry, true);  // a TLS handshake is waiting too
   SslPtr ssl;
   std::shared_ptr<TlsContext> context;  // kept for the connection's life, across reloads
   if (tls_ != nullptr) {
     context = tls_->Current();
     ssl = context ? Handshake(sock, context->get(), limits_.header_seconds) : nullptr;
     if (!ssl) {
+      entry.reset();
       ::close(sock);
       return false;
     }
@@ -211,6 +218,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   bool ok = true;
   bool linger = false;
   for (int served = 0; served < limits_.max_requests && is_running(); ++served) {
+    registry_->SetWaiting(entry, true);
     if (!stream.WaitForRequest(served == 0 ? limits_.header_seconds : limits_.idle_seconds))
       break;
     stream.StartRequest();
@@ -218,6 +226,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     bool close_after = false;
     ok = process_request(stream, served + 1 == limits_.max_requests, closed,
                          [&](httplib::Request& req) {
+                           registry_->SetWaiting(entry, false);  // headers in: being served
                            AttributeToClient(req, proxies_);
                            close_after = must_close_(req);
                          });
@@ -228,6 +237,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     if (!ok || closed)
       break;
   }
+  entry.reset();  // no eviction may reach the descriptor once it is closed and reused
   if (ssl)
     SSL_shutdown(ssl.get());  // close_notify; the peer's answer is not awaited
   if (linger) {

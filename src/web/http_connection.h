@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/net.h"
+#include "web/connection_pool.h"
 #include "web/tls_context.h"
 
 namespace dxhub::web {
@@ -38,6 +39,12 @@ class GuardedServer final : public httplib::Server {
   /// X-Forwarded-For header: req.remote_addr becomes that client, for the guard, the audit and
   /// the login throttle. From any other address the header is ignored.
   void TrustProxies(std::vector<IpRange> proxies) { proxies_ = std::move(proxies); }
+  /// Limits on connections waiting for a request (see web/connection_pool.h). Before listening.
+  void SetPoolLimits(PoolLimits limits) {
+    registry_ = std::make_unique<ConnectionRegistry>(limits);
+  }
+  /// Waiting connections closed to make room so far.
+  int64_t evicted() const { return registry_->evicted(); }
 
  private:
   bool process_and_close_socket(socket_t sock) override;
@@ -46,6 +53,8 @@ class GuardedServer final : public httplib::Server {
   std::function<bool(const httplib::Request&)> must_close_;
   TlsContextHolder* tls_ = nullptr;
   std::vector<IpRange> proxies_;
+  std::unique_ptr<ConnectionRegistry> registry_ =
+      std::make_unique<ConnectionRegistry>(PoolLimits{});
 };
 
 }  // namespace dxhub::web

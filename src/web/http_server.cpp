@@ -16,6 +16,7 @@
 #include "core/uid.h"
 #include "dicom/store_scu.h"
 #include "web/auth.h"
+#include "web/connection_pool.h"
 #include "web/dicomweb_routes.h"
 #include "web/http_connection.h"
 #include "web/json_views.h"
@@ -129,9 +130,10 @@ class HttpServerImpl final : public HttpServer {
     if (!proxies.ok())
       return proxies.error();
     server_.TrustProxies(std::move(proxies.value()));
-    const int threads = std::max(1, options_.threads);
+    const int threads = std::max(8, options_.threads);
     // httplib's API takes ownership of a raw TaskQueue pointer.
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };  // NOLINT
+    server_.new_task_queue = [threads] { return new ThreadPerTaskQueue(threads); };  // NOLINT
+    server_.SetPoolLimits({threads, threads * 3 / 4, std::max(4, threads * 3 / 16)});
     // Only STOW-RS takes large bodies, and it spools them to disk as they arrive.
     server_.set_payload_max_length(options_.max_upload_bytes);
     // Responses are written in pieces (headers, body); with Nagle's algorithm on, every request

@@ -25,7 +25,8 @@ namespace dxhub::web {
 struct HttpOptions {
   std::string bind = "127.0.0.1";
   int port = 8080;  // 0 picks a free port
-  int threads = 8;
+  /// Connections served at once (a thread each); see web/connection_pool.h for the reserve.
+  int threads = 256;
   /// Bytes of rendered images, thumbnails and metadata JSON kept in memory (LRU).
   size_t cache_bytes = size_t{256} << 20;
   /// Largest request body (a STOW-RS upload), spooled to disk as it arrives.

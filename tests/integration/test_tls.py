@@ -126,5 +126,67 @@ class ForwardedForTest(unittest.TestCase):
             other.cleanup()
 
 
+def dcmtk_tls(tool, port, tls_args, *rest):
+    r = subprocess.run([tool, "-v", *tls_args, "-aec", "DXHUB", "127.0.0.1", str(port), *rest],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout + r.stderr
+
+
+class DicomTlsTest(unittest.TestCase):
+    """DICOM TLS (dcmtls) with DCMTK's echoscu/storescu: client certificates required and
+    checked against a CA folder, plain DICOM to the TLS port refused cleanly."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="dxhub-dtls-")
+        cls.ca, cert, key = harness.make_test_ca(cls.tmp)
+        cas = os.path.join(cls.tmp, "trusted")
+        os.mkdir(cas)
+        os.link(cls.ca, os.path.join(cas, "ca.pem"))
+        cls.tls_port = harness.free_port()
+        cls.server = Server(extra_args=["--no-ai", "--tls-cert", cert, "--tls-key", key,
+                                        "--dicom-tls-port", str(cls.tls_port),
+                                        "--dicom-tls-ca", cas])
+        cls.server.scheme = "https"
+        cls.server.ssl_context = ssl.create_default_context(cafile=cls.ca)
+        cls.server.start()
+        cls.client = ["+tls", os.path.join(cls.tmp, "client.key"),
+                      os.path.join(cls.tmp, "client.pem"), "+cf", cls.ca]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def test_echo_and_store_with_a_client_certificate(self):
+        rc, out = dcmtk_tls("echoscu", self.tls_port, self.client)
+        self.assertEqual(rc, 0, out)
+        path = harness.write_instance(os.path.join(self.tmp, "tls.dcm"), "1.2.3.4.4242")
+        rc, out = dcmtk_tls("storescu", self.tls_port, self.client, path)
+        self.assertEqual(rc, 0, out)
+        status, stats = self.server.get("/api/statistics")
+        self.assertGreaterEqual(stats["instances"], 1)
+
+    def test_without_a_client_certificate_refused(self):
+        rc, out = dcmtk_tls("echoscu", self.tls_port, ["+tla", "+cf", self.ca])
+        self.assertNotEqual(rc, 0, out)
+        # A certificate from another CA is refused too.
+        other = tempfile.mkdtemp()
+        harness.make_test_ca(other)
+        rc, out = dcmtk_tls("echoscu", self.tls_port,
+                            ["+tls", os.path.join(other, "client.key"),
+                             os.path.join(other, "client.pem"), "+cf", self.ca])
+        self.assertNotEqual(rc, 0, out)
+        rc, out = dcmtk_tls("echoscu", self.tls_port, self.client)  # still serving
+        self.assertEqual(rc, 0, out)
+
+    def test_plain_dicom_to_the_tls_port_fails_cleanly(self):
+        r = subprocess.run(["echoscu", "-to", "10", "-ta", "10", "-aec", "DXHUB", "127.0.0.1",
+                            str(self.tls_port)], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertTrue(self.server.echo())  # the plain port serves on
+        rc, out = dcmtk_tls("echoscu", self.tls_port, self.client)
+        self.assertEqual(rc, 0, out)
+
+
 if __name__ == "__main__":
     unittest.main()
