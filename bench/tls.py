@@ -128,6 +128,7 @@ def main():
     stores = {}
     for mode in ("plain", "tls"):
         d = os.path.join(tmp, f"store-{mode}")
+        os.makedirs(d)
         tls_port = harness.free_port()
         server = Server(data_dir=d, extra_args=["--no-ai", "--tls-cert", cert, "--tls-key", key,
                                                 "--dicom-tls-port", str(tls_port)])
