@@ -6,7 +6,9 @@
 # ITK 5.2 and VTK 9.1 do the imaging layer's resampling, filtering and meshes.
 # chromium (driven by playwright-core from npm) runs the web app's browser tests; the WenQuanYi
 # font lets it draw the Chinese UI in screenshots. rsyslog (with its GnuTLS driver) is the audit
-# collector the audit-export tests send PS3.15 messages to; openssl makes their test CAs.
+# collector the audit-export tests send PS3.15 messages to; openssl makes their test CAs; nginx is
+# the TLS reverse proxy the browser suite runs through once (docs/deployment.md). The tests start
+# their own instances of both on loopback; Debian may also enable the system services.
 set -euo pipefail
 
 build_pkgs=(
@@ -25,7 +27,7 @@ build_pkgs=(
   curl
   orthanc orthanc-dicomweb
   chromium fonts-wqy-microhei
-  rsyslog rsyslog-gnutls openssl
+  rsyslog rsyslog-gnutls openssl nginx
 )
 
 want=("${build_pkgs[@]}")

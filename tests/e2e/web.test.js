@@ -53,7 +53,9 @@ async function main() {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // Over HTTPS (through nginx): trust the test's own certificate, and nothing else.
+      ...(cfg.spki ? [`--ignore-certificate-errors-spki-list=${cfg.spki}`] : [])],
   });
   const errors = [];
   const newPage = async () => {
@@ -82,6 +84,12 @@ async function main() {
     assert.deepEqual(badges.map(Number), [0, 2, 0, 0]);  // normal, high, failed, pending
     assert.equal(await cr.locator('td.num').textContent(), '2');
     assert.equal(await cr.locator('.chip').first().textContent(), 'Awaiting confirmation');
+    if (cfg.url.startsWith('https:')) {
+      const session = (await page.context().cookies()).find((c) => c.name === 'dxhub_session');
+      assert.equal(session.secure, true);
+      assert.equal(session.httpOnly, true);
+      console.log('over HTTPS: the session cookie is Secure and HttpOnly');
+    }
   });
 
   const { ctStudy } = cfg;

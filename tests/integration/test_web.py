@@ -46,15 +46,34 @@ def ct_series(directory):
 
 class WebTest(unittest.TestCase):
     def test_web_app_in_chromium(self):
+        self.run_suite(SCREENSHOTS, through_nginx=False)
+
+    def test_web_app_over_https_through_nginx(self):
+        """The same suite once more, over HTTPS through nginx (TLS at nginx, dxhub behind it),
+        with Chromium trusting the test's certificate."""
+        self.run_suite(os.path.join(SCREENSHOTS, "https"), through_nginx=True)
+
+    def run_suite(self, screenshots, through_nginx):
         node_modules = os.path.join(harness.TESTDATA, "e2e", "node_modules")
         self.assertTrue(os.path.isdir(os.path.join(node_modules, "playwright-core")),
                         "run scripts/fetch-test-data.sh (make testdata) first")
-        os.makedirs(SCREENSHOTS, exist_ok=True)
-        for old in glob.glob(os.path.join(SCREENSHOTS, "*.png")):
+        os.makedirs(screenshots, exist_ok=True)
+        for old in glob.glob(os.path.join(screenshots, "*.png")):
             os.unlink(old)
         with tempfile.TemporaryDirectory() as tmp:
-            server = Server(extra_args=["--model-dir", MODELS]).start()
+            extra = ["--behind-proxy", "--trusted-proxies", "127.0.0.1"] if through_nginx else []
+            server = Server(extra_args=["--model-dir", MODELS, *extra]).start()
+            nginx = None
             try:
+                url = f"http://127.0.0.1:{server.http_port}"
+                spki = None
+                if through_nginx:
+                    _, cert, key = harness.make_test_ca(tmp)
+                    os.makedirs(os.path.join(tmp, "nginx"))
+                    nginx = harness.Nginx(os.path.join(tmp, "nginx"), server.http_port, cert,
+                                          key).start()
+                    url = f"https://127.0.0.1:{nginx.port}"
+                    spki = harness.spki_hash(cert)
                 cr_study, files = cr_pair(tmp)
                 rc, out = harness.storescu(server, files)
                 self.assertEqual(rc, 0, out)
@@ -71,14 +90,15 @@ class WebTest(unittest.TestCase):
                 xa = harness.read_header(XA)[0]
                 ct_argv, ct_cfg = harness.storescu_command(server, ct_files)
                 config = {
-                    "url": f"http://127.0.0.1:{server.http_port}",
+                    "url": url,
+                    "spki": spki,
                     "crStudy": cr_study,
                     "ctStudy": ct_study,
                     "xa": [str(xa.StudyInstanceUID), str(xa.SeriesInstanceUID),
                            str(xa.SOPInstanceUID)],
                     "crSops": sorted({i["sop_instance_uid"] for i in cr["images"]}),
                     "ctStorescu": ct_argv,
-                    "screenshots": os.path.abspath(SCREENSHOTS),
+                    "screenshots": os.path.abspath(screenshots),
                     "users": {
                         "doctor": {"user": "dr.chen", "password": "dr.chen pass phrase"},
                         "viewer": {"user": "zhou.viewer", "password": "zhou.viewer pass phrase"},
@@ -92,9 +112,17 @@ class WebTest(unittest.TestCase):
                 os.unlink(ct_cfg)
                 print(r.stdout)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr + server.read_log()[-3000:])
+                if through_nginx:
+                    # The audit names the browser's address as nginx forwarded it, and the
+                    # session cookie was marked Secure.
+                    status, audit = server.get("/api/audit?limit=50")
+                    self.assertTrue(all(e["remote"] == "127.0.0.1" for e in audit["entries"]))
+                    self.assertIn("session cookie is Secure", r.stdout)
             finally:
+                if nginx:
+                    nginx.stop()
                 server.cleanup()
-        self.assertGreaterEqual(len(glob.glob(os.path.join(SCREENSHOTS, "*.png"))), 12)
+        self.assertGreaterEqual(len(glob.glob(os.path.join(screenshots, "*.png"))), 12)
 
 
 if __name__ == "__main__":
