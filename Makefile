@@ -59,20 +59,22 @@ bench: build
 	bench/inference.sh
 	bench/imaging.sh
 
-# Fuzz the DICOM parser for FUZZ_SECONDS, seeded with the real files of the test corpora.
+# Fuzz every parser of outside input for FUZZ_SECONDS each, seeded with real files: DICOM
+# datasets, STOW multipart bodies, Accept headers, QIDO query strings, TOML configs and cards.
 FUZZ_SECONDS ?= 60
+FUZZERS = dataset_fuzzer multipart_fuzzer accept_fuzzer qido_fuzzer toml_fuzzer
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDXHUB_SANITIZE=ON \
 	  -DDXHUB_FUZZ=ON -DDXHUB_TESTS=OFF
-	cmake --build build-fuzz -j $(JOBS) --target dataset_fuzzer multipart_fuzzer
-	mkdir -p build-fuzz/corpus
-	cp -n $(SAMPLES)/cr-chest/*.dcm /usr/lib/python3/dist-packages/pydicom/data/test_files/*.dcm \
-	  build-fuzz/corpus/ 2>/dev/null || true
-	build-fuzz/bin/dataset_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=262144 \
-	  -rss_limit_mb=4096 build-fuzz/corpus
-	mkdir -p build-fuzz/multipart-corpus
-	build-fuzz/bin/multipart_fuzzer -max_total_time=$(FUZZ_SECONDS) build-fuzz/multipart-corpus
+	cmake --build build-fuzz -j $(JOBS) --target $(FUZZERS)
+	scripts/fuzz-corpora.sh build-fuzz/corpus
+	for f in $(FUZZERS); do \
+	  build-fuzz/bin/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 \
+	    -print_final_stats=1 build-fuzz/corpus/$$f > build-fuzz/$$f.log 2>&1 || \
+	    { tail -50 build-fuzz/$$f.log; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|cov:" build-fuzz/$$f.log | tail -2; \
+	done
 
 lint: format-check tidy
 

@@ -104,7 +104,13 @@ Result<std::vector<dicom::OutgoingInstance>> MoveIndex::Resolve(const dicom::Fin
 std::optional<dicom::RemoteNode> MoveIndex::Destination(const std::string& aet) {
   for (const auto& ae : remote_aes_) {
     if (ae.aet == aet)
-      return dicom::RemoteNode{ae.aet, ae.host, ae.port};
+      return dicom::RemoteNode{ae.aet,
+                               ae.host,
+                               ae.port,
+                               ae.tls,
+                               ae.ca,
+                               ae.tls ? client_cert_ : "",
+                               ae.tls ? client_key_ : ""};
   }
   return std::nullopt;
 }

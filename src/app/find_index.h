@@ -27,9 +27,15 @@ class FindIndex final : public dicom::FindHandler {
 /// C-MOVE from the index to the configured remote AEs.
 class MoveIndex final : public dicom::MoveHandler {
  public:
+  /// `client_cert`/`client_key`: what dxhub presents to destinations reached over TLS.
   MoveIndex(store::StudyIndex& index, const store::BlobStore& blobs,
-            std::vector<RemoteAe> remote_aes)
-      : index_(index), blobs_(blobs), remote_aes_(std::move(remote_aes)) {}
+            std::vector<RemoteAe> remote_aes, std::string client_cert = "",
+            std::string client_key = "")
+      : index_(index),
+        blobs_(blobs),
+        remote_aes_(std::move(remote_aes)),
+        client_cert_(std::move(client_cert)),
+        client_key_(std::move(client_key)) {}
   Result<std::vector<dicom::OutgoingInstance>> Resolve(const dicom::FindQuery& query) override;
   std::optional<dicom::RemoteNode> Destination(const std::string& aet) override;
 
@@ -37,6 +43,8 @@ class MoveIndex final : public dicom::MoveHandler {
   store::StudyIndex& index_;
   const store::BlobStore& blobs_;
   std::vector<RemoteAe> remote_aes_;
+  std::string client_cert_;
+  std::string client_key_;
 };
 
 }  // namespace dxhub::app

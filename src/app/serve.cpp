@@ -223,7 +223,8 @@ int RunServe(const Config& config) {
       scp.query_peers.push_back({ae.aet, QueryPeerAddresses(ae)});
   }
   FindIndex find((*archive)->index(), config.aet);
-  MoveIndex move((*archive)->index(), (*archive)->blobs(), config.remote_aes);
+  MoveIndex move((*archive)->index(), (*archive)->blobs(), config.remote_aes, scp.tls_cert,
+                 scp.tls_key);
   DimseAudit dimse_audit((*archive)->index().users(), clock);
   auto dicom_server = dicom::StartDicomServer(scp, ingest, &find, &move, &dimse_audit);
   if (!dicom_server.ok()) {
@@ -245,6 +246,8 @@ int RunServe(const Config& config) {
   while (!http_options.public_url.empty() && http_options.public_url.back() == '/')
     http_options.public_url.pop_back();
   http_options.remote_aes = config.remote_aes;
+  http_options.dicom_client_cert = scp.tls_cert;
+  http_options.dicom_client_key = scp.tls_key;
   http_options.dicomweb_peers = config.dicomweb_peers;
   http_options.worklist_wait_cap_ms = int64_t{config.worklist_wait_cap_min} * 60 * 1000;
   auto http = web::StartHttpServer(http_options, **archive, pipeline.get(), processing.get());

@@ -87,6 +87,8 @@ Result<RemoteAe> RemoteAeFromTable(const toml::table& t, bool query, const std::
   ae.host = t["host"].value_or(std::string());
   ae.port = static_cast<int>(t["port"].value_or(int64_t{104}));
   ae.query = t["query"].value_or(query);
+  ae.tls = t["tls"].value_or(false);
+  ae.ca = t["ca"].value_or(std::string());
   if (const auto* from = t["from"].as_array()) {
     for (const auto& item : *from) {
       if (auto s = item.value<std::string>())

@@ -25,6 +25,10 @@ struct RemoteAe {
   bool query = false;
   /// IPs or CIDR ranges a query peer must connect from; empty: the addresses of `host`.
   std::vector<std::string> from;
+  /// dxhub's associations to this node (C-MOVE sub-operations, echo) use DICOM TLS; the node's
+  /// certificate must chain to `ca` (PEM file).
+  bool tls = false;
+  std::string ca;
 };
 
 /// Parses "AET@HOST:PORT" (the --remote-ae flag); name = AET.

@@ -3,6 +3,7 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/diutil.h>
 #include <dcmtk/dcmnet/scu.h>
+#include <dcmtk/dcmtls/tlsscu.h>
 #include <spdlog/spdlog.h>
 
 #include <set>
@@ -11,6 +12,24 @@
 #include "dicom/transcode.h"
 
 namespace dxhub::dicom {
+namespace {
+
+// A plain SCU, or a TLS one (BCP 195 non-downgrading, the peer's certificate checked against
+// the node's CA file, dxhub's own certificate offered when configured) for a node marked tls.
+std::unique_ptr<DcmSCU> MakeScu(const RemoteNode& node) {
+  if (!node.tls)
+    return std::make_unique<DcmSCU>();
+  auto scu = std::make_unique<DcmTLSSCU>();
+  (void)scu->setTLSProfile(TSP_Profile_BCP195_ND);
+  if (!node.ca_file.empty())
+    scu->addTrustedCertFile(node.ca_file.c_str());
+  scu->setPeerCertVerification(DCV_requireCertificate);
+  if (!node.client_cert.empty())
+    scu->enableAuthentication(node.client_key.c_str(), node.client_cert.c_str());
+  return scu;
+}
+
+}  // namespace
 
 Result<SendResult> SendInstances(const RemoteNode& node, const std::string& calling_aet,
                                  const std::vector<OutgoingInstance>& instances,
@@ -19,7 +38,8 @@ Result<SendResult> SendInstances(const RemoteNode& node, const std::string& call
   SendResult result;
   if (instances.empty())
     return result;
-  DcmSCU scu;
+  std::unique_ptr<DcmSCU> scu_ptr = MakeScu(node);
+  DcmSCU& scu = *scu_ptr;
   scu.setAETitle(calling_aet);
   scu.setPeerAETitle(node.aet);
   scu.setPeerHostName(node.host);
@@ -105,7 +125,8 @@ Result<SendResult> SendInstances(const RemoteNode& node, const std::string& call
 }
 
 Status Echo(const RemoteNode& node, const std::string& calling_aet, int timeout_s) {
-  DcmSCU scu;
+  std::unique_ptr<DcmSCU> scu_ptr = MakeScu(node);
+  DcmSCU& scu = *scu_ptr;
   scu.setAETitle(calling_aet);
   scu.setPeerAETitle(node.aet);
   scu.setPeerHostName(node.host);

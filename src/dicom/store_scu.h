@@ -16,6 +16,12 @@ struct RemoteNode {
   std::string aet;
   std::string host;
   int port = 104;
+  /// DICOM TLS to this node: its certificate must chain to `ca_file` (PEM); dxhub presents
+  /// `client_cert`/`client_key` (PEM) when set.
+  bool tls = false;
+  std::string ca_file;
+  std::string client_cert;
+  std::string client_key;
 };
 
 /// One instance to send: its Part-10 file and what negotiation needs.

@@ -249,7 +249,10 @@ class HttpServerImpl final : public HttpServer {
                    Status result = MakeError(ErrorCode::kNotFound, "no peer named '" + name + "'");
                    for (const auto& ae : options_.remote_aes) {
                      if (ae.name == name)
-                       result = dicom::Echo({ae.aet, ae.host, ae.port}, options_.aet);
+                       result = dicom::Echo({ae.aet, ae.host, ae.port, ae.tls, ae.ca,
+                                             ae.tls ? options_.dicom_client_cert : "",
+                                             ae.tls ? options_.dicom_client_key : ""},
+                                            options_.aet);
                    }
                    for (const auto& peer : options_.dicomweb_peers) {
                      if (peer.name == name)

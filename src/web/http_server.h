@@ -42,6 +42,9 @@ struct HttpOptions {
   /// dxhub's own AE title and the configured nodes, for /api/peers.
   std::string aet = "DXHUB";
   std::vector<RemoteAe> remote_aes;
+  /// What dxhub presents to remote AEs reached over DICOM TLS (connection tests).
+  std::string dicom_client_cert;
+  std::string dicom_client_key;
   std::vector<DicomWebPeer> dicomweb_peers;
   /// An unread study waiting longer than this rises to the top of the worklist.
   int64_t worklist_wait_cap_ms = int64_t{120} * 60 * 1000;

@@ -40,7 +40,8 @@ def make_test_ca(directory, names=("localhost",), ips=("127.0.0.1",)):
     run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=dxhub test CA")
     alt = ",".join([f"DNS:{n}" for n in names] + [f"IP:{i}" for i in ips])
-    for who, ext in (("server", f"subjectAltName={alt}\nextendedKeyUsage=serverAuth"),
+    # A DICOM node is a server and, for its own associations, a client: both usages.
+    for who, ext in (("server", f"subjectAltName={alt}\nextendedKeyUsage=serverAuth,clientAuth"),
                      ("client", "extendedKeyUsage=clientAuth")):
         with open(os.path.join(directory, f"{who}.ext"), "w") as f:
             f.write(ext + "\n")

@@ -144,9 +144,31 @@ class DicomTlsTest(unittest.TestCase):
         os.mkdir(cas)
         os.link(cls.ca, os.path.join(cas, "ca.pem"))
         cls.tls_port = harness.free_port()
+        # A C-MOVE destination reached over DICOM TLS: DCMTK storescp demanding dxhub's
+        # client certificate.
+        cls.dest_port = harness.free_port()
+        cls.received = os.path.join(cls.tmp, "received")
+        os.mkdir(cls.received)
+        cls.storescp = subprocess.Popen(
+            ["storescp", "+tls", key, cert, "+cf", cls.ca, "-rc", "-aet", "TLSDEST", "-od",
+             cls.received, str(cls.dest_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        config = os.path.join(cls.tmp, "dxhub.toml")
+        with open(config, "w") as f:
+            f.write(f"""[[remote-ae]]
+aet = "TLSDEST"
+host = "127.0.0.1"
+port = {cls.dest_port}
+tls = true
+ca = "{cls.ca}"
+[[query-ae]]
+aet = "MOVESCU"
+host = "127.0.0.1"
+port = 104
+""")
         cls.server = Server(extra_args=["--no-ai", "--tls-cert", cert, "--tls-key", key,
                                         "--dicom-tls-port", str(cls.tls_port),
-                                        "--dicom-tls-ca", cas])
+                                        "--dicom-tls-ca", cas, "--config", config])
         cls.server.scheme = "https"
         cls.server.ssl_context = ssl.create_default_context(cafile=cls.ca)
         cls.server.start()
@@ -156,11 +178,30 @@ class DicomTlsTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.server.cleanup()
+        cls.storescp.terminate()
+        cls.storescp.wait()
+
+    def test_move_to_a_tls_destination(self):
+        path = harness.write_instance(os.path.join(self.tmp, "move.dcm"), "1.2.3.4.4343",
+                                      study_uid="1.2.3.4.4300", series_uid="1.2.3.4.4300.1")
+        rc, out = harness.storescu(self.server, [path])
+        self.assertEqual(rc, 0, out)
+        r = subprocess.run(["movescu", "-v", "-S", "-aec", "DXHUB", "-aem", "TLSDEST", "-k",
+                            "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID=1.2.3.4.4300",
+                            "127.0.0.1", str(self.server.dicom_port)],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("Failed", r.stdout + r.stderr)
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.listdir(self.received):
+            time.sleep(0.1)
+        self.assertEqual(len(os.listdir(self.received)), 1, os.listdir(self.received))
 
     def test_echo_and_store_with_a_client_certificate(self):
         rc, out = dcmtk_tls("echoscu", self.tls_port, self.client)
         self.assertEqual(rc, 0, out)
-        path = harness.write_instance(os.path.join(self.tmp, "tls.dcm"), "1.2.3.4.4242")
+        path = harness.write_instance(os.path.join(self.tmp, "tls.dcm"), "1.2.3.4.4242",
+                                      study_uid="1.2.3.4.4200", series_uid="1.2.3.4.4200.1")
         rc, out = dcmtk_tls("storescu", self.tls_port, self.client, path)
         self.assertEqual(rc, 0, out)
         status, stats = self.server.get("/api/statistics")
