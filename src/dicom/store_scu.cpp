@@ -22,10 +22,10 @@ std::unique_ptr<DcmSCU> MakeScu(const RemoteNode& node) {
   auto scu = std::make_unique<DcmTLSSCU>();
   (void)scu->setTLSProfile(TSP_Profile_BCP195_ND);
   if (!node.ca_file.empty())
-    scu->addTrustedCertFile(node.ca_file.c_str());
+    scu->addTrustedCertFile(node.ca_file);
   scu->setPeerCertVerification(DCV_requireCertificate);
   if (!node.client_cert.empty())
-    scu->enableAuthentication(node.client_key.c_str(), node.client_cert.c_str());
+    scu->enableAuthentication(node.client_key, node.client_cert);
   return scu;
 }
 
