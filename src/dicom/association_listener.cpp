@@ -260,12 +260,16 @@ class ListenerImpl final : public AssociationListener {
       ::close(w.fd);
       return true;
     }
-    const uint32_t need = static_cast<uint32_t>(kPduHeader) + length;
+    return HandOffOnce(w, static_cast<uint32_t>(kPduHeader) + length);
+  }
+
+  // Hands `w` on once `need` bytes are buffered; until then poll() sleeps (SO_RCVLOWAT) instead
+  // of waking on every segment. True when handed on.
+  bool HandOffOnce(Waiting& w, uint32_t need) {
     int available = 0;
     ::ioctl(w.fd, FIONREAD, &available);
     if (available < static_cast<int>(need)) {
       if (w.need != need) {
-        // Sleep in poll() until the whole PDU is there, instead of waking on every segment.
         w.need = need;
         SetLowWater(w.fd, static_cast<int>(need));
       }
@@ -291,18 +295,7 @@ class ListenerImpl final : public AssociationListener {
       ::close(w.fd);
       return true;
     }
-    const uint32_t need = 5 + ((uint32_t{header[3]} << 8) | uint32_t{header[4]});
-    int available = 0;
-    ::ioctl(w.fd, FIONREAD, &available);
-    if (available < static_cast<int>(need)) {
-      if (w.need != need) {
-        w.need = need;
-        SetLowWater(w.fd, static_cast<int>(need));
-      }
-      return false;
-    }
-    HandOff(w);
-    return true;
+    return HandOffOnce(w, 5 + ((uint32_t{header[3]} << 8) | uint32_t{header[4]}));
   }
 
   ListenerOptions options_;
