@@ -98,7 +98,7 @@ int RunServe(const Config& config) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);  // reload the TLS certificate
+  sigaddset(&signals, SIGHUP);  // reload the TLS certificates (HTTPS and DICOM)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -255,8 +255,10 @@ int RunServe(const Config& config) {
     spdlog::error("{}", http.error().ToString());
     return 1;
   }
-  spdlog::info("dxhub ready: DICOM {}@{}:{}  web http://{}:{}/", config.aet, config.bind,
-               config.dicom_port, config.bind, (*http)->port());
+  // The ports actually bound (a configured 0 picks free ones): tests and scripts read them here.
+  spdlog::info("dxhub ready: DICOM {}@{}:{} (TLS {})  web {}://{}:{}/", config.aet, config.bind,
+               (*dicom_server)->port(), (*dicom_server)->tls_port(),
+               config.tls_cert.empty() ? "http" : "https", config.bind, (*http)->port());
 
   int sig = 0;
   for (;;) {
@@ -264,7 +266,10 @@ int RunServe(const Config& config) {
     if (sig != SIGHUP)
       break;
     if (Status reloaded = (*http)->ReloadTls(); !reloaded.ok())
-      spdlog::error("SIGHUP: TLS certificate not reloaded, the old one stays: {}",
+      spdlog::error("SIGHUP: HTTPS certificate not reloaded, the old one stays: {}",
+                    reloaded.error().ToString());
+    if (Status reloaded = (*dicom_server)->ReloadTls(); !reloaded.ok())
+      spdlog::error("SIGHUP: DICOM TLS certificate not reloaded, the old one stays: {}",
                     reloaded.error().ToString());
   }
   spdlog::info("signal {} received, shutting down", sig);

@@ -123,6 +123,9 @@ class DicomServer {
   /// The ports actually bound (-1: not listening).
   virtual int port() const = 0;
   virtual int tls_port() const = 0;
+  /// Reads the DICOM TLS certificate, key and CA folder again (SIGHUP): new associations use
+  /// them, open ones keep theirs; the old ones stay when the new ones cannot be read.
+  virtual Status ReloadTls() = 0;
   /// Stops accepting new associations and waits for running ones to end.
   virtual void Stop() = 0;
 };

@@ -21,6 +21,9 @@ namespace {
 
 using nlohmann::json;
 using store::Field;
+
+// Every DICOMweb read is a read of patient data.
+const RoutePolicy kRead = Needs(Role::kViewer, Data::kPatient);
 using store::Filter;
 using store::Level;
 
@@ -62,7 +65,7 @@ std::string RandomBoundary() {
 
 }  // namespace
 
-void DicomWebRoutes::Register(httplib::Server& s) {
+void DicomWebRoutes::Register(RouteTable& s) {
   const std::string uid = "([^/]+)";
   const std::string study = "/dicom-web/studies/" + uid;
   const std::string series = study + "/series/" + uid;
@@ -99,34 +102,36 @@ void DicomWebRoutes::Register(httplib::Server& s) {
   Retrieve(s, study, {Field::kStudyUid});
 }
 
-void DicomWebRoutes::Qido(httplib::Server& s, const std::string& pattern, Level level,
+void DicomWebRoutes::Qido(RouteTable& s, const std::string& pattern, Level level,
                           const std::vector<Field>& path_fields) {
-  s.Get(pattern, [this, level, path_fields](const httplib::Request& req, httplib::Response& res) {
-    if (!AcceptsJson(req)) {
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kNotAcceptable, "QIDO-RS answers application/dicom+json"));
-    }
-    auto path = PathFilters(req, path_fields);
-    if (!path.ok())
-      return SendErrorResponse(res, path.error());
-    std::multimap<std::string, std::string> params(req.params.begin(), req.params.end());
-    auto qido = ParseQido(level, params, std::move(path.value()));
-    if (!qido.ok())
-      return SendErrorResponse(res, qido.error());
-    auto rows = archive_.index().Query(qido->query);
-    if (!rows.ok())
-      return SendErrorResponse(res, rows.error());
-    json out = json::array();
-    const std::string base = BaseUrl(req);
-    for (const auto& row : *rows)
-      out.push_back(QidoResult(row, level, base));
-    if (qido->fuzzy_requested) {
-      res.set_header("Warning",
-                     "299 dxhub: The fuzzymatching parameter is not supported. Only literal "
-                     "matching has been performed.");
-    }
-    SendJsonBody(res, 200, out, "application/dicom+json");
-  });
+  s.Get(pattern, kRead,
+        [this, level, path_fields](const RequestContext&, const httplib::Request& req,
+                                   httplib::Response& res) {
+          if (!AcceptsJson(req)) {
+            return SendErrorResponse(res, MakeError(ErrorCode::kNotAcceptable,
+                                                    "QIDO-RS answers application/dicom+json"));
+          }
+          auto path = PathFilters(req, path_fields);
+          if (!path.ok())
+            return SendErrorResponse(res, path.error());
+          std::multimap<std::string, std::string> params(req.params.begin(), req.params.end());
+          auto qido = ParseQido(level, params, std::move(path.value()));
+          if (!qido.ok())
+            return SendErrorResponse(res, qido.error());
+          auto rows = archive_.index().Query(qido->query);
+          if (!rows.ok())
+            return SendErrorResponse(res, rows.error());
+          json out = json::array();
+          const std::string base = BaseUrl(req);
+          for (const auto& row : *rows)
+            out.push_back(QidoResult(row, level, base));
+          if (qido->fuzzy_requested) {
+            res.set_header("Warning",
+                           "299 dxhub: The fuzzymatching parameter is not supported. Only literal "
+                           "matching has been performed.");
+          }
+          SendJsonBody(res, 200, out, "application/dicom+json");
+        });
 }
 
 // The instances under a WADO-RS path, or a 404 when the study/series/instance is unknown.
@@ -143,213 +148,221 @@ Result<std::vector<store::QueryRow>> DicomWebRoutes::Instances(const httplib::Re
   return rows;
 }
 
-void DicomWebRoutes::Metadata(httplib::Server& s, const std::string& pattern,
+void DicomWebRoutes::Metadata(RouteTable& s, const std::string& pattern,
                               const std::vector<Field>& fields) {
-  s.Get(pattern, [this, fields](const httplib::Request& req, httplib::Response& res) {
-    if (!AcceptsJson(req)) {
-      return SendErrorResponse(res, MakeError(ErrorCode::kNotAcceptable,
-                                              "metadata is served as application/dicom+json"));
-    }
-    auto rows = Instances(req, fields);
-    if (!rows.ok())
-      return SendErrorResponse(res, rows.error());
-    const std::string base = BaseUrl(req);
-    std::string body = "[";
-    for (size_t i = 0; i < rows->size(); ++i) {
-      const auto& r = (*rows)[i];
-      std::string bulk = base + "/studies/" + r.study.study_uid + "/series/" + r.series.series_uid +
-                         "/instances/" + r.instance.sop_uid + "/bulkdata";
-      // The JSON names its bulk data by URL, so the base URL is part of the key.
-      const std::string key = "metadata:" + r.instance.sha256 + ":" + bulk;
-      auto cached = cache_.Get(key);
-      if (!cached) {
-        auto one = dicom::DatasetToJson(archive_.blobs().PathOf(r.blob_key), bulk);
-        if (!one.ok()) {
-          spdlog::error("dicomweb: metadata of {}: {}", r.instance.sop_uid, one.error().ToString());
-          return SendErrorResponse(
-              res, MakeError(ErrorCode::kInternal, "archived instance cannot be read"));
+  s.Get(
+      pattern, kRead,
+      [this, fields](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+        if (!AcceptsJson(req)) {
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotAcceptable,
+                                                  "metadata is served as application/dicom+json"));
         }
-        cached = std::make_shared<const std::string>(std::move(one.value()));
-        cache_.Put(key, *cached);
-      }
-      if (i > 0)
-        body += ",";
-      body += *cached;
-    }
-    body += "]";
-    res.status = 200;
-    res.set_content(body, "application/dicom+json");
-  });
+        auto rows = Instances(req, fields);
+        if (!rows.ok())
+          return SendErrorResponse(res, rows.error());
+        const std::string base = BaseUrl(req);
+        std::string body = "[";
+        for (size_t i = 0; i < rows->size(); ++i) {
+          const auto& r = (*rows)[i];
+          std::string bulk = base + "/studies/" + r.study.study_uid + "/series/" +
+                             r.series.series_uid + "/instances/" + r.instance.sop_uid + "/bulkdata";
+          // The JSON names its bulk data by URL, so the base URL is part of the key.
+          const std::string key = "metadata:" + r.instance.sha256 + ":" + bulk;
+          auto cached = cache_.Get(key);
+          if (!cached) {
+            auto one = dicom::DatasetToJson(archive_.blobs().PathOf(r.blob_key), bulk);
+            if (!one.ok()) {
+              spdlog::error("dicomweb: metadata of {}: {}", r.instance.sop_uid,
+                            one.error().ToString());
+              return SendErrorResponse(
+                  res, MakeError(ErrorCode::kInternal, "archived instance cannot be read"));
+            }
+            cached = std::make_shared<const std::string>(std::move(one.value()));
+            cache_.Put(key, *cached);
+          }
+          if (i > 0)
+            body += ",";
+          body += *cached;
+        }
+        body += "]";
+        res.status = 200;
+        res.set_content(body, "application/dicom+json");
+      });
 }
 
-void DicomWebRoutes::Retrieve(httplib::Server& s, const std::string& pattern,
+void DicomWebRoutes::Retrieve(RouteTable& s, const std::string& pattern,
                               const std::vector<Field>& fields) {
-  s.Get(pattern, [this, fields](const httplib::Request& req, httplib::Response& res) {
-    std::string accept = req.get_header_value("Accept");
-    bool acceptable = accept.empty() || accept.find("*/*") != std::string::npos ||
-                      (accept.find("multipart/related") != std::string::npos &&
-                       accept.find("application/dicom") != std::string::npos);
-    if (!acceptable) {
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kNotAcceptable,
-                         "retrieve answers multipart/related; type=\"application/dicom\""));
-    }
-    auto rows = Instances(req, fields);
-    if (!rows.ok())
-      return SendErrorResponse(res, rows.error());
-    // Archived bytes are served as stored: a request for another transfer syntax cannot be
-    // honoured until transcoding exists.
-    auto ts_pos = accept.find("transfer-syntax=");
-    if (ts_pos != std::string::npos) {
-      std::string wanted = accept.substr(ts_pos + 16);
-      wanted = wanted.substr(0, wanted.find_first_of(";, "));
-      if (!wanted.empty() && wanted.front() == '"')
-        wanted = wanted.substr(1, wanted.find('"', 1) - 1);
-      for (const auto& r : *rows) {
-        if (wanted != "*" && wanted != r.instance.transfer_syntax_uid) {
+  s.Get(
+      pattern, kRead,
+      [this, fields](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+        std::string accept = req.get_header_value("Accept");
+        bool acceptable = accept.empty() || accept.find("*/*") != std::string::npos ||
+                          (accept.find("multipart/related") != std::string::npos &&
+                           accept.find("application/dicom") != std::string::npos);
+        if (!acceptable) {
           return SendErrorResponse(
               res, MakeError(ErrorCode::kNotAcceptable,
-                             "instance " + r.instance.sop_uid + " is stored as " +
-                                 r.instance.transfer_syntax_uid + "; transcoding to " + wanted +
-                                 " is not supported"));
+                             "retrieve answers multipart/related; type=\"application/dicom\""));
         }
-      }
-    }
-    std::vector<std::string> paths;
-    for (const auto& r : *rows)
-      paths.push_back(archive_.blobs().PathOf(r.blob_key));
-    const std::string boundary = RandomBoundary();
-    res.status = 200;
-    res.set_chunked_content_provider(
-        "multipart/related; type=\"application/dicom\"; boundary=" + boundary,
-        [paths = std::move(paths), boundary](size_t, httplib::DataSink& sink) {
-          std::array<char, 1 << 16> buf{};
-          for (const auto& path : paths) {
-            std::ifstream in(path, std::ios::binary);
-            if (!in) {
-              spdlog::error("dicomweb: blob {} missing during retrieve", path);
-              return false;  // aborts the response: the client sees a broken transfer
+        auto rows = Instances(req, fields);
+        if (!rows.ok())
+          return SendErrorResponse(res, rows.error());
+        // Archived bytes are served as stored: a request for another transfer syntax cannot be
+        // honoured until transcoding exists.
+        auto ts_pos = accept.find("transfer-syntax=");
+        if (ts_pos != std::string::npos) {
+          std::string wanted = accept.substr(ts_pos + 16);
+          wanted = wanted.substr(0, wanted.find_first_of(";, "));
+          if (!wanted.empty() && wanted.front() == '"')
+            wanted = wanted.substr(1, wanted.find('"', 1) - 1);
+          for (const auto& r : *rows) {
+            if (wanted != "*" && wanted != r.instance.transfer_syntax_uid) {
+              return SendErrorResponse(
+                  res, MakeError(ErrorCode::kNotAcceptable,
+                                 "instance " + r.instance.sop_uid + " is stored as " +
+                                     r.instance.transfer_syntax_uid + "; transcoding to " + wanted +
+                                     " is not supported"));
             }
-            std::string head = "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n";
-            if (!sink.write(head.data(), head.size()))
-              return false;
-            while (in) {
-              in.read(buf.data(), buf.size());
-              if (in.gcount() > 0 && !sink.write(buf.data(), static_cast<size_t>(in.gcount())))
-                return false;
-            }
-            if (!sink.write("\r\n", 2))
-              return false;
           }
-          std::string tail = "--" + boundary + "--\r\n";
-          sink.write(tail.data(), tail.size());
-          sink.done();
-          return true;
-        });
-  });
+        }
+        std::vector<std::string> paths;
+        for (const auto& r : *rows)
+          paths.push_back(archive_.blobs().PathOf(r.blob_key));
+        const std::string boundary = RandomBoundary();
+        res.status = 200;
+        res.set_chunked_content_provider(
+            "multipart/related; type=\"application/dicom\"; boundary=" + boundary,
+            [paths = std::move(paths), boundary](size_t, httplib::DataSink& sink) {
+              std::array<char, 1 << 16> buf{};
+              for (const auto& path : paths) {
+                std::ifstream in(path, std::ios::binary);
+                if (!in) {
+                  spdlog::error("dicomweb: blob {} missing during retrieve", path);
+                  return false;  // aborts the response: the client sees a broken transfer
+                }
+                std::string head = "--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n";
+                if (!sink.write(head.data(), head.size()))
+                  return false;
+                while (in) {
+                  in.read(buf.data(), buf.size());
+                  if (in.gcount() > 0 && !sink.write(buf.data(), static_cast<size_t>(in.gcount())))
+                    return false;
+                }
+                if (!sink.write("\r\n", 2))
+                  return false;
+              }
+              std::string tail = "--" + boundary + "--\r\n";
+              sink.write(tail.data(), tail.size());
+              sink.done();
+              return true;
+            });
+      });
 }
 
-void DicomWebRoutes::BulkData(httplib::Server& s, const std::string& pattern) {
-  s.Get(pattern, [this](const httplib::Request& req, httplib::Response& res) {
-    std::string accept = req.get_header_value("Accept");
-    if (!accept.empty() && accept.find("*/*") == std::string::npos &&
-        accept.find("application/octet-stream") == std::string::npos) {
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kNotAcceptable,
-                         "bulk data is served as multipart/related application/octet-stream"));
-    }
-    auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
-    if (!rows.ok())
-      return SendErrorResponse(res, rows.error());
-    const uint32_t tag =
-        static_cast<uint32_t>(std::stoul(std::string(req.matches[4]), nullptr, 16));
-    auto value = dicom::ReadBulkData(archive_.blobs().PathOf(rows->front().blob_key), tag);
-    if (!value.ok())
-      return SendErrorResponse(res, value.error());
-    const std::string boundary = RandomBoundary();
-    std::string body = "--" + boundary + "\r\nContent-Type: application/octet-stream\r\n\r\n";
-    body += *value;
-    body += "\r\n--" + boundary + "--\r\n";
-    res.status = 200;
-    res.set_content(body,
-                    "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary);
-  });
+void DicomWebRoutes::BulkData(RouteTable& s, const std::string& pattern) {
+  s.Get(pattern, kRead,
+        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+          std::string accept = req.get_header_value("Accept");
+          if (!accept.empty() && accept.find("*/*") == std::string::npos &&
+              accept.find("application/octet-stream") == std::string::npos) {
+            return SendErrorResponse(
+                res,
+                MakeError(ErrorCode::kNotAcceptable,
+                          "bulk data is served as multipart/related application/octet-stream"));
+          }
+          auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+          if (!rows.ok())
+            return SendErrorResponse(res, rows.error());
+          const uint32_t tag =
+              static_cast<uint32_t>(std::stoul(std::string(req.matches[4]), nullptr, 16));
+          auto value = dicom::ReadBulkData(archive_.blobs().PathOf(rows->front().blob_key), tag);
+          if (!value.ok())
+            return SendErrorResponse(res, value.error());
+          const std::string boundary = RandomBoundary();
+          std::string body = "--" + boundary + "\r\nContent-Type: application/octet-stream\r\n\r\n";
+          body += *value;
+          body += "\r\n--" + boundary + "--\r\n";
+          res.status = 200;
+          res.set_content(
+              body, "multipart/related; type=\"application/octet-stream\"; boundary=" + boundary);
+        });
 }
 
 // Enough for a viewer fetching a cine loop in a few requests; each frame is decoded in memory.
 constexpr size_t kMaxFramesPerRequest = 64;
 
-void DicomWebRoutes::Frames(httplib::Server& s, const std::string& pattern) {
-  s.Get(pattern, [this](const httplib::Request& req, httplib::Response& res) {
-    auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
-    if (!rows.ok())
-      return SendErrorResponse(res, rows.error());
-    const store::QueryRow& row = rows->front();
-    const std::string stored = row.instance.transfer_syntax_uid;
-    auto answer = NegotiateFrames(ParseAccept(req.get_header_value("Accept")), stored);
-    if (!answer) {
-      std::string stored_type = FrameMediaType(stored);
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kNotAcceptable,
-                         "frames are served as multipart/related; type=\"application/"
-                         "octet-stream\" (native) or in their stored encoding " +
-                             stored + (stored_type.empty() ? "" : " (" + stored_type + ")") +
-                             "; they are not re-encoded"));
-    }
-    // Each frame listed is decoded and held until the answer is sent: a list that repeats one
-    // frame 400 times cost 400 decodes. Numbers are validated as a set before any work.
-    std::vector<int> numbers;
-    for (const auto& number : Split(req.matches[4].str(), ",")) {
-      if (number.empty() || number.size() > 6) {
-        return SendErrorResponse(
-            res, MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999"));
-      }
-      const int n = std::stoi(number);
-      if (n < 1 || (row.instance.frames > 0 && n > row.instance.frames)) {
-        return SendErrorResponse(
-            res,
-            MakeError(ErrorCode::kNotFound, "frame " + number +
-                                                " does not exist (the "
-                                                "instance has " +
-                                                std::to_string(row.instance.frames) + " frames)"));
-      }
-      if (std::find(numbers.begin(), numbers.end(), n) != numbers.end()) {
-        return SendErrorResponse(
-            res, MakeError(ErrorCode::kInvalidArgument, "frame " + number + " is listed twice"));
-      }
-      numbers.push_back(n);
-      if (numbers.size() > kMaxFramesPerRequest) {
-        return SendErrorResponse(
-            res, MakeError(ErrorCode::kInvalidArgument,
-                           "at most " + std::to_string(kMaxFramesPerRequest) +
-                               " frames per request; ask for the rest in further requests"));
-      }
-    }
-    const std::string path = archive_.blobs().PathOf(row.blob_key);
-    const std::string boundary = RandomBoundary();
-    std::string body;
-    for (const int number : numbers) {
-      std::string bytes;
-      if (answer->as_stored) {
-        auto frame = dicom::ReadStoredFrame(path, number);
-        if (!frame.ok())
-          return SendErrorResponse(res, frame.error());
-        bytes = std::move(frame->bytes);
-      } else {
-        auto frame = dicom::ReadFrame(path, number);
-        if (!frame.ok())
-          return SendErrorResponse(res, frame.error());
-        bytes = std::move(frame.value());
-      }
-      body += "--" + boundary + "\r\nContent-Type: " + answer->part_type + "\r\n\r\n";
-      body += bytes;
-      body += "\r\n";
-    }
-    body += "--" + boundary + "--\r\n";
-    res.status = 200;
-    res.set_content(body,
-                    "multipart/related; type=\"" + answer->root_type + "\"; boundary=" + boundary);
-  });
+void DicomWebRoutes::Frames(RouteTable& s, const std::string& pattern) {
+  s.Get(pattern, kRead,
+        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+          auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+          if (!rows.ok())
+            return SendErrorResponse(res, rows.error());
+          const store::QueryRow& row = rows->front();
+          const std::string stored = row.instance.transfer_syntax_uid;
+          auto answer = NegotiateFrames(ParseAccept(req.get_header_value("Accept")), stored);
+          if (!answer) {
+            std::string stored_type = FrameMediaType(stored);
+            return SendErrorResponse(
+                res, MakeError(ErrorCode::kNotAcceptable,
+                               "frames are served as multipart/related; type=\"application/"
+                               "octet-stream\" (native) or in their stored encoding " +
+                                   stored + (stored_type.empty() ? "" : " (" + stored_type + ")") +
+                                   "; they are not re-encoded"));
+          }
+          // Each frame listed is decoded and held until the answer is sent: a list that repeats one
+          // frame 400 times cost 400 decodes. Numbers are validated as a set before any work.
+          std::vector<int> numbers;
+          for (const auto& number : Split(req.matches[4].str(), ",")) {
+            if (number.empty() || number.size() > 6) {
+              return SendErrorResponse(
+                  res, MakeError(ErrorCode::kInvalidArgument, "frame numbers must be 1..999999"));
+            }
+            const int n = std::stoi(number);
+            if (n < 1 || (row.instance.frames > 0 && n > row.instance.frames)) {
+              return SendErrorResponse(
+                  res, MakeError(ErrorCode::kNotFound, "frame " + number +
+                                                           " does not exist (the "
+                                                           "instance has " +
+                                                           std::to_string(row.instance.frames) +
+                                                           " frames)"));
+            }
+            if (std::find(numbers.begin(), numbers.end(), n) != numbers.end()) {
+              return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument,
+                                                      "frame " + number + " is listed twice"));
+            }
+            numbers.push_back(n);
+            if (numbers.size() > kMaxFramesPerRequest) {
+              return SendErrorResponse(
+                  res, MakeError(ErrorCode::kInvalidArgument,
+                                 "at most " + std::to_string(kMaxFramesPerRequest) +
+                                     " frames per request; ask for the rest in further requests"));
+            }
+          }
+          const std::string path = archive_.blobs().PathOf(row.blob_key);
+          const std::string boundary = RandomBoundary();
+          std::string body;
+          for (const int number : numbers) {
+            std::string bytes;
+            if (answer->as_stored) {
+              auto frame = dicom::ReadStoredFrame(path, number);
+              if (!frame.ok())
+                return SendErrorResponse(res, frame.error());
+              bytes = std::move(frame->bytes);
+            } else {
+              auto frame = dicom::ReadFrame(path, number);
+              if (!frame.ok())
+                return SendErrorResponse(res, frame.error());
+              bytes = std::move(frame.value());
+            }
+            body += "--" + boundary + "\r\nContent-Type: " + answer->part_type + "\r\n\r\n";
+            body += bytes;
+            body += "\r\n";
+          }
+          body += "--" + boundary + "--\r\n";
+          res.status = 200;
+          res.set_content(
+              body, "multipart/related; type=\"" + answer->root_type + "\"; boundary=" + boundary);
+        });
 }
 
 namespace {
@@ -461,58 +474,62 @@ Result<ByteCache::Value> DicomWebRoutes::Render(const store::QueryRow& row, int 
   return value;
 }
 
-void DicomWebRoutes::Rendered(httplib::Server& s, const std::string& pattern, bool frame_in_path) {
-  s.Get(pattern, [this, frame_in_path](const httplib::Request& req, httplib::Response& res) {
-    dicom::RenderOptions options;
-    if (Status st = ParseRenderRequest(req, options); !st.ok())
-      return SendErrorResponse(res, st.error());
-    auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
-    if (!rows.ok())
-      return SendErrorResponse(res, rows.error());
-    int frame = 1;
-    if (frame_in_path) {
-      auto number = FrameFromPath(req);
-      if (!number.ok())
-        return SendErrorResponse(res, number.error());
-      frame = *number;
-    }
-    auto image = Render(rows->front(), frame, options);
-    if (!image.ok())
-      return SendErrorResponse(res, image.error());
-    res.status = 200;
-    res.set_content(**image, ImageType(options));
-  });
+void DicomWebRoutes::Rendered(RouteTable& s, const std::string& pattern, bool frame_in_path) {
+  s.Get(pattern, kRead,
+        [this, frame_in_path](const RequestContext&, const httplib::Request& req,
+                              httplib::Response& res) {
+          dicom::RenderOptions options;
+          if (Status st = ParseRenderRequest(req, options); !st.ok())
+            return SendErrorResponse(res, st.error());
+          auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+          if (!rows.ok())
+            return SendErrorResponse(res, rows.error());
+          int frame = 1;
+          if (frame_in_path) {
+            auto number = FrameFromPath(req);
+            if (!number.ok())
+              return SendErrorResponse(res, number.error());
+            frame = *number;
+          }
+          auto image = Render(rows->front(), frame, options);
+          if (!image.ok())
+            return SendErrorResponse(res, image.error());
+          res.status = 200;
+          res.set_content(**image, ImageType(options));
+        });
 }
 
-void DicomWebRoutes::Thumbnail(httplib::Server& s, const std::string& pattern,
+void DicomWebRoutes::Thumbnail(RouteTable& s, const std::string& pattern,
                                const std::vector<Field>& fields, bool frame_in_path) {
-  s.Get(pattern, [this, fields, frame_in_path](const httplib::Request& req,
-                                               httplib::Response& res) {
-    dicom::RenderOptions options;
-    options.viewport_columns = options.viewport_rows = 128;
-    options.quality = 80;
-    if (Status st = ParseRenderRequest(req, options); !st.ok())
-      return SendErrorResponse(res, st.error());
-    auto rows = Instances(req, fields);
-    if (!rows.ok())
-      return SendErrorResponse(res, rows.error());
-    const store::QueryRow* row = Representative(*rows);
-    if (row == nullptr)
-      return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no image with pixel data"));
-    int frame = (row->instance.frames + 1) / 2;
-    if (frame_in_path) {
-      auto number = FrameFromPath(req);
-      if (!number.ok())
-        return SendErrorResponse(res, number.error());
-      frame = *number;
-    }
-    auto image = Render(*row, frame, options);
-    if (!image.ok())
-      return SendErrorResponse(res, image.error());
-    res.status = 200;
-    res.set_header("Cache-Control", "private, max-age=3600");
-    res.set_content(**image, ImageType(options));
-  });
+  s.Get(pattern, kRead,
+        [this, fields, frame_in_path](const RequestContext&, const httplib::Request& req,
+                                      httplib::Response& res) {
+          dicom::RenderOptions options;
+          options.viewport_columns = options.viewport_rows = 128;
+          options.quality = 80;
+          if (Status st = ParseRenderRequest(req, options); !st.ok())
+            return SendErrorResponse(res, st.error());
+          auto rows = Instances(req, fields);
+          if (!rows.ok())
+            return SendErrorResponse(res, rows.error());
+          const store::QueryRow* row = Representative(*rows);
+          if (row == nullptr)
+            return SendErrorResponse(res,
+                                     MakeError(ErrorCode::kNotFound, "no image with pixel data"));
+          int frame = (row->instance.frames + 1) / 2;
+          if (frame_in_path) {
+            auto number = FrameFromPath(req);
+            if (!number.ok())
+              return SendErrorResponse(res, number.error());
+            frame = *number;
+          }
+          auto image = Render(*row, frame, options);
+          if (!image.ok())
+            return SendErrorResponse(res, image.error());
+          res.status = 200;
+          res.set_header("Cache-Control", "private, max-age=3600");
+          res.set_content(**image, ImageType(options));
+        });
 }
 
 void SendErrorResponse(httplib::Response& res, const Error& error) {

@@ -10,6 +10,7 @@
 #include "core/byte_cache.h"
 #include "dicom/pixels.h"
 #include "store/archive.h"
+#include "web/route_table.h"
 
 namespace dxhub::web {
 
@@ -24,24 +25,22 @@ class DicomWebRoutes {
         cache_(cache_bytes),
         public_url_(std::move(public_url)),
         scheme_(https ? "https" : "http") {}
-  void Register(httplib::Server& server);
+  void Register(RouteTable& routes);
 
  private:
-  void Qido(httplib::Server& s, const std::string& pattern, store::Level level,
+  void Qido(RouteTable& s, const std::string& pattern, store::Level level,
             const std::vector<store::Field>& path_fields);
-  void Metadata(httplib::Server& s, const std::string& pattern,
-                const std::vector<store::Field>& fields);
-  void Retrieve(httplib::Server& s, const std::string& pattern,
-                const std::vector<store::Field>& fields);
-  void BulkData(httplib::Server& s, const std::string& pattern);
-  void Frames(httplib::Server& s, const std::string& pattern);
-  void Rendered(httplib::Server& s, const std::string& pattern, bool frame_in_path);
-  void Thumbnail(httplib::Server& s, const std::string& pattern,
-                 const std::vector<store::Field>& fields, bool frame_in_path);
+  void Metadata(RouteTable& s, const std::string& pattern, const std::vector<store::Field>& fields);
+  void Retrieve(RouteTable& s, const std::string& pattern, const std::vector<store::Field>& fields);
+  void BulkData(RouteTable& s, const std::string& pattern);
+  void Frames(RouteTable& s, const std::string& pattern);
+  void Rendered(RouteTable& s, const std::string& pattern, bool frame_in_path);
+  void Thumbnail(RouteTable& s, const std::string& pattern, const std::vector<store::Field>& fields,
+                 bool frame_in_path);
   /// A rendered frame of `row` from the cache, rendering it on a miss.
   Result<ByteCache::Value> Render(const store::QueryRow& row, int frame,
                                   const dicom::RenderOptions& options);
-  void Stow(httplib::Server& s, const std::string& pattern, bool study_in_path);
+  void Stow(RouteTable& s, const std::string& pattern, bool study_in_path);
   Result<std::vector<store::QueryRow>> Instances(const httplib::Request& req,
                                                  const std::vector<store::Field>& fields);
 

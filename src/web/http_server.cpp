@@ -23,6 +23,7 @@
 #include "web/params.h"
 #include "web/processing_routes.h"
 #include "web/review_routes.h"
+#include "web/route_table.h"
 #include "web/tls_context.h"
 #include "web/web_app.h"
 
@@ -113,10 +114,8 @@ class HttpServerImpl final : public HttpServer {
         ai_(ai),
         auth_(archive.index().users(), clock_),
         dicomweb_(archive, options.cache_bytes, options.public_url, !options.tls_cert.empty()),
-        reviews_(archive, clock_, options.worklist_wait_cap_ms,
-                 [this](const httplib::Request& req) { return WhoCalls(req); }),
-        processing_(archive, processing,
-                    [this](const httplib::Request& req) { return WhoCalls(req); }) {}
+        reviews_(archive, clock_, options.worklist_wait_cap_ms),
+        processing_(archive, processing) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -172,9 +171,11 @@ class HttpServerImpl final : public HttpServer {
       if (secure)
         res.set_header("Strict-Transport-Security", "max-age=31536000");
     });
+    // Body limits are decided before httplib reads a body; who may call a route is decided by
+    // the route table's guard once the route is known.
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      return Guard(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                             : httplib::Server::HandlerResponse::Handled;
+      return BodyAcceptable(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                      : httplib::Server::HandlerResponse::Handled;
     });
     Routes();
 
@@ -216,128 +217,142 @@ class HttpServerImpl final : public HttpServer {
 
  private:
   void Routes() {
-    dicomweb_.Register(server_);
+    dicomweb_.Register(routes_);
 
-    server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-      Status index = archive_.index().Ping();
-      if (!index.ok()) {
-        SendJson(res, 503, {{"status", "unhealthy"}, {"index", index.error().message}});
-        return;
-      }
-      SendJson(res, 200, {{"status", "ok"}, {"schema_version", archive_.index().SchemaVersion()}});
-    });
+    routes_.Get("/healthz", kOpen,
+                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+                  Status index = archive_.index().Ping();
+                  if (!index.ok()) {
+                    SendJson(res, 503, {{"status", "unhealthy"}, {"index", index.error().message}});
+                    return;
+                  }
+                  SendJson(
+                      res, 200,
+                      {{"status", "ok"}, {"schema_version", archive_.index().SchemaVersion()}});
+                });
 
     // The configured nodes, and a connection test for each (C-ECHO, or a one-study QIDO-RS
     // search): what an engineer checks first when wiring dxhub to a PACS.
-    server_.Get("/api/peers", [this](const httplib::Request&, httplib::Response& res) {
-      json peers = json::array();
-      for (const auto& ae : options_.remote_aes) {
-        peers.push_back({{"name", ae.name},
-                         {"kind", "dicom"},
-                         {"aet", ae.aet},
-                         {"host", ae.host},
-                         {"port", ae.port}});
-      }
-      for (const auto& peer : options_.dicomweb_peers)
-        peers.push_back({{"name", peer.name}, {"kind", "dicomweb"}, {"url", peer.url}});
-      SendJson(res, 200, {{"peers", std::move(peers)}});
-    });
-    server_.Post(R"(/api/peers/([^/]+)/echo)",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   const std::string name = req.matches[1];
-                   const auto start = std::chrono::steady_clock::now();
-                   Status result = MakeError(ErrorCode::kNotFound, "no peer named '" + name + "'");
-                   for (const auto& ae : options_.remote_aes) {
-                     if (ae.name == name)
-                       result = dicom::Echo({ae.aet, ae.host, ae.port, ae.tls, ae.ca,
-                                             ae.tls ? options_.dicom_client_cert : "",
-                                             ae.tls ? options_.dicom_client_key : ""},
-                                            options_.aet);
-                   }
-                   for (const auto& peer : options_.dicomweb_peers) {
-                     if (peer.name == name)
-                       result = ProbeDicomWeb(peer);
-                   }
-                   if (!result.ok() && result.error().code == ErrorCode::kNotFound)
-                     return SendError(res, result.error());
-                   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       std::chrono::steady_clock::now() - start)
-                                       .count();
-                   SendJson(res, 200,
-                            {{"name", name},
-                             {"ok", result.ok()},
-                             {"milliseconds", ms},
-                             {"message", result.ok() ? "answered" : result.error().message}});
-                 });
+    routes_.Get("/api/peers", Needs(Role::kAdmin),
+                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+                  json peers = json::array();
+                  for (const auto& ae : options_.remote_aes) {
+                    peers.push_back({{"name", ae.name},
+                                     {"kind", "dicom"},
+                                     {"aet", ae.aet},
+                                     {"host", ae.host},
+                                     {"port", ae.port}});
+                  }
+                  for (const auto& peer : options_.dicomweb_peers)
+                    peers.push_back({{"name", peer.name}, {"kind", "dicomweb"}, {"url", peer.url}});
+                  SendJson(res, 200, {{"peers", std::move(peers)}});
+                });
+    routes_.Post(
+        R"(/api/peers/([^/]+)/echo)", Needs(Role::kAdmin),
+        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+          const std::string name = req.matches[1];
+          const auto start = std::chrono::steady_clock::now();
+          Status result = MakeError(ErrorCode::kNotFound, "no peer named '" + name + "'");
+          for (const auto& ae : options_.remote_aes) {
+            if (ae.name == name)
+              result = dicom::Echo({ae.aet, ae.host, ae.port, ae.tls, ae.ca,
+                                    ae.tls ? options_.dicom_client_cert : "",
+                                    ae.tls ? options_.dicom_client_key : ""},
+                                   options_.aet);
+          }
+          for (const auto& peer : options_.dicomweb_peers) {
+            if (peer.name == name)
+              result = ProbeDicomWeb(peer);
+          }
+          if (!result.ok() && result.error().code == ErrorCode::kNotFound)
+            return SendError(res, result.error());
+          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - start)
+                              .count();
+          SendJson(res, 200,
+                   {{"name", name},
+                    {"ok", result.ok()},
+                    {"milliseconds", ms},
+                    {"message", result.ok() ? "answered" : result.error().message}});
+        });
 
-    server_.Get("/api/statistics", [this](const httplib::Request&, httplib::Response& res) {
-      auto counts = archive_.index().Counts();
-      if (!counts.ok())
-        return SendError(res, counts.error());
-      SendJson(res, 200,
-               {{"patients", counts->patients},
-                {"studies", counts->studies},
-                {"series", counts->series},
-                {"instances", counts->instances}});
-    });
+    routes_.Get("/api/statistics", Needs(Role::kViewer),
+                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+                  auto counts = archive_.index().Counts();
+                  if (!counts.ok())
+                    return SendError(res, counts.error());
+                  SendJson(res, 200,
+                           {{"patients", counts->patients},
+                            {"studies", counts->studies},
+                            {"series", counts->series},
+                            {"instances", counts->instances}});
+                });
 
-    server_.Get("/api/studies", [this](const httplib::Request& req, httplib::Response& res) {
-      auto query = ParseStudyQuery(req);
-      if (!query.ok())
-        return SendError(res, query.error());
-      auto page = archive_.index().FindStudies(*query);
-      if (!page.ok())
-        return SendError(res, page.error());
-      json studies = json::array();
-      std::vector<std::string> uids;
-      for (const auto& s : page->studies) {
-        studies.push_back(ToJson(s));
-        uids.push_back(s.study_uid);
-      }
-      auto summaries = archive_.index().ai().StudySummaries(uids);
-      if (!summaries.ok())
-        return SendError(res, summaries.error());
-      for (size_t i = 0, j = 0; i < uids.size(); ++i) {
-        if (j < summaries->size() && (*summaries)[j].first == uids[i])
-          studies[i]["ai"] = ToJson((*summaries)[j++].second);
-      }
-      SendJson(res, 200,
-               {{"total", page->total},
-                {"offset", query->offset},
-                {"limit", query->limit},
-                {"studies", std::move(studies)}});
-    });
+    routes_.Get("/api/studies", Needs(Role::kViewer, Data::kPatient),
+                [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+                  auto query = ParseStudyQuery(req);
+                  if (!query.ok())
+                    return SendError(res, query.error());
+                  auto page = archive_.index().FindStudies(*query);
+                  if (!page.ok())
+                    return SendError(res, page.error());
+                  json studies = json::array();
+                  std::vector<std::string> uids;
+                  for (const auto& s : page->studies) {
+                    studies.push_back(ToJson(s));
+                    uids.push_back(s.study_uid);
+                  }
+                  auto summaries = archive_.index().ai().StudySummaries(uids);
+                  if (!summaries.ok())
+                    return SendError(res, summaries.error());
+                  for (size_t i = 0, j = 0; i < uids.size(); ++i) {
+                    if (j < summaries->size() && (*summaries)[j].first == uids[i])
+                      studies[i]["ai"] = ToJson((*summaries)[j++].second);
+                  }
+                  SendJson(res, 200,
+                           {{"total", page->total},
+                            {"offset", query->offset},
+                            {"limit", query->limit},
+                            {"studies", std::move(studies)}});
+                });
 
     AuthRoutes();
-    processing_.Register(server_);
-    reviews_.Register(server_);  // before AiRoutes: /api/studies/{uid}/review is more specific
-    RegisterWebApp(server_);
-    AiRoutes();  // registered first: httplib takes the first pattern that matches
+    processing_.Register(routes_);
+    reviews_.Register(routes_);  // before AiRoutes: /api/studies/{uid}/review is more specific
+    RegisterWebApp(routes_);
+    AiRoutes();  // before the catch-all study route below: the first pattern that matches wins
 
-    server_.Get(
-        R"(/api/studies/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-          const std::string uid = req.matches[1];
-          Status valid = ValidateUid(uid, "StudyInstanceUID");
-          if (!valid.ok()) {
-            return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-          }
-          auto study = archive_.index().GetStudy(uid);
-          if (!study.ok())
-            return SendError(res, study.error());
-          if (!study->has_value()) {
-            return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
-          }
-          SendJson(res, 200, ToJson(**study));
-        });
+    routes_.Get(R"(/api/studies/(.+))", Needs(Role::kViewer, Data::kPatient),
+                [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+                  const std::string uid = req.matches[1];
+                  Status valid = ValidateUid(uid, "StudyInstanceUID");
+                  if (!valid.ok()) {
+                    return SendError(res,
+                                     MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+                  }
+                  auto study = archive_.index().GetStudy(uid);
+                  if (!study.ok())
+                    return SendError(res, study.error());
+                  if (!study->has_value()) {
+                    return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
+                  }
+                  SendJson(res, 200, ToJson(**study));
+                });
+
+    // Anything else under the API answers 404, but only to a caller who may use the API: the
+    // set of routes is not told to strangers.
+    for (const char* pattern : {"/api(/.*)?", "/dicom-web(/.*)?"}) {
+      auto not_found = [](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+        SendError(res, MakeError(ErrorCode::kNotFound, "no such resource"));
+      };
+      routes_.Get(pattern, Needs(Role::kViewer), not_found);
+      routes_.Post(pattern, Needs(Role::kViewer), not_found);
+      routes_.Put(pattern, Needs(Role::kViewer), not_found);
+      routes_.Delete(pattern, Needs(Role::kViewer), not_found);
+    }
   }
 
-  // Who is calling: a session cookie (browsers) or a bearer API token (scripts, DICOMweb
-  // clients). Null when neither is valid.
-  struct Caller {
-    store::UserRecord user;
-    bool cookie = false;
-    std::string csrf_token;
-  };
+  // The caller of a request: a valid session cookie or bearer API token. Null when neither.
   std::optional<Caller> Authenticate(const httplib::Request& req) {
     const std::string authorization = req.get_header_value("Authorization");
     if (authorization.rfind("Bearer ", 0) == 0) {
@@ -355,11 +370,6 @@ class HttpServerImpl final : public HttpServer {
     return Caller{(*session)->user, true, (*session)->csrf_token};
   }
 
-  CallerInfo WhoCalls(const httplib::Request& req) {
-    auto caller = Authenticate(req);
-    return caller ? CallerInfo{caller->user.username, caller->user.role} : CallerInfo{};
-  }
-
   static std::string CookieValue(const std::string& header, const std::string& name) {
     for (const auto& part : Split(header, ";")) {
       const size_t start = part.find_first_not_of(' ');
@@ -372,35 +382,11 @@ class HttpServerImpl final : public HttpServer {
     return {};
   }
 
-  // The least role a request needs; nullopt for routes open to anyone (health, metrics, login).
-  static std::optional<Role> RequiredRole(const httplib::Request& req) {
-    const std::string& path = req.path;
-    if (path == "/healthz" || path == "/metrics" || path == "/api/login")
-      return std::nullopt;
-    if (path.rfind("/api/", 0) != 0 && path.rfind("/dicom-web", 0) != 0 && path != "/api")
-      return std::nullopt;  // not an API route: the error handler answers 404
-    const bool reads = req.method == "GET" || req.method == "HEAD";
-    if (path.rfind("/api/peers", 0) == 0 || path.rfind("/api/audit", 0) == 0)
-      return Role::kAdmin;
-    if (!reads && path.rfind("/api/studies/", 0) == 0 && path.size() > 7 &&
-        path.compare(path.size() - 7, 7, "/viewed") == 0)
-      return Role::kViewer;  // "a doctor opened it" (the route records it for doctors only)
-    if (!reads && path.rfind("/api/studies/", 0) == 0)
-      return Role::kRadiologist;  // AI reruns
-    if (!reads && path.rfind("/api/series/", 0) == 0)
-      return Role::kClinician;  // image processing (derived series, meshes)
-    if (!reads && path.rfind("/dicom-web", 0) == 0)
-      return Role::kClinician;  // STOW-RS
-    return Role::kViewer;
-  }
-
-  // Authentication, role, CSRF and the audit of patient-data reads, before any route runs.
-  // Returns false when it has answered the request itself.
-  bool Guard(const httplib::Request& req, httplib::Response& res) {
-    if (!BodyAcceptable(req, res))
-      return false;
-    auto required = RequiredRole(req);
-    if (!required)
+  // The route table's guard: authentication, role, CSRF and the audit of patient data, before
+  // the route's handler runs. Returns false when it has answered the request itself.
+  bool Guard(const RoutePolicy& policy, const httplib::Request& req, httplib::Response& res,
+             std::optional<Caller>& out) {
+    if (!policy.role)
       return true;
     auto caller = Authenticate(req);
     if (!caller) {
@@ -409,7 +395,7 @@ class HttpServerImpl final : public HttpServer {
                                "'Authorization: Bearer <token>'"));
       return false;
     }
-    if (!RoleAtLeast(caller->user.role, *required)) {
+    if (!RoleAtLeast(caller->user.role, *policy.role)) {
       SendError(res, MakeError(ErrorCode::kForbidden,
                                "role '" + caller->user.role + "' may not do this"));
       return false;
@@ -420,7 +406,7 @@ class HttpServerImpl final : public HttpServer {
       SendError(res, MakeError(ErrorCode::kForbidden, "missing or wrong X-CSRF-Token header"));
       return false;
     }
-    if (TouchesPatientData(req.path)) {
+    if (policy.data == Data::kPatient) {
       Status audited = archive_.index().users().Audit(
           {clock_.NowMillis(), caller->user.username, reads ? "read" : req.method,
            req.path.substr(0, 512), req.remote_addr, ""});
@@ -430,6 +416,7 @@ class HttpServerImpl final : public HttpServer {
         return false;
       }
     }
+    out = std::move(caller);
     return true;
   }
 
@@ -439,12 +426,12 @@ class HttpServerImpl final : public HttpServer {
   // POST /api/login used to be read into memory. JSON routes demand application/json, a type
   // a cross-site form cannot send without a CORS preflight (login CSRF).
   static constexpr size_t kSmallBodyLimit = size_t{64} * 1024;
-  static bool IsUploadRoute(const httplib::Request& req) {
-    return req.method == "POST" && req.path.rfind("/dicom-web/studies", 0) == 0;
+  bool IsUploadRoute(const httplib::Request& req) const {
+    return routes_.IsUpload(req.method, req.path);
   }
   // The size rules of BodyAcceptable alone: whether the body may be read at all. When not, the
   // connection closes after the answer.
-  static bool BodyWithinLimits(const httplib::Request& req) {
+  bool BodyWithinLimits(const httplib::Request& req) const {
     if (IsUploadRoute(req))
       return true;
     const std::string encoding = req.get_header_value("Transfer-Encoding");
@@ -457,7 +444,7 @@ class HttpServerImpl final : public HttpServer {
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
     return ec == std::errc() && ptr == text.data() + text.size() && length <= kSmallBodyLimit;
   }
-  static bool BodyAcceptable(const httplib::Request& req, httplib::Response& res) {
+  bool BodyAcceptable(const httplib::Request& req, httplib::Response& res) const {
     if (IsUploadRoute(req))
       return true;
     auto refuse = [&](ErrorCode code, const std::string& why) {
@@ -494,202 +481,211 @@ class HttpServerImpl final : public HttpServer {
     return true;
   }
 
-  static bool TouchesPatientData(const std::string& path) {
-    return path.rfind("/dicom-web", 0) == 0 || path.rfind("/api/studies", 0) == 0 ||
-           path.rfind("/api/instances", 0) == 0 || path == "/api/worklist" ||
-           path.rfind("/api/series", 0) == 0 || path.rfind("/api/processing", 0) == 0;
-  }
-
   void AuthRoutes() {
-    server_.Post("/api/login", [this](const httplib::Request& req, httplib::Response& res) {
-      json body = json::parse(req.body, nullptr, false);
-      if (!body.is_object() || !body.contains("username") || !body.contains("password") ||
-          !body["username"].is_string() || !body["password"].is_string()) {
-        return SendError(res, MakeError(ErrorCode::kInvalidArgument,
-                                        "send {\"username\": ..., \"password\": ...}"));
-      }
-      auto login = auth_.Login(body["username"].get<std::string>(),
-                               body["password"].get<std::string>(), req.remote_addr);
-      if (!login.ok())
-        return SendError(res, login.error());
-      const int64_t max_age = (login->expires_ms - clock_.NowMillis()) / 1000;
-      res.set_header("Set-Cookie",
-                     "dxhub_session=" + login->session_token +
-                         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age) +
-                         (secure_cookies_ ? "; Secure" : ""));
-      SendJson(res, 200,
-               {{"username", login->user.username},
-                {"role", login->user.role},
-                {"display_name", login->user.display_name},
-                {"csrf_token", login->csrf_token}});
-    });
-    server_.Post("/api/logout", [this](const httplib::Request& req, httplib::Response& res) {
-      const std::string token = CookieValue(req.get_header_value("Cookie"), "dxhub_session");
-      if (!token.empty())
-        (void)auth_.Logout(token);
-      res.set_header("Set-Cookie",
-                     std::string("dxhub_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0") +
-                         (secure_cookies_ ? "; Secure" : ""));
-      SendJson(res, 200, {{"logged_out", true}});
-    });
-    server_.Get("/api/me", [this](const httplib::Request& req, httplib::Response& res) {
-      auto caller = Authenticate(req);
-      if (!caller)
-        return SendError(res, MakeError(ErrorCode::kUnauthorized, "not logged in"));
-      // The CSRF token goes to same-origin script only (a cross-site page cannot read this
-      // response), so a reloaded page can still make changes.
-      SendJson(res, 200,
-               {{"username", caller->user.username},
-                {"role", caller->user.role},
-                {"display_name", caller->user.display_name},
-                {"csrf_token", caller->cookie ? json(caller->csrf_token) : json(nullptr)}});
-    });
+    routes_.Post(
+        "/api/login", kOpen,
+        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+          json body = json::parse(req.body, nullptr, false);
+          if (!body.is_object() || !body.contains("username") || !body.contains("password") ||
+              !body["username"].is_string() || !body["password"].is_string()) {
+            return SendError(res, MakeError(ErrorCode::kInvalidArgument,
+                                            "send {\"username\": ..., \"password\": ...}"));
+          }
+          auto login = auth_.Login(body["username"].get<std::string>(),
+                                   body["password"].get<std::string>(), req.remote_addr);
+          if (!login.ok())
+            return SendError(res, login.error());
+          const int64_t max_age = (login->expires_ms - clock_.NowMillis()) / 1000;
+          res.set_header("Set-Cookie", "dxhub_session=" + login->session_token +
+                                           "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                           std::to_string(max_age) +
+                                           (secure_cookies_ ? "; Secure" : ""));
+          SendJson(res, 200,
+                   {{"username", login->user.username},
+                    {"role", login->user.role},
+                    {"display_name", login->user.display_name},
+                    {"csrf_token", login->csrf_token}});
+        });
+    routes_.Post(
+        "/api/logout", Needs(Role::kViewer),
+        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+          const std::string token = CookieValue(req.get_header_value("Cookie"), "dxhub_session");
+          if (!token.empty())
+            (void)auth_.Logout(token);
+          res.set_header(
+              "Set-Cookie",
+              std::string("dxhub_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0") +
+                  (secure_cookies_ ? "; Secure" : ""));
+          SendJson(res, 200, {{"logged_out", true}});
+        });
+    routes_.Get("/api/me", Needs(Role::kViewer),
+                [](const RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
+                  const Caller* caller = ctx.caller;
+                  // The CSRF token goes to same-origin script only (a cross-site page cannot read
+                  // this response), so a reloaded page can still make changes.
+                  SendJson(
+                      res, 200,
+                      {{"username", caller->user.username},
+                       {"role", caller->user.role},
+                       {"display_name", caller->user.display_name},
+                       {"csrf_token", caller->cookie ? json(caller->csrf_token) : json(nullptr)}});
+                });
     // The audit log for administrators: ?user=&from=&to= (YYYYMMDD, UTC days) &limit=
     // &format=csv (a file to hand to a privacy officer).
-    server_.Get("/api/audit", [this](const httplib::Request& req, httplib::Response& res) {
-      static const std::set<std::string> kKnown = {"user", "from", "to", "limit", "format"};
-      for (const auto& [key, value] : req.params) {
-        if (!kKnown.count(key))
-          return SendError(
-              res, MakeError(ErrorCode::kInvalidArgument, "unknown query parameter '" + key + "'"));
-      }
-      int64_t from_ms = 0;
-      int64_t to_ms = clock_.NowMillis() + 1;
-      for (const char* name : {"from", "to"}) {
-        if (!req.has_param(name))
-          continue;
-        auto day = ParseDate(name, req.get_param_value(name));
-        if (!day.ok())
-          return SendError(res, day.error());
-        const int64_t ms = DayStartMillis(*day);
-        if (std::string(name) == "from")
-          from_ms = ms;
-        else
-          to_ms = ms + int64_t{24} * 3600 * 1000 - 1;  // the whole day
-      }
-      int limit = 1000;
-      if (req.has_param("limit")) {
-        auto v = ParseInt("limit", req.get_param_value("limit"), 1, 100000);
-        if (!v.ok())
-          return SendError(res, v.error());
-        limit = *v;
-      }
-      const std::string format = req.get_param_value("format");
-      if (!format.empty() && format != "json" && format != "csv")
-        return SendError(res, MakeError(ErrorCode::kInvalidArgument, "format must be json or csv"));
-      auto entries =
-          archive_.index().users().QueryAudit(req.get_param_value("user"), from_ms, to_ms, limit);
-      if (!entries.ok())
-        return SendError(res, entries.error());
-      if (format == "csv") {
-        // RFC 4180: every field quoted, quotes doubled. A field a spreadsheet would take for a
-        // formula (= + - @, or a tab/CR that Excel strips first) gets a leading apostrophe:
-        // usernames and paths come from outside (=HYPERLINK(...) as a login name).
-        auto field = [](const std::string& v) {
-          std::string out = "\"";
-          if (!v.empty() && std::string("=+-@\t\r").find(v.front()) != std::string::npos)
-            out += '\'';
-          for (char ch : v)
-            out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-          return out + "\"";
-        };
-        std::string csv = "at,user,action,object,remote,detail\r\n";
-        for (const auto& e : *entries) {
-          csv += field(FormatIsoMillis(e.at_ms)) + "," + field(e.username) + "," + field(e.action) +
-                 "," + field(e.object) + "," + field(e.remote) + "," + field(e.detail) + "\r\n";
-        }
-        res.set_header("Content-Disposition", "attachment; filename=\"dxhub-audit.csv\"");
-        res.set_content(csv, "text/csv; charset=utf-8");
-        return;
-      }
-      json list = json::array();
-      for (const auto& e : *entries) {
-        list.push_back({{"at", FormatIsoMillis(e.at_ms)},
-                        {"user", e.username},
-                        {"action", e.action},
-                        {"object", e.object},
-                        {"remote", e.remote},
-                        {"detail", e.detail}});
-      }
-      SendJson(res, 200, {{"entries", std::move(list)}});
-    });
+    routes_.Get(
+        "/api/audit", Needs(Role::kAdmin),
+        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+          static const std::set<std::string> kKnown = {"user", "from", "to", "limit", "format"};
+          for (const auto& [key, value] : req.params) {
+            if (!kKnown.count(key))
+              return SendError(res, MakeError(ErrorCode::kInvalidArgument,
+                                              "unknown query parameter '" + key + "'"));
+          }
+          int64_t from_ms = 0;
+          int64_t to_ms = clock_.NowMillis() + 1;
+          for (const char* name : {"from", "to"}) {
+            if (!req.has_param(name))
+              continue;
+            auto day = ParseDate(name, req.get_param_value(name));
+            if (!day.ok())
+              return SendError(res, day.error());
+            const int64_t ms = DayStartMillis(*day);
+            if (std::string(name) == "from")
+              from_ms = ms;
+            else
+              to_ms = ms + int64_t{24} * 3600 * 1000 - 1;  // the whole day
+          }
+          int limit = 1000;
+          if (req.has_param("limit")) {
+            auto v = ParseInt("limit", req.get_param_value("limit"), 1, 100000);
+            if (!v.ok())
+              return SendError(res, v.error());
+            limit = *v;
+          }
+          const std::string format = req.get_param_value("format");
+          if (!format.empty() && format != "json" && format != "csv")
+            return SendError(res,
+                             MakeError(ErrorCode::kInvalidArgument, "format must be json or csv"));
+          auto entries = archive_.index().users().QueryAudit(req.get_param_value("user"), from_ms,
+                                                             to_ms, limit);
+          if (!entries.ok())
+            return SendError(res, entries.error());
+          if (format == "csv") {
+            // RFC 4180: every field quoted, quotes doubled. A field a spreadsheet would take for a
+            // formula (= + - @, or a tab/CR that Excel strips first) gets a leading apostrophe:
+            // usernames and paths come from outside (=HYPERLINK(...) as a login name).
+            auto field = [](const std::string& v) {
+              std::string out = "\"";
+              if (!v.empty() && std::string("=+-@\t\r").find(v.front()) != std::string::npos)
+                out += '\'';
+              for (char ch : v)
+                out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+              return out + "\"";
+            };
+            std::string csv = "at,user,action,object,remote,detail\r\n";
+            for (const auto& e : *entries) {
+              csv += field(FormatIsoMillis(e.at_ms)) + "," + field(e.username) + "," +
+                     field(e.action) + "," + field(e.object) + "," + field(e.remote) + "," +
+                     field(e.detail) + "\r\n";
+            }
+            res.set_header("Content-Disposition", "attachment; filename=\"dxhub-audit.csv\"");
+            res.set_content(csv, "text/csv; charset=utf-8");
+            return;
+          }
+          json list = json::array();
+          for (const auto& e : *entries) {
+            list.push_back({{"at", FormatIsoMillis(e.at_ms)},
+                            {"user", e.username},
+                            {"action", e.action},
+                            {"object", e.object},
+                            {"remote", e.remote},
+                            {"detail", e.detail}});
+          }
+          SendJson(res, 200, {{"entries", std::move(list)}});
+        });
   }
 
   // The AI results of a study, reruns, the models, and Prometheus metrics.
   void AiRoutes() {
-    server_.Get(
-        R"(/api/studies/([^/]+)/ai)", [this](const httplib::Request& req, httplib::Response& res) {
+    routes_.Get(R"(/api/studies/([^/]+)/ai)", Needs(Role::kViewer, Data::kPatient),
+                [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+                  const std::string uid = req.matches[1];
+                  if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+                    return SendError(res,
+                                     MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+                  auto summary = archive_.index().ai().StudySummary(uid);
+                  if (!summary.ok())
+                    return SendError(res, summary.error());
+                  if (!summary->has_value())
+                    return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
+                  auto images = archive_.index().ai().StudyResults(uid);
+                  if (!images.ok())
+                    return SendError(res, images.error());
+                  json list = json::array();
+                  for (const auto& image : *images)
+                    list.push_back(ToJson(image));
+                  SendJson(res, 200,
+                           {{"study_instance_uid", uid},
+                            {"summary", ToJson(**summary)},
+                            {"images", std::move(list)}});
+                });
+    routes_.Get(R"(/api/instances/([^/]+)/ai)", Needs(Role::kViewer, Data::kPatient),
+                [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+                  const std::string uid = req.matches[1];
+                  if (Status valid = ValidateUid(uid, "SOPInstanceUID"); !valid.ok())
+                    return SendError(res,
+                                     MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+                  auto history = archive_.index().ai().ImageHistory(uid);
+                  if (!history.ok())
+                    return SendError(res, history.error());
+                  json list = json::array();
+                  for (const auto& r : *history)
+                    list.push_back(ToJson(r));
+                  SendJson(res, 200, {{"sop_instance_uid", uid}, {"history", std::move(list)}});
+                });
+    routes_.Post(
+        R"(/api/studies/([^/]+)/ai/rerun)", Needs(Role::kRadiologist, Data::kPatient),
+        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
           const std::string uid = req.matches[1];
           if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
             return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-          auto summary = archive_.index().ai().StudySummary(uid);
-          if (!summary.ok())
-            return SendError(res, summary.error());
-          if (!summary->has_value())
+          if (ai_ == nullptr)
+            return SendError(res,
+                             MakeError(ErrorCode::kUnavailable, "the AI pipeline is not running"));
+          auto study = archive_.index().GetStudy(uid);
+          if (!study.ok())
+            return SendError(res, study.error());
+          if (!study->has_value())
             return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
-          auto images = archive_.index().ai().StudyResults(uid);
-          if (!images.ok())
-            return SendError(res, images.error());
-          json list = json::array();
-          for (const auto& image : *images)
-            list.push_back(ToJson(image));
-          SendJson(res, 200,
-                   {{"study_instance_uid", uid},
-                    {"summary", ToJson(**summary)},
-                    {"images", std::move(list)}});
+          auto queued = ai_->Rerun(uid);
+          if (!queued.ok())
+            return SendError(res, queued.error());
+          SendJson(res, 202, {{"study_instance_uid", uid}, {"queued", *queued}});
         });
-    server_.Get(R"(/api/instances/([^/]+)/ai)", [this](const httplib::Request& req,
-                                                       httplib::Response& res) {
-      const std::string uid = req.matches[1];
-      if (Status valid = ValidateUid(uid, "SOPInstanceUID"); !valid.ok())
-        return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-      auto history = archive_.index().ai().ImageHistory(uid);
-      if (!history.ok())
-        return SendError(res, history.error());
-      json list = json::array();
-      for (const auto& r : *history)
-        list.push_back(ToJson(r));
-      SendJson(res, 200, {{"sop_instance_uid", uid}, {"history", std::move(list)}});
-    });
-    server_.Post(R"(/api/studies/([^/]+)/ai/rerun)", [this](const httplib::Request& req,
-                                                            httplib::Response& res) {
-      const std::string uid = req.matches[1];
-      if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
-        return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-      if (ai_ == nullptr)
-        return SendError(res, MakeError(ErrorCode::kUnavailable, "the AI pipeline is not running"));
-      auto study = archive_.index().GetStudy(uid);
-      if (!study.ok())
-        return SendError(res, study.error());
-      if (!study->has_value())
-        return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
-      auto queued = ai_->Rerun(uid);
-      if (!queued.ok())
-        return SendError(res, queued.error());
-      SendJson(res, 202, {{"study_instance_uid", uid}, {"queued", *queued}});
-    });
-    server_.Get("/api/models", [this](const httplib::Request&, httplib::Response& res) {
-      json list = json::array();
-      if (ai_ != nullptr) {
-        for (const auto& m : ai_->Models()) {
-          list.push_back({{"id", m.card.Id()},
-                          {"name", m.card.name},
-                          {"version", m.card.version},
-                          {"enabled", m.enabled},
-                          {"labels", m.card.labels},
-                          {"high_risk", m.card.high_risk},
-                          {"threshold", m.card.threshold},
-                          {"modalities", m.card.modalities},
-                          {"intended_use", m.card.intended_use}});
-        }
-      }
-      SendJson(res, 200, {{"ai_running", ai_ != nullptr}, {"models", std::move(list)}});
-    });
-    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      std::string text = ai_ != nullptr ? ai_->MetricsText() : std::string();
-      res.status = 200;
-      res.set_content(text, "text/plain; version=0.0.4");
-    });
+    routes_.Get("/api/models", Needs(Role::kViewer),
+                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+                  json list = json::array();
+                  if (ai_ != nullptr) {
+                    for (const auto& m : ai_->Models()) {
+                      list.push_back({{"id", m.card.Id()},
+                                      {"name", m.card.name},
+                                      {"version", m.card.version},
+                                      {"enabled", m.enabled},
+                                      {"labels", m.card.labels},
+                                      {"high_risk", m.card.high_risk},
+                                      {"threshold", m.card.threshold},
+                                      {"modalities", m.card.modalities},
+                                      {"intended_use", m.card.intended_use}});
+                    }
+                  }
+                  SendJson(res, 200, {{"ai_running", ai_ != nullptr}, {"models", std::move(list)}});
+                });
+    routes_.Get("/metrics", kOpen,
+                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+                  std::string text = ai_ != nullptr ? ai_->MetricsText() : std::string();
+                  res.status = 200;
+                  res.set_content(text, "text/plain; version=0.0.4");
+                });
   }
 
   HttpOptions options_;
@@ -701,7 +697,11 @@ class HttpServerImpl final : public HttpServer {
   ReviewRoutes reviews_;
   ProcessingRoutes processing_;
   GuardedServer server_{ConnectionLimits{},
-                        [](const httplib::Request& req) { return !BodyWithinLimits(req); }};
+                        [this](const httplib::Request& req) { return !BodyWithinLimits(req); }};
+  RouteTable routes_{server_, [this](const RoutePolicy& policy, const httplib::Request& req,
+                                     httplib::Response& res, std::optional<Caller>& caller) {
+                       return Guard(policy, req, res, caller);
+                     }};
   int port_ = -1;
   std::thread thread_;
   std::unique_ptr<TlsContextHolder> tls_;  // null: plain HTTP

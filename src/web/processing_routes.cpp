@@ -69,57 +69,61 @@ Result<int64_t> JobId(const std::string& text) {
 
 }  // namespace
 
-void ProcessingRoutes::Register(httplib::Server& server) {
+void ProcessingRoutes::Register(RouteTable& routes) {
   auto unavailable = [](httplib::Response& res) {
     SendErrorResponse(
         res, MakeError(ErrorCode::kUnavailable, "image processing is not running on this server"));
   };
 
-  server.Post(R"(/api/series/([^/]+)/process)", [this, unavailable](const httplib::Request& req,
-                                                                    httplib::Response& res) {
-    if (service_ == nullptr)
-      return unavailable(res);
-    const std::string uid = req.matches[1];
-    if (Status valid = ValidateUid(uid, "SeriesInstanceUID"); !valid.ok())
-      return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-    const json body = json::parse(req.body, nullptr, false);
-    if (!body.is_object() || !body.contains("operation") || !body["operation"].is_string() ||
-        (body.contains("parameters") && !body["parameters"].is_object())) {
-      std::string names;
-      for (const auto& op : imaging::ProcessingService::Operations())
-        names += (names.empty() ? "" : "|") + op;
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kInvalidArgument,
-                         "send {\"operation\": \"" + names + "\", \"parameters\": {...}}"));
-    }
-    const std::string params = body.contains("parameters") ? body["parameters"].dump() : "{}";
-    auto id =
-        service_->Submit(uid, body["operation"].get<std::string>(), params, who_(req).username);
-    if (!id.ok())
-      return SendErrorResponse(res, id.error());
-    auto job = archive_.index().processing().Find(*id);
-    if (!job.ok() || !job->has_value())
-      return SendErrorResponse(res, MakeError(ErrorCode::kInternal, "job vanished"));
-    res.set_header("Location", "/api/processing/" + std::to_string(*id));
-    SendJsonResponse(res, 202, JobJson(**job));
-  });
+  routes.Post(
+      R"(/api/series/([^/]+)/process)", Needs(Role::kClinician, Data::kPatient),
+      [this, unavailable](const RequestContext& ctx, const httplib::Request& req,
+                          httplib::Response& res) {
+        if (service_ == nullptr)
+          return unavailable(res);
+        const std::string uid = req.matches[1];
+        if (Status valid = ValidateUid(uid, "SeriesInstanceUID"); !valid.ok())
+          return SendErrorResponse(res,
+                                   MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+        const json body = json::parse(req.body, nullptr, false);
+        if (!body.is_object() || !body.contains("operation") || !body["operation"].is_string() ||
+            (body.contains("parameters") && !body["parameters"].is_object())) {
+          std::string names;
+          for (const auto& op : imaging::ProcessingService::Operations())
+            names += (names.empty() ? "" : "|") + op;
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kInvalidArgument,
+                             "send {\"operation\": \"" + names + "\", \"parameters\": {...}}"));
+        }
+        const std::string params = body.contains("parameters") ? body["parameters"].dump() : "{}";
+        auto id = service_->Submit(uid, body["operation"].get<std::string>(), params,
+                                   ctx.caller->user.username);
+        if (!id.ok())
+          return SendErrorResponse(res, id.error());
+        auto job = archive_.index().processing().Find(*id);
+        if (!job.ok() || !job->has_value())
+          return SendErrorResponse(res, MakeError(ErrorCode::kInternal, "job vanished"));
+        res.set_header("Location", "/api/processing/" + std::to_string(*id));
+        SendJsonResponse(res, 202, JobJson(**job));
+      });
 
-  server.Get(R"(/api/series/([^/]+)/process)", [this](const httplib::Request& req,
-                                                      httplib::Response& res) {
-    const std::string uid = req.matches[1];
-    if (Status valid = ValidateUid(uid, "SeriesInstanceUID"); !valid.ok())
-      return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-    auto jobs = archive_.index().processing().ForSeries(uid);
-    if (!jobs.ok())
-      return SendErrorResponse(res, jobs.error());
-    json list = json::array();
-    for (const auto& j : *jobs)
-      list.push_back(JobJson(j));
-    SendJsonResponse(res, 200, {{"jobs", std::move(list)}});
-  });
+  routes.Get(R"(/api/series/([^/]+)/process)", Needs(Role::kViewer, Data::kPatient),
+             [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+               const std::string uid = req.matches[1];
+               if (Status valid = ValidateUid(uid, "SeriesInstanceUID"); !valid.ok())
+                 return SendErrorResponse(
+                     res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+               auto jobs = archive_.index().processing().ForSeries(uid);
+               if (!jobs.ok())
+                 return SendErrorResponse(res, jobs.error());
+               json list = json::array();
+               for (const auto& j : *jobs)
+                 list.push_back(JobJson(j));
+               SendJsonResponse(res, 200, {{"jobs", std::move(list)}});
+             });
 
-  server.Get(R"(/api/processing/([^/]+))",
-             [this](const httplib::Request& req, httplib::Response& res) {
+  routes.Get(R"(/api/processing/([^/]+))", Needs(Role::kViewer, Data::kPatient),
+             [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
                auto id = JobId(req.matches[1]);
                if (!id.ok())
                  return SendErrorResponse(res, id.error());
@@ -132,8 +136,9 @@ void ProcessingRoutes::Register(httplib::Server& server) {
                SendJsonResponse(res, 200, JobJson(**job));
              });
 
-  server.Get(R"(/api/processing/([^/]+)/files/([^/]+))",
-             [this, unavailable](const httplib::Request& req, httplib::Response& res) {
+  routes.Get(R"(/api/processing/([^/]+)/files/([^/]+))", Needs(Role::kViewer, Data::kPatient),
+             [this, unavailable](const RequestContext&, const httplib::Request& req,
+                                 httplib::Response& res) {
                if (service_ == nullptr)
                  return unavailable(res);
                auto id = JobId(req.matches[1]);

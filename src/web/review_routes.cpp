@@ -100,187 +100,197 @@ Result<store::WorklistQuery> ParseWorklistQuery(const httplib::Request& req) {
 
 }  // namespace
 
-void ReviewRoutes::Register(httplib::Server& server) {
-  server.Get("/api/worklist", [this](const httplib::Request& req, httplib::Response& res) {
-    auto q = ParseWorklistQuery(req);
-    if (!q.ok())
-      return SendErrorResponse(res, q.error());
-    q->now_ms = clock_.NowMillis();
-    q->wait_cap_ms = wait_cap_ms_;
-    auto page = archive_.index().reviews().Worklist(*q);
-    if (!page.ok())
-      return SendErrorResponse(res, page.error());
-    auto stamp = archive_.index().reviews().ChangeStamp();
-    if (!stamp.ok())
-      return SendErrorResponse(res, stamp.error());
-    json rows = json::array();
-    for (const auto& row : page->rows)
-      rows.push_back(RowJson(row, q->now_ms));
-    SendJson(res, 200,
-             {{"total", page->total},
-              {"limit", q->limit},
-              {"offset", q->offset},
-              {"stamp", *stamp},
-              {"wait_cap_minutes", wait_cap_ms_ / 60000},
-              {"now", FormatIsoMillis(q->now_ms)},
-              {"studies", std::move(rows)}});
-  });
+void ReviewRoutes::Register(RouteTable& routes) {
+  routes.Get("/api/worklist", Needs(Role::kViewer, Data::kPatient),
+             [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+               auto q = ParseWorklistQuery(req);
+               if (!q.ok())
+                 return SendErrorResponse(res, q.error());
+               q->now_ms = clock_.NowMillis();
+               q->wait_cap_ms = wait_cap_ms_;
+               auto page = archive_.index().reviews().Worklist(*q);
+               if (!page.ok())
+                 return SendErrorResponse(res, page.error());
+               auto stamp = archive_.index().reviews().ChangeStamp();
+               if (!stamp.ok())
+                 return SendErrorResponse(res, stamp.error());
+               json rows = json::array();
+               for (const auto& row : page->rows)
+                 rows.push_back(RowJson(row, q->now_ms));
+               SendJson(res, 200,
+                        {{"total", page->total},
+                         {"limit", q->limit},
+                         {"offset", q->offset},
+                         {"stamp", *stamp},
+                         {"wait_cap_minutes", wait_cap_ms_ / 60000},
+                         {"now", FormatIsoMillis(q->now_ms)},
+                         {"studies", std::move(rows)}});
+             });
 
   // Polled by open worklists: no patient data, so not audited.
-  server.Get("/api/worklist/stamp", [this](const httplib::Request&, httplib::Response& res) {
-    auto stamp = archive_.index().reviews().ChangeStamp();
-    if (!stamp.ok())
-      return SendErrorResponse(res, stamp.error());
-    res.set_header("Cache-Control", "no-store");
-    SendJson(res, 200, {{"stamp", *stamp}});
-  });
+  routes.Get("/api/worklist/stamp", Needs(Role::kViewer),
+             [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+               auto stamp = archive_.index().reviews().ChangeStamp();
+               if (!stamp.ok())
+                 return SendErrorResponse(res, stamp.error());
+               res.set_header("Cache-Control", "no-store");
+               SendJson(res, 200, {{"stamp", *stamp}});
+             });
 
-  server.Get(R"(/api/studies/([^/]+)/review)", [this](const httplib::Request& req,
-                                                      httplib::Response& res) {
-    const std::string uid = req.matches[1];
-    if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
-      return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-    const int64_t now = clock_.NowMillis();
-    auto review = archive_.index().reviews().Review(uid);
-    if (!review.ok())
-      return SendErrorResponse(res, review.error());
-    if (!review->has_value())
-      return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
-    auto decisions = archive_.index().reviews().Decisions(uid);
-    if (!decisions.ok())
-      return SendErrorResponse(res, decisions.error());
-    json list = json::array();
-    for (const auto& d : *decisions)
-      list.push_back(DecisionJson(d));
-    json body = RowJson(**review, now);
-    body["decisions"] = std::move(list);
-    SendJson(res, 200, body);
-  });
+  routes.Get(R"(/api/studies/([^/]+)/review)", Needs(Role::kViewer, Data::kPatient),
+             [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+               const std::string uid = req.matches[1];
+               if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+                 return SendErrorResponse(
+                     res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+               const int64_t now = clock_.NowMillis();
+               auto review = archive_.index().reviews().Review(uid);
+               if (!review.ok())
+                 return SendErrorResponse(res, review.error());
+               if (!review->has_value())
+                 return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
+               auto decisions = archive_.index().reviews().Decisions(uid);
+               if (!decisions.ok())
+                 return SendErrorResponse(res, decisions.error());
+               json list = json::array();
+               for (const auto& d : *decisions)
+                 list.push_back(DecisionJson(d));
+               json body = RowJson(**review, now);
+               body["decisions"] = std::move(list);
+               SendJson(res, 200, body);
+             });
 
   // The study page reports that a doctor opened the study. A POST, not a side effect of the GET
   // above: an <img> on another same-site page could otherwise record views for the victim.
-  server.Post(R"(/api/studies/([^/]+)/viewed)", [this](const httplib::Request& req,
-                                                       httplib::Response& res) {
-    const std::string uid = req.matches[1];
-    if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
-      return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-    auto review = archive_.index().reviews().Review(uid);
-    if (!review.ok())
-      return SendErrorResponse(res, review.error());
-    if (!review->has_value())
-      return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
-    // Turnaround "viewed" means a doctor opened it, not an administrator or a read-only viewer.
-    const CallerInfo caller = who_(req);
-    const bool doctor = caller.role == "radiologist" || caller.role == "clinician";
-    if (doctor) {
-      if (Status viewed = archive_.index().reviews().MarkViewed(uid, clock_.NowMillis());
-          !viewed.ok())
-        return SendErrorResponse(res, viewed.error());
-    }
-    SendJson(res, 200, {{"study_instance_uid", uid}, {"recorded", doctor}});
-  });
+  routes.Post(
+      R"(/api/studies/([^/]+)/viewed)", Needs(Role::kViewer, Data::kPatient),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        const std::string uid = req.matches[1];
+        if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+          return SendErrorResponse(res,
+                                   MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+        auto review = archive_.index().reviews().Review(uid);
+        if (!review.ok())
+          return SendErrorResponse(res, review.error());
+        if (!review->has_value())
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
+        // Turnaround "viewed" means a doctor opened it, not an administrator or a read-only viewer.
+        const store::UserRecord& caller = ctx.caller->user;
+        const bool doctor = caller.role == "radiologist" || caller.role == "clinician";
+        if (doctor) {
+          if (Status viewed = archive_.index().reviews().MarkViewed(uid, clock_.NowMillis());
+              !viewed.ok())
+            return SendErrorResponse(res, viewed.error());
+        }
+        SendJson(res, 200, {{"study_instance_uid", uid}, {"recorded", doctor}});
+      });
 
-  server.Post(R"(/api/studies/([^/]+)/decisions)", [this](const httplib::Request& req,
-                                                          httplib::Response& res) {
-    const std::string uid = req.matches[1];
-    if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
-      return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-    const json body = json::parse(req.body, nullptr, false);
-    if (!body.is_object() || !body.contains("verdict") || !body["verdict"].is_string()) {
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kInvalidArgument,
-                         "send {\"verdict\": \"confirm\"|\"reject\", \"comment\": ..., "
-                         "\"sop_instance_uid\": ... (omit for the whole study)}"));
-    }
-    store::DecisionInput d;
-    d.study_uid = uid;
-    d.verdict = body["verdict"].get<std::string>();
-    if (body.contains("comment")) {
-      if (!body["comment"].is_string())
-        return SendErrorResponse(
-            res, MakeError(ErrorCode::kInvalidArgument, "comment must be a string"));
-      d.comment = body["comment"].get<std::string>();
-      if (d.comment.size() > 4000)
-        return SendErrorResponse(
-            res, MakeError(ErrorCode::kInvalidArgument, "comment must be at most 4000 bytes"));
-    }
-    if (body.contains("sop_instance_uid") && !body["sop_instance_uid"].is_null()) {
-      if (!body["sop_instance_uid"].is_string())
-        return SendErrorResponse(
-            res, MakeError(ErrorCode::kInvalidArgument, "sop_instance_uid must be a string"));
-      d.sop_uid = body["sop_instance_uid"].get<std::string>();
-      if (Status valid = ValidateUid(d.sop_uid, "SOPInstanceUID"); !valid.ok())
-        return SendErrorResponse(res,
-                                 MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-    }
-    if (d.verdict != "confirm" && d.verdict != "reject")
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kInvalidArgument, "verdict must be \"confirm\" or \"reject\""));
-    d.username = who_(req).username;
-    d.now_ms = clock_.NowMillis();
-    // The decision is recorded in the audit log before it is stored: a decision that cannot be
-    // audited is not taken.
-    Status audited = archive_.index().users().Audit({d.now_ms, d.username, "decision." + d.verdict,
-                                                     d.sop_uid.empty() ? uid : d.sop_uid,
-                                                     req.remote_addr, d.comment.substr(0, 500)});
-    if (!audited.ok())
-      return SendErrorResponse(res, MakeError(ErrorCode::kUnavailable, "audit log unavailable"));
-    auto status = archive_.index().reviews().Decide(d);
-    if (!status.ok())
-      return SendErrorResponse(res, status.error());
-    SendJson(res, 201, {{"study_instance_uid", uid}, {"review_status", *status}});
-  });
+  routes.Post(
+      R"(/api/studies/([^/]+)/decisions)", Needs(Role::kRadiologist, Data::kPatient),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        const std::string uid = req.matches[1];
+        if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+          return SendErrorResponse(res,
+                                   MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+        const json body = json::parse(req.body, nullptr, false);
+        if (!body.is_object() || !body.contains("verdict") || !body["verdict"].is_string()) {
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kInvalidArgument,
+                             "send {\"verdict\": \"confirm\"|\"reject\", \"comment\": ..., "
+                             "\"sop_instance_uid\": ... (omit for the whole study)}"));
+        }
+        store::DecisionInput d;
+        d.study_uid = uid;
+        d.verdict = body["verdict"].get<std::string>();
+        if (body.contains("comment")) {
+          if (!body["comment"].is_string())
+            return SendErrorResponse(
+                res, MakeError(ErrorCode::kInvalidArgument, "comment must be a string"));
+          d.comment = body["comment"].get<std::string>();
+          if (d.comment.size() > 4000)
+            return SendErrorResponse(
+                res, MakeError(ErrorCode::kInvalidArgument, "comment must be at most 4000 bytes"));
+        }
+        if (body.contains("sop_instance_uid") && !body["sop_instance_uid"].is_null()) {
+          if (!body["sop_instance_uid"].is_string())
+            return SendErrorResponse(
+                res, MakeError(ErrorCode::kInvalidArgument, "sop_instance_uid must be a string"));
+          d.sop_uid = body["sop_instance_uid"].get<std::string>();
+          if (Status valid = ValidateUid(d.sop_uid, "SOPInstanceUID"); !valid.ok())
+            return SendErrorResponse(res,
+                                     MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+        }
+        if (d.verdict != "confirm" && d.verdict != "reject")
+          return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument,
+                                                  "verdict must be \"confirm\" or \"reject\""));
+        d.username = ctx.caller->user.username;
+        d.now_ms = clock_.NowMillis();
+        // The decision is recorded in the audit log before it is stored: a decision that cannot be
+        // audited is not taken.
+        Status audited = archive_.index().users().Audit(
+            {d.now_ms, d.username, "decision." + d.verdict, d.sop_uid.empty() ? uid : d.sop_uid,
+             req.remote_addr, d.comment.substr(0, 500)});
+        if (!audited.ok())
+          return SendErrorResponse(res,
+                                   MakeError(ErrorCode::kUnavailable, "audit log unavailable"));
+        auto status = archive_.index().reviews().Decide(d);
+        if (!status.ok())
+          return SendErrorResponse(res, status.error());
+        SendJson(res, 201, {{"study_instance_uid", uid}, {"review_status", *status}});
+      });
 
-  server.Get("/api/stats", [this](const httplib::Request& req, httplib::Response& res) {
-    int64_t from_ms = 0;
-    int64_t to_ms = clock_.NowMillis() + 1;
-    if (req.has_param("from")) {
-      auto day = ParseDate("from", req.get_param_value("from"));
-      if (!day.ok())
-        return SendErrorResponse(res, day.error());
-      from_ms = DayStartMillis(*day);
-    }
-    if (req.has_param("to")) {
-      auto day = ParseDate("to", req.get_param_value("to"));
-      if (!day.ok())
-        return SendErrorResponse(res, day.error());
-      to_ms = DayStartMillis(*day) + 86'400'000;  // the "to" day is included
-    }
-    auto stats = archive_.index().reviews().Stats(from_ms, to_ms);
-    if (!stats.ok())
-      return SendErrorResponse(res, stats.error());
-    json models = json::array();
-    for (const auto& m : *stats) {
-      const int64_t decided = m.confirmed + m.rejected;
-      models.push_back(
-          {{"model", m.model},
-           {"model_version", m.version},
-           {"images_analysed", m.images},
-           {"studies", m.studies},
-           {"high_risk", m.high_risk},
-           {"confirmed", m.confirmed},
-           {"rejected", m.rejected},
-           {"undecided", m.undecided},
-           {"confirm_rate",
-            decided > 0 ? json(static_cast<double>(m.confirmed) / static_cast<double>(decided))
-                        : json(nullptr)},
-           {"turnaround_s",
-            {{"received_to_ai",
-              {{"p50", Seconds(m.received_to_ai_p50)}, {"p90", Seconds(m.received_to_ai_p90)}}},
-             {"ai_to_viewed",
-              {{"p50", Seconds(m.ai_to_viewed_p50)}, {"p90", Seconds(m.ai_to_viewed_p90)}}},
-             {"viewed_to_confirmed",
-              {{"p50", Seconds(m.viewed_to_reviewed_p50)},
-               {"p90", Seconds(m.viewed_to_reviewed_p90)}}},
-             {"received_to_confirmed",
-              {{"p50", Seconds(m.received_to_reviewed_p50)},
-               {"p90", Seconds(m.received_to_reviewed_p90)}}}}}});
-    }
-    SendJson(res, 200,
-             {{"from", FormatIsoMillis(from_ms)},
-              {"to", FormatIsoMillis(to_ms)},
-              {"models", std::move(models)}});
-  });
+  routes.Get(
+      "/api/stats", Needs(Role::kViewer),
+      [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+        int64_t from_ms = 0;
+        int64_t to_ms = clock_.NowMillis() + 1;
+        if (req.has_param("from")) {
+          auto day = ParseDate("from", req.get_param_value("from"));
+          if (!day.ok())
+            return SendErrorResponse(res, day.error());
+          from_ms = DayStartMillis(*day);
+        }
+        if (req.has_param("to")) {
+          auto day = ParseDate("to", req.get_param_value("to"));
+          if (!day.ok())
+            return SendErrorResponse(res, day.error());
+          to_ms = DayStartMillis(*day) + 86'400'000;  // the "to" day is included
+        }
+        auto stats = archive_.index().reviews().Stats(from_ms, to_ms);
+        if (!stats.ok())
+          return SendErrorResponse(res, stats.error());
+        json models = json::array();
+        for (const auto& m : *stats) {
+          const int64_t decided = m.confirmed + m.rejected;
+          models.push_back(
+              {{"model", m.model},
+               {"model_version", m.version},
+               {"images_analysed", m.images},
+               {"studies", m.studies},
+               {"high_risk", m.high_risk},
+               {"confirmed", m.confirmed},
+               {"rejected", m.rejected},
+               {"undecided", m.undecided},
+               {"confirm_rate",
+                decided > 0 ? json(static_cast<double>(m.confirmed) / static_cast<double>(decided))
+                            : json(nullptr)},
+               {"turnaround_s",
+                {{"received_to_ai",
+                  {{"p50", Seconds(m.received_to_ai_p50)}, {"p90", Seconds(m.received_to_ai_p90)}}},
+                 {"ai_to_viewed",
+                  {{"p50", Seconds(m.ai_to_viewed_p50)}, {"p90", Seconds(m.ai_to_viewed_p90)}}},
+                 {"viewed_to_confirmed",
+                  {{"p50", Seconds(m.viewed_to_reviewed_p50)},
+                   {"p90", Seconds(m.viewed_to_reviewed_p90)}}},
+                 {"received_to_confirmed",
+                  {{"p50", Seconds(m.received_to_reviewed_p50)},
+                   {"p90", Seconds(m.received_to_reviewed_p90)}}}}}});
+        }
+        SendJson(res, 200,
+                 {{"from", FormatIsoMillis(from_ms)},
+                  {"to", FormatIsoMillis(to_ms)},
+                  {"models", std::move(models)}});
+      });
 }
 
 }  // namespace dxhub::web

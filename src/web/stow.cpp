@@ -56,123 +56,127 @@ Status SpoolBody(const httplib::ContentReader& content_reader, const std::string
 
 }  // namespace
 
-void DicomWebRoutes::Stow(httplib::Server& s, const std::string& pattern, bool study_in_path) {
-  s.Post(pattern, [this, study_in_path](const httplib::Request& req, httplib::Response& res,
-                                        const httplib::ContentReader& content_reader) {
-    std::string study_uid;
-    if (study_in_path) {
-      study_uid = req.matches[1];
-      Status valid = ValidateUid(study_uid, "StudyInstanceUID");
-      if (!valid.ok())
-        return SendErrorResponse(res,
-                                 MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-    }
-    const std::string content_type = req.get_header_value("Content-Type");
-    if (content_type.rfind("multipart/related", 0) != 0) {
-      return SendErrorResponse(res, MakeError(ErrorCode::kUnsupported,
-                                              "STOW-RS takes multipart/related; "
-                                              "type=\"application/dicom\""));
-    }
-    const std::string type = ContentTypeParam(content_type, "type");
-    if (!type.empty() && type != "application/dicom") {
-      return SendErrorResponse(
-          res, MakeError(ErrorCode::kUnsupported, "only application/dicom parts are accepted"));
-    }
-    auto boundary = MultipartBoundary(content_type);
-    if (!boundary.ok())
-      return SendErrorResponse(res, boundary.error());
-    // The body goes to a temp file on the archive's filesystem as it arrives, so an upload is
-    // bounded by the disk, not by memory, and is then parsed in place. The whole body is checked
-    // before anything is stored: a truncated upload stores nothing.
-    const std::string body_path = archive_.NewTempPath() + ".body";
-    struct RemoveOnExit {
-      std::string path;
-      ~RemoveOnExit() { fs::RemoveQuiet(path); }
-    } remove_body{body_path};
-    Status spooled = SpoolBody(content_reader, body_path, res);
-    if (!spooled.ok())
-      return SendErrorResponse(res, spooled.error());
-    auto mapped = fs::MappedFile::Open(body_path);
-    if (!mapped.ok())
-      return SendErrorResponse(res, mapped.error());
-    auto parts = ParseMultipart(mapped->view(), *boundary);
-    if (!parts.ok())
-      return SendErrorResponse(res, parts.error());
-    if (parts->empty())
-      return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, "no parts"));
+void DicomWebRoutes::Stow(RouteTable& s, const std::string& pattern, bool study_in_path) {
+  s.Upload(
+      pattern, Needs(Role::kClinician, Data::kPatient),
+      [this, study_in_path](const RequestContext&, const httplib::Request& req,
+                            httplib::Response& res, const httplib::ContentReader& content_reader) {
+        std::string study_uid;
+        if (study_in_path) {
+          study_uid = req.matches[1];
+          Status valid = ValidateUid(study_uid, "StudyInstanceUID");
+          if (!valid.ok())
+            return SendErrorResponse(res,
+                                     MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+        }
+        const std::string content_type = req.get_header_value("Content-Type");
+        if (content_type.rfind("multipart/related", 0) != 0) {
+          return SendErrorResponse(res, MakeError(ErrorCode::kUnsupported,
+                                                  "STOW-RS takes multipart/related; "
+                                                  "type=\"application/dicom\""));
+        }
+        const std::string type = ContentTypeParam(content_type, "type");
+        if (!type.empty() && type != "application/dicom") {
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kUnsupported, "only application/dicom parts are accepted"));
+        }
+        auto boundary = MultipartBoundary(content_type);
+        if (!boundary.ok())
+          return SendErrorResponse(res, boundary.error());
+        // The body goes to a temp file on the archive's filesystem as it arrives, so an upload is
+        // bounded by the disk, not by memory, and is then parsed in place. The whole body is
+        // checked before anything is stored: a truncated upload stores nothing.
+        const std::string body_path = archive_.NewTempPath() + ".body";
+        struct RemoveOnExit {
+          std::string path;
+          ~RemoveOnExit() { fs::RemoveQuiet(path); }
+        } remove_body{body_path};
+        Status spooled = SpoolBody(content_reader, body_path, res);
+        if (!spooled.ok())
+          return SendErrorResponse(res, spooled.error());
+        auto mapped = fs::MappedFile::Open(body_path);
+        if (!mapped.ok())
+          return SendErrorResponse(res, mapped.error());
+        auto parts = ParseMultipart(mapped->view(), *boundary);
+        if (!parts.ok())
+          return SendErrorResponse(res, parts.error());
+        if (parts->empty())
+          return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument, "no parts"));
 
-    const std::string base = BaseUrl(req);
-    json referenced = json::array();
-    json failed = json::array();
-    std::string last_study;
-    for (const auto& part : *parts) {
-      auto failure = [&](uint16_t status, const std::string& why, const dicom::InstanceInfo* info) {
-        json item = {{"00081197", {{"vr", "US"}, {"Value", json::array({status})}}}};
-        if (info != nullptr) {
-          item["00081150"] = Ui(info->sop_class_uid);
-          item["00081155"] = Ui(info->sop_uid);
+        const std::string base = BaseUrl(req);
+        json referenced = json::array();
+        json failed = json::array();
+        std::string last_study;
+        for (const auto& part : *parts) {
+          auto failure = [&](uint16_t status, const std::string& why,
+                             const dicom::InstanceInfo* info) {
+            json item = {{"00081197", {{"vr", "US"}, {"Value", json::array({status})}}}};
+            if (info != nullptr) {
+              item["00081150"] = Ui(info->sop_class_uid);
+              item["00081155"] = Ui(info->sop_uid);
+            }
+            failed.push_back(std::move(item));
+            spdlog::warn("stow: part refused: {}", why);
+          };
+          auto it = part.headers.find("content-type");
+          std::string part_type = it == part.headers.end() ? "" : it->second;
+          if (part_type.rfind("application/dicom", 0) != 0) {
+            failure(0xC000, "part is not application/dicom", nullptr);
+            continue;
+          }
+          if (part.body.size() < 132 || part.body.substr(128, 4) != "DICM") {
+            failure(0xC000, "part is not a DICOM Part-10 file", nullptr);
+            continue;
+          }
+          std::string temp = archive_.NewTempPath();
+          Status written = fs::WriteFile(
+              temp,
+              std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(part.body.data()),
+                                       part.body.size()),
+              /*sync=*/false);  // Ingest hashes and fsyncs it
+          if (!written.ok()) {
+            fs::RemoveQuiet(temp);
+            failure(written.error().DicomStatus(), written.error().message, nullptr);
+            continue;
+          }
+          if (study_in_path) {
+            // Refuse before storing anything of a part that belongs to another study.
+            auto info = dicom::ReadInstanceFile(temp);
+            if (info.ok() && info->study_uid != study_uid) {
+              fs::RemoveQuiet(temp);
+              failure(0xA900, "instance belongs to another study than the URL names", &*info);
+              continue;
+            }
+          }
+          auto outcome = archive_.Ingest(temp, store::IngestContext{"stow", "", "", false});
+          if (!outcome.ok()) {
+            failure(outcome.error().DicomStatus(), outcome.error().message, nullptr);
+            continue;
+          }
+          const auto& info = outcome->info;
+          last_study = info.study_uid;
+          referenced.push_back(
+              {{"00081150", Ui(info.sop_class_uid)},
+               {"00081155", Ui(info.sop_uid)},
+               {"00081190",
+                {{"vr", "UR"},
+                 {"Value", json::array({base + "/studies/" + info.study_uid + "/series/" +
+                                        info.series_uid + "/instances/" + info.sop_uid})}}}});
         }
-        failed.push_back(std::move(item));
-        spdlog::warn("stow: part refused: {}", why);
-      };
-      auto it = part.headers.find("content-type");
-      std::string part_type = it == part.headers.end() ? "" : it->second;
-      if (part_type.rfind("application/dicom", 0) != 0) {
-        failure(0xC000, "part is not application/dicom", nullptr);
-        continue;
-      }
-      if (part.body.size() < 132 || part.body.substr(128, 4) != "DICM") {
-        failure(0xC000, "part is not a DICOM Part-10 file", nullptr);
-        continue;
-      }
-      std::string temp = archive_.NewTempPath();
-      Status written =
-          fs::WriteFile(temp,
-                        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(part.body.data()),
-                                                 part.body.size()),
-                        /*sync=*/false);  // Ingest hashes and fsyncs it
-      if (!written.ok()) {
-        fs::RemoveQuiet(temp);
-        failure(written.error().DicomStatus(), written.error().message, nullptr);
-        continue;
-      }
-      if (study_in_path) {
-        // Refuse before storing anything of a part that belongs to another study.
-        auto info = dicom::ReadInstanceFile(temp);
-        if (info.ok() && info->study_uid != study_uid) {
-          fs::RemoveQuiet(temp);
-          failure(0xA900, "instance belongs to another study than the URL names", &*info);
-          continue;
+        json body = json::object();
+        if (!last_study.empty()) {
+          body["00081190"] = {{"vr", "UR"},
+                              {"Value", json::array({base + "/studies/" + last_study})}};
         }
-      }
-      auto outcome = archive_.Ingest(temp, store::IngestContext{"stow", "", "", false});
-      if (!outcome.ok()) {
-        failure(outcome.error().DicomStatus(), outcome.error().message, nullptr);
-        continue;
-      }
-      const auto& info = outcome->info;
-      last_study = info.study_uid;
-      referenced.push_back(
-          {{"00081150", Ui(info.sop_class_uid)},
-           {"00081155", Ui(info.sop_uid)},
-           {"00081190",
-            {{"vr", "UR"},
-             {"Value", json::array({base + "/studies/" + info.study_uid + "/series/" +
-                                    info.series_uid + "/instances/" + info.sop_uid})}}}});
-    }
-    json body = json::object();
-    if (!last_study.empty()) {
-      body["00081190"] = {{"vr", "UR"}, {"Value", json::array({base + "/studies/" + last_study})}};
-    }
-    if (!referenced.empty())
-      body["00081199"] = {{"vr", "SQ"}, {"Value", referenced}};
-    if (!failed.empty())
-      body["00081198"] = {{"vr", "SQ"}, {"Value", failed}};
-    // 200 all stored, 202 some stored, 409 none stored (PS3.18 §10.5.3).
-    res.status = failed.empty() ? 200 : (referenced.empty() ? 409 : 202);
-    res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
-                    "application/dicom+json");
-  });
+        if (!referenced.empty())
+          body["00081199"] = {{"vr", "SQ"}, {"Value", referenced}};
+        if (!failed.empty())
+          body["00081198"] = {{"vr", "SQ"}, {"Value", failed}};
+        // 200 all stored, 202 some stored, 409 none stored (PS3.18 §10.5.3).
+        res.status = failed.empty() ? 200 : (referenced.empty() ? 409 : 202);
+        res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                        "application/dicom+json");
+      });
 }
 
 }  // namespace dxhub::web

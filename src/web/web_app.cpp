@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "web/route_table.h"
+
 namespace dxhub::web {
 namespace {
 
@@ -23,19 +25,23 @@ void Send(httplib::Response& res, const WebAsset& asset) {
 
 }  // namespace
 
-void RegisterWebApp(httplib::Server& server) {
+void RegisterWebApp(RouteTable& routes) {
   const WebAsset* index = nullptr;
   for (const auto& asset : WebAssets()) {
     if (asset.path == "/index.html")
       index = &asset;
   }
   for (const auto& asset : WebAssets()) {
-    server.Get(std::string(asset.path),
-               [&asset](const httplib::Request&, httplib::Response& res) { Send(res, asset); });
+    routes.Get(std::string(asset.path), kOpen,
+               [&asset](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+                 Send(res, asset);
+               });
   }
   if (index != nullptr) {
-    server.Get("/",
-               [index](const httplib::Request&, httplib::Response& res) { Send(res, *index); });
+    routes.Get("/", kOpen,
+               [index](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+                 Send(res, *index);
+               });
   }
 }
 

@@ -6,11 +6,9 @@
 #include <string_view>
 #include <vector>
 
-namespace httplib {
-class Server;
-}
-
 namespace dxhub::web {
+
+class RouteTable;
 
 struct WebAsset {
   std::string_view path;  // "/index.html", "/js/app.js"
@@ -23,6 +21,6 @@ const std::vector<WebAsset>& WebAssets();
 
 /// Serves "/" (the app shell) and each asset at its path. No patient data lives in these files,
 /// so they need no login; the API calls they make do.
-void RegisterWebApp(httplib::Server& server);
+void RegisterWebApp(RouteTable& routes);
 
 }  // namespace dxhub::web

@@ -4,6 +4,7 @@ minimal raw DICOM upper-layer client (for what no well-behaved client will send)
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -154,22 +155,33 @@ class Server:
         self.scheme = "http"
         self.ssl_context = None  # set with scheme "https": an ssl.SSLContext trusting its CA
 
+    _READY = re.compile(rb"dxhub ready: DICOM \S+:(-?\d+) \(TLS -?\d+\)  web \w+://\S+:(\d+)/")
+
     def start(self, echo_ready=True, keep_ports=False):
-        """Starts on fresh free ports, or on the ports already set with `keep_ports` (for a
-        configuration that names them)."""
+        """Starts on ports dxhub picks itself (port 0; it logs the ones it bound, so no other
+        process can take them between a probe and the bind), or on the ports already set with
+        `keep_ports` (a restart, or a configuration that names them)."""
         if not keep_ports:
-            self.dicom_port = free_port()
-            self.http_port = free_port()
+            self.dicom_port = self.http_port = None
+        offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [DXHUB, "serve", "--data", os.path.join(self.data_dir, "var"),
-             "--dicom-port", str(self.dicom_port), "--http-port", str(self.http_port),
+             "--dicom-port", str(self.dicom_port or 0), "--http-port", str(self.http_port or 0),
              "--aet", self.aet] + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("dxhub exited early:\n" + self.read_log())
+            if self.http_port is None:
+                with open(self.log_path, "rb") as f:
+                    f.seek(offset)
+                    ready = self._READY.search(f.read())
+                if not ready:
+                    time.sleep(0.05)
+                    continue
+                self.dicom_port, self.http_port = int(ready.group(1)), int(ready.group(2))
             try:
                 status, _ = self.get("/healthz")
                 if status == 200 and (not echo_ready or self.echo()):

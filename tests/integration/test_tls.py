@@ -25,6 +25,31 @@ def curl(server, *args, path="/healthz"):
     return r.returncode, r.stdout + r.stderr
 
 
+def served_serial(port, ca, extra):
+    """The serial number of the certificate a TLS server on `port` presents."""
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", ca,
+                        *extra], input="", capture_output=True, text=True, timeout=60)
+    pem = r.stdout[r.stdout.index("-----BEGIN CERTIFICATE-----"):
+                   r.stdout.index("-----END CERTIFICATE-----") + 25]
+    return subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def renew_and_reload(test, server, tmp, port, extra):
+    """Writes a new certificate from the same CA over the configured files, sends SIGHUP and
+    waits until `port` presents it."""
+    ca = os.path.join(tmp, "ca.pem")
+    before = served_serial(port, ca, extra)
+    subprocess.run(["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey",
+                    "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+                    "-extfile", "server.ext"], cwd=tmp, check=True, capture_output=True)
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 20
+    while time.time() < deadline and served_serial(port, ca, extra) == before:
+        time.sleep(0.2)
+    test.assertNotEqual(served_serial(port, ca, extra), before)
+
+
 class HttpsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -73,24 +98,7 @@ class HttpsTest(unittest.TestCase):
         self.assertTrue(hsts and hsts.startswith("max-age="))
 
     def test_certificate_reloads_on_sighup(self):
-        def serial():
-            r = subprocess.run(["openssl", "s_client", "-connect",
-                                f"127.0.0.1:{self.server.http_port}", "-CAfile", self.server.ca],
-                               input="", capture_output=True, text=True, timeout=60)
-            pem = r.stdout[r.stdout.index("-----BEGIN CERTIFICATE-----"):
-                           r.stdout.index("-----END CERTIFICATE-----") + 25]
-            return subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem,
-                                  capture_output=True, text=True).stdout.strip()
-        before = serial()
-        # A new certificate from the same CA, written over the configured files.
-        subprocess.run(["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey",
-                        "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
-                        "-extfile", "server.ext"], cwd=self.tmp, check=True, capture_output=True)
-        self.server.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 20
-        while time.time() < deadline and serial() == before:
-            time.sleep(0.2)
-        self.assertNotEqual(serial(), before)
+        renew_and_reload(self, self.server, self.tmp, self.server.http_port, [])
         rc, out = curl(self.server)
         self.assertEqual(out.split()[0], "200", out)
 
@@ -218,6 +226,14 @@ port = 104
                              os.path.join(other, "client.pem"), "+cf", self.ca])
         self.assertNotEqual(rc, 0, out)
         rc, out = dcmtk_tls("echoscu", self.tls_port, self.client)  # still serving
+        self.assertEqual(rc, 0, out)
+
+    def test_certificate_reloads_on_sighup(self):
+        # The DICOM TLS port demands a client certificate.
+        renew_and_reload(self, self.server, self.tmp, self.tls_port,
+                         ["-cert", os.path.join(self.tmp, "client.pem"),
+                          "-key", os.path.join(self.tmp, "client.key")])
+        rc, out = dcmtk_tls("echoscu", self.tls_port, self.client)
         self.assertEqual(rc, 0, out)
 
     def test_plain_dicom_to_the_tls_port_fails_cleanly(self):
