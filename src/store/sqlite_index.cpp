@@ -684,6 +684,13 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
                    "charset = excluded.charset, blob_key = excluded.blob_key, size = "
                    "excluded.size, sha256 = excluded.sha256, source = excluded.source, "
                    "received_at = excluded.received_at RETURNING id"));
+    // Which study a series already belongs to, and how many instances other than this one it
+    // holds there.
+    DXHUB_TRY(
+        prep(series_owner_,
+             "SELECT st.study_uid, (SELECT COUNT(*) FROM instances i WHERE i.series_pk = s.id "
+             "AND i.sop_uid <> ?2) FROM series s JOIN studies st ON st.id = s.study_pk "
+             "WHERE s.series_uid = ?1"));
     DXHUB_TRY(prep(insert_job_,
                    "INSERT INTO ai_jobs(instance_pk, study_pk, model, version, state, "
                    "created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)"));
@@ -703,6 +710,29 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
       st.Reset();  // also completes the statement
       return id;
     };
+    // A series belongs to one study (PS3.3 C.7.3.1). An instance claiming a series that holds
+    // another study's images is refused: taking the series over would move those images, perhaps
+    // another patient's, into this study, and a C-MOVE of either would send the other's. A series
+    // that holds only this instance (re-sent with a corrected study) may move.
+    series_owner_.Bind(1, i.series_uid).Bind(2, i.sop_uid);
+    auto owned = series_owner_.Step();
+    if (!owned.ok()) {
+      series_owner_.Reset();
+      return owned.error();
+    }
+    const std::string owner = *owned ? series_owner_.Text(0) : std::string();
+    const int64_t others = *owned ? series_owner_.Int(1) : 0;
+    series_owner_.Reset();
+    if (*owned && owner != i.study_uid && others > 0) {
+      // The reason first: a DICOM ErrorComment keeps only 64 characters.
+      std::string why = "series already belongs to study ";
+      why += owner;
+      why += " (SeriesInstanceUID ";
+      why += i.series_uid;
+      why += "); a series cannot span two studies";
+      return MakeError(ErrorCode::kInvalidArgument, why);
+    }
+
     upsert_patient_.Bind(1, i.patient_id)
         .Bind(2, i.patient_name)
         .Bind(3, i.patient_birth_date)
@@ -856,6 +886,7 @@ class SqliteIndex final : public StudyIndex, private sqlite::Access {
   std::unique_ptr<ProcessingStore> processing_;
   Db writer_db_;  // used only by the writer thread after Init()
   Stmt upsert_patient_, upsert_study_, upsert_series_, upsert_instance_, insert_job_;
+  Stmt series_owner_;
 
   std::mutex write_mu_;
   std::condition_variable write_cv_;

@@ -541,9 +541,12 @@ def dataset_bytes(path):
 
 
 def write_instance(path, sop_uid, study_uid="1.2.826.0.1.3680043.8.498.100",
-                   series_uid="1.2.826.0.1.3680043.8.498.100.1", patient_name="TEST^PATIENT",
+                   series_uid=None, patient_name="TEST^PATIENT",
                    charset=None, rows=16, cols=16, fill=7, patient_id="PIT1"):
-    """A small uncompressed CT instance written with pydicom (explicit VR little endian)."""
+    """A small uncompressed CT instance written with pydicom (explicit VR little endian), in
+    the series `series_uid` (default: the study's first series, "<study_uid>.1")."""
+    if series_uid is None:
+        series_uid = study_uid + ".1"
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
     meta = FileMetaDataset()

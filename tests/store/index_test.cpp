@@ -37,7 +37,7 @@ TEST(SqliteIndex, CountsPerLevelAndDetail) {
   auto index = OpenSqliteIndex(dir / "index.sqlite");
   ASSERT_TRUE(index.ok()) << index.error().ToString();
   StudyIndex& ix = **index;
-  EXPECT_EQ(ix.SchemaVersion(), 5);
+  EXPECT_EQ(ix.SchemaVersion(), 6);
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
@@ -83,6 +83,29 @@ TEST(SqliteIndex, ReplaceKeepsCountsAndUpdatesRow) {
     total += s.num_instances;
   EXPECT_EQ(total, 1);
   EXPECT_EQ(d.study.num_instances, 1);
+}
+
+TEST(SqliteIndex, ASeriesCannotSpanTwoStudies) {
+  ScratchDir dir;
+  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+  ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
+  // Another patient's study claiming the same series: refused, and study 1.1 keeps its image.
+  Status refused = ix->PutInstance(Record("2.2", "1.1.1", "2.2.1.1", "CT", "P2", "ROE^RICHARD"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("already belongs to study 1.1"), std::string::npos);
+  EXPECT_EQ(ix->GetStudy("1.1").value()->study.num_instances, 1);
+  EXPECT_FALSE(ix->GetStudy("2.2").value().has_value());
+  EXPECT_FALSE(ix->FindInstance("2.2.1.1").value().has_value());
+  // The series' only instance re-sent with a corrected study moves, series and all.
+  ASSERT_TRUE(ix->PutInstance(Record("3.3", "1.1.1", "1.1.1.1")).ok());
+  auto moved = ix->GetStudy("3.3").value().value();
+  EXPECT_EQ(moved.study.num_instances, 1);
+  EXPECT_EQ(moved.study.num_series, 1);
+  auto left = ix->GetStudy("1.1").value().value();
+  EXPECT_EQ(left.study.num_instances, 0);
+  EXPECT_EQ(left.study.num_series, 0);
+  EXPECT_EQ(ix->Counts()->instances, 1);
 }
 
 TEST(SqliteIndex, StudyFilters) {
@@ -158,7 +181,7 @@ TEST(SqliteIndex, ReopenKeepsDataAndSchema) {
     ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   }
   auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
-  EXPECT_EQ(ix->SchemaVersion(), 5);
+  EXPECT_EQ(ix->SchemaVersion(), 6);
   EXPECT_EQ(ix->Counts()->instances, 1);
 }
 
