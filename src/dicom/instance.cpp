@@ -7,14 +7,18 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/oflog/oflog.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "core/fs.h"
 #include "core/hash.h"
@@ -93,6 +97,87 @@ bool HasPart10Preamble(const std::string& path) {
   return in.read(head.data(), head.size()) && std::memcmp(head.data() + 128, "DICM", 4) == 0;
 }
 
+// A deflated dataset (PS3.5 A.5) inflates to a size nothing announces, and DCMTK cannot check
+// an element's length against what is left of such a stream: a 4 KiB file announcing a 3.5 GB
+// element made it allocate 3.5 GB (found by dataset_fuzzer), and a deflate bomb would fill that
+// memory. So a deflated dataset is first inflated here, streaming, into a scratch file of at
+// most kMaxInflatedBytes, which DCMTK parses with its length checks (the file's size is known);
+// only a dataset that passes is parsed from the original.
+constexpr uint64_t kMaxInflatedBytes = uint64_t{256} << 20;
+
+Status CheckDeflated(const std::string& path) {
+  DcmFileFormat meta;
+  if (meta.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_metaOnly).bad())
+    return Ok();  // the full parse reports it
+  OFString ts;
+  meta.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts);
+  if (ts != UID_DeflatedExplicitVRLittleEndianTransferSyntax)
+    return Ok();
+  Uint32 group_length = 0;
+  if (meta.getMetaInfo()->findAndGetUint32(DCM_FileMetaInformationGroupLength, group_length).bad())
+    return MakeError(ErrorCode::kMalformedDicom, "deflated dataset without a meta group length");
+  std::ifstream in(path, std::ios::binary);
+  // Preamble and "DICM" (132 bytes), the group length element (12), then the rest of the meta.
+  in.seekg(static_cast<std::streamoff>(132 + 12 + uint64_t{group_length}));
+  // In the temp directory, not beside `path`: `dxhub import` may read from a read-only folder.
+  std::string scratch = (std::filesystem::temp_directory_path() / "dxhub-inflate-XXXXXX").string();
+  const int fd = ::mkstemp(scratch.data());
+  if (fd < 0)
+    return MakeError(ErrorCode::kIo, "cannot create a scratch file for a deflated dataset");
+  ::close(fd);
+  std::ofstream out(scratch, std::ios::binary | std::ios::trunc);
+  struct Cleanup {
+    const std::string& path;
+    ~Cleanup() { fs::RemoveQuiet(path); }
+  } cleanup{scratch};
+  z_stream z{};
+  if (inflateInit2(&z, -MAX_WBITS) != Z_OK)  // raw deflate, as PS3.5 A.5 specifies
+    return MakeError(ErrorCode::kInternal, "zlib cannot start");
+  std::vector<char> packed(size_t{64} << 10);
+  std::vector<char> plain(size_t{256} << 10);
+  uint64_t total = 0;
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END && in) {
+    in.read(packed.data(), static_cast<std::streamsize>(packed.size()));
+    z.next_in = reinterpret_cast<Bytef*>(packed.data());
+    z.avail_in = static_cast<uInt>(in.gcount());
+    if (z.avail_in == 0)
+      break;
+    while (z.avail_in > 0 && rc != Z_STREAM_END) {
+      z.next_out = reinterpret_cast<Bytef*>(plain.data());
+      z.avail_out = static_cast<uInt>(plain.size());
+      rc = inflate(&z, Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+        inflateEnd(&z);
+        return MakeError(ErrorCode::kMalformedDicom, "deflated dataset is corrupt");
+      }
+      const size_t produced = plain.size() - z.avail_out;
+      total += produced;
+      if (total > kMaxInflatedBytes) {
+        inflateEnd(&z);
+        return MakeError(ErrorCode::kTooLarge, "deflated dataset inflates to more than " +
+                                                   std::to_string(kMaxInflatedBytes >> 20) +
+                                                   " MiB");
+      }
+      out.write(plain.data(), static_cast<std::streamsize>(produced));
+      if (rc == Z_BUF_ERROR && produced == 0)
+        break;  // no progress possible with this input: read more
+    }
+  }
+  inflateEnd(&z);
+  out.close();
+  if (!out)
+    return MakeError(ErrorCode::kIo, "cannot write the inflated dataset");
+  DcmDataset inflated;
+  OFCondition cond =
+      inflated.loadFile(scratch.c_str(), EXS_LittleEndianExplicit, EGL_noChange, kMaxReadLength);
+  if (cond.bad()) {
+    return MakeError(ErrorCode::kMalformedDicom,
+                     std::string("not a readable deflated dataset: ") + cond.text());
+  }
+  return Ok();
+}
+
 }  // namespace
 
 Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missing_uids) {
@@ -104,6 +189,7 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
   DcmFileFormat file;
   OFCondition cond;
   try {
+    DXHUB_TRY(CheckDeflated(path));
     cond = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
   } catch (const std::exception& e) {  // DCMTK mostly reports by status; be safe at the edge
     return MakeError(ErrorCode::kMalformedDicom, std::string("parse failed: ") + e.what());

@@ -1,6 +1,9 @@
 #include "dicom/instance.h"
 
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -127,6 +130,94 @@ TEST(ReadInstance, RejectsHostileUid) {
   ASSERT_FALSE(info.ok());
   EXPECT_EQ(info.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(info.error().message.find("SOPInstanceUID"), std::string::npos);
+}
+
+// A deflated Part-10 file: the meta header of a real deflated file written by DCMTK, then
+// `head` and `repeat` copies of `body`, raw-deflated (a large dataset never exists in memory).
+bool WriteDeflated(const std::string& dir, const std::string& path, const std::string& head,
+                   const std::string& body, int repeat) {
+  SyntheticInstance s;
+  const std::string plain = dir + "/plain.dcm";
+  const std::string real = dir + "/real.dcm";
+  DcmFileFormat file;
+  if (!WriteSynthetic(s, plain) || file.loadFile(plain.c_str()).bad() ||
+      file.saveFile(real.c_str(), EXS_DeflatedLittleEndianExplicit).bad()) {
+    return false;
+  }
+  Uint32 group_length = 0;
+  file.getMetaInfo()->findAndGetUint32(DCM_FileMetaInformationGroupLength, group_length);
+  std::ifstream in(real, std::ios::binary);
+  std::string meta(132 + 12 + group_length, '\0');
+  in.read(meta.data(), static_cast<std::streamsize>(meta.size()));
+  std::ofstream out(path, std::ios::binary);
+  out.write(meta.data(), static_cast<std::streamsize>(meta.size()));
+  z_stream z{};
+  deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::vector<char> packed(size_t{1} << 16);
+  for (int i = -1; i <= repeat; ++i) {
+    const bool last = i == repeat;
+    const std::string& piece = i < 0 ? head : body;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(piece.data()));
+    z.avail_in = last ? 0 : static_cast<uInt>(piece.size());
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(packed.data());
+      z.avail_out = static_cast<uInt>(packed.size());
+      deflate(&z, last ? Z_FINISH : Z_NO_FLUSH);
+      out.write(packed.data(), static_cast<std::streamsize>(packed.size() - z.avail_out));
+    } while (z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  return static_cast<bool>(out);
+}
+
+// Explicit VR little endian element header with a 32-bit length (OB).
+std::string ObHeader(uint16_t group, uint16_t element, uint32_t length) {
+  std::string h;
+  for (uint16_t v : {group, element})
+    h += {static_cast<char>(v & 0xFF), static_cast<char>(v >> 8)};
+  h += "OB";
+  h += std::string(2, '\0');
+  for (int i = 0; i < 4; ++i)
+    h += static_cast<char>((length >> (8 * i)) & 0xFF);
+  return h;
+}
+
+TEST(ReadInstance, ReadsADeflatedDataset) {
+  ScratchDir dir;
+  SyntheticInstance s;
+  ASSERT_TRUE(WriteSynthetic(s, dir / "plain.dcm"));
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile((dir / "plain.dcm").c_str()).good());
+  ASSERT_TRUE(file.saveFile((dir / "d.dcm").c_str(), EXS_DeflatedLittleEndianExplicit).good());
+  auto info = ReadInstanceFile(dir / "d.dcm");
+  ASSERT_TRUE(info.ok()) << info.error().ToString();
+  EXPECT_EQ(info->sop_uid, s.sop_uid);
+}
+
+TEST(ReadInstance, RefusesADeflateBomb) {
+  // 300 MiB of zeros in a file of a few hundred KiB: refused before DCMTK inflates it into
+  // memory.
+  ScratchDir dir;
+  const std::string megabyte(size_t{1} << 20, '\0');
+  ASSERT_TRUE(WriteDeflated(dir.path(), dir / "bomb.dcm", ObHeader(0x7FE0, 0x0010, 300u << 20),
+                            megabyte, 300));
+  EXPECT_LT(std::filesystem::file_size(dir / "bomb.dcm"), size_t{2} << 20);
+  auto info = ReadInstanceFile(dir / "bomb.dcm");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, ErrorCode::kTooLarge);
+}
+
+TEST(ReadInstance, RefusesADeflatedElementLongerThanTheData) {
+  // dataset_fuzzer's find: a few bytes announcing a 3.5 GB element, which DCMTK allocated.
+  ScratchDir dir;
+  ASSERT_TRUE(
+      WriteDeflated(dir.path(), dir / "lie.dcm", ObHeader(0x0009, 0x1010, 0xD0000000u), "abcd", 1));
+  auto info = ReadInstanceFile(dir / "lie.dcm");
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, ErrorCode::kMalformedDicom);
+  // Refused by the bounded check on the inflated copy, not by DCMTK's own parse of the stream
+  // (which first allocated what the element announced).
+  EXPECT_NE(info.error().message.find("deflated"), std::string::npos) << info.error().message;
 }
 
 TEST(ReadInstance, RejectsMissingSopInstanceUid) {
