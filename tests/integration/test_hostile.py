@@ -164,7 +164,16 @@ class HostileTest(unittest.TestCase):
         server = Server(data_dir=self.server.data_dir,
                         extra_args=["--max-associations", "2"]).start()
         try:
-            held = [RawAssociation(server.dicom_port, server.aet, CT) for _ in range(2)]
+            # The start-up echo's worker may not be idle yet (it is still closing that
+            # association): take both workers once both are free.
+            deadline = time.time() + 20
+            while True:
+                held = [RawAssociation(server.dicom_port, server.aet, CT) for _ in range(2)]
+                if [a.accepted_type for a in held] == [2, 2] or time.time() > deadline:
+                    break
+                for a in held:
+                    a.close_abruptly()
+                time.sleep(0.1)
             self.assertEqual([a.accepted_type for a in held], [2, 2])
             r = subprocess.run(["echoscu", "-aec", server.aet, "127.0.0.1", str(server.dicom_port)],
                                capture_output=True, text=True, timeout=30)
