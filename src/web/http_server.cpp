@@ -422,7 +422,8 @@ class HttpServerImpl final : public HttpServer {
 
   // Only uploads (STOW-RS) stream large bodies, to disk, and only for an authenticated caller
   // (the guard checks the caller before httplib reads a byte of the body). Every other route
-  // takes at most a small JSON body, refused by its declared size before it is read: a 1 GB
+  // takes at most a small JSON body (read before its route's guard runs), refused by its
+  // declared size before it is read: a 1 GB
   // POST /api/login used to be read into memory. JSON routes demand application/json, a type
   // a cross-site form cannot send without a CORS preflight (login CSRF).
   static constexpr size_t kSmallBodyLimit = size_t{64} * 1024;

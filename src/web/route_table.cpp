@@ -7,13 +7,23 @@ namespace dxhub::web {
 RouteTable::RouteTable(httplib::Server& server, Guard guard)
     : server_(server), guard_(std::move(guard)) {}
 
+namespace {
+
+// Runs `handler` with the caller the guard authenticated, unless the guard answered itself.
+template <class Fn>
+void Guarded(const RouteTable::Guard& guard, const RoutePolicy& policy, const httplib::Request& req,
+             httplib::Response& res, const Fn& handler) {
+  std::optional<Caller> caller;
+  if (guard(policy, req, res, caller))
+    handler(RequestContext{caller ? &*caller : nullptr});
+}
+
+}  // namespace
+
 httplib::Server::Handler RouteTable::Wrap(RoutePolicy policy, Handler handler) const {
   return [guard = guard_, policy, handler = std::move(handler)](const httplib::Request& req,
                                                                 httplib::Response& res) {
-    std::optional<Caller> caller;
-    if (!guard(policy, req, res, caller))
-      return;
-    handler(RequestContext{caller ? &*caller : nullptr}, req, res);
+    Guarded(guard, policy, req, res, [&](const RequestContext& ctx) { handler(ctx, req, res); });
   };
 }
 
@@ -50,10 +60,8 @@ void RouteTable::Upload(const std::string& pattern, RoutePolicy policy, UploadHa
   server_.Post(pattern, [guard = guard_, policy, handler = std::move(handler)](
                             const httplib::Request& req, httplib::Response& res,
                             const httplib::ContentReader& reader) {
-    std::optional<Caller> caller;
-    if (!guard(policy, req, res, caller))
-      return;
-    handler(RequestContext{caller ? &*caller : nullptr}, req, res, reader);
+    Guarded(guard, policy, req, res,
+            [&](const RequestContext& ctx) { handler(ctx, req, res, reader); });
   });
 }
 
