@@ -14,7 +14,7 @@ set -euo pipefail
 build_pkgs=(
   cmake ninja-build g++ pkg-config make
   libdcmtk-dev dcmtk
-  libsqlite3-dev sqlite3
+  libsqlite3-dev sqlite3 libpq-dev postgresql-15
   libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libcpp-httplib-dev libopenjp2-7-dev python3-pil
   libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev libopencv-imgcodecs-dev libonnx-dev libprotobuf-dev

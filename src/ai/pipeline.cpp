@@ -7,6 +7,7 @@
 
 #include "ai/classifier.h"
 #include "core/fs.h"
+#include "core/thread_priority.h"
 
 namespace dxhub::ai {
 namespace {
@@ -159,6 +160,8 @@ void AiPipeline::RefreshEnabled() {
 }
 
 void AiPipeline::WorkerLoop(int index) {
+  if (Status lowered = LowerThisThreadPriority(); !lowered.ok())
+    spdlog::warn("ai: worker {}: {}", index, lowered.error().message);
   // Each worker owns its networks: OpenCV's Net is not safe to share between threads.
   std::map<std::string, std::unique_ptr<Classifier>> classifiers;
   for (const auto& card : models_) {
@@ -289,6 +292,11 @@ void AiPipeline::WatchLoop() {
           "ai: {} job(s) failed with a timeout (a model ran longer than {} s); their "
           "worker is still busy with it",
           *timed_out, options_.job_timeout_ms / 1000);
+    }
+    auto taken = archive_.index().ai().TakeOverExpired(options_.max_attempts, now);
+    if (taken.ok() && *taken > 0) {
+      taken_over_ += *taken;
+      spdlog::warn("ai: took over {} job(s) whose node stopped renewing its claim", *taken);
     }
     auto stable = archive_.index().ai().MarkStable(options_.stable_quiet_ms, now);
     if (!stable.ok()) {

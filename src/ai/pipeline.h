@@ -3,6 +3,7 @@
 // the instance's own index transaction), runs worker threads that claim jobs from the durable
 // queue, classify, and record results, and watches for studies that have gone quiet ("stable").
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,8 @@ class AiPipeline {
   std::vector<ModelStatus> Models() const;
   /// Prometheus text for /metrics: turnaround histograms and queue gauges.
   std::string MetricsText() const;
+  /// Jobs of dead nodes this node requeued since it started.
+  int64_t taken_over() const { return taken_over_.load(); }
 
  private:
   AiPipeline(store::Archive& archive, std::vector<ModelCard> models, const PipelineOptions& options,
@@ -90,6 +93,7 @@ class AiPipeline {
 
   std::vector<std::thread> workers_;
   std::thread watcher_;
+  std::atomic<int64_t> taken_over_{0};
 
   Histogram scan_to_result_;
   Histogram inference_;

@@ -1,6 +1,7 @@
 // dxhub: the executable. CLI verbs and wiring; the work lives in the layers below.
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -173,6 +174,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (config.node_name.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    config.node_name = host[0] != '\0' ? host : "dxhub";
+  }
   if (auto valid = dxhub::ValidateConfig(config); !valid.ok()) {
     std::fprintf(stderr, "dxhub: %s\n", valid.error().message.c_str());
     return 2;

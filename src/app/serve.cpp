@@ -2,6 +2,7 @@
 #include <netdb.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "ai/pipeline.h"
 #include "app/commands.h"
 #include "app/find_index.h"
+#include "app/node_heartbeat.h"
 #include "core/clock.h"
 #include "core/net.h"
 #include "dicom/store_scp.h"
@@ -249,12 +251,34 @@ int RunServe(const Config& config) {
   http_options.dicom_client_cert = scp.tls_cert;
   http_options.dicom_client_key = scp.tls_key;
   http_options.dicomweb_peers = config.dicomweb_peers;
+  http_options.node_name = config.node_name;
+  http_options.job_lease_ms = int64_t{config.job_lease_s} * 1000;
   http_options.worklist_wait_cap_ms = int64_t{config.worklist_wait_cap_min} * 60 * 1000;
   auto http = web::StartHttpServer(http_options, **archive, pipeline.get(), processing.get());
   if (!http.ok()) {
     spdlog::error("{}", http.error().ToString());
     return 1;
   }
+  // This node on the cluster page, renewing the leases of the jobs it claims.
+  store::NodeInfo self;
+  self.name = config.node_name;
+  self.version = DXHUB_VERSION;
+  self.http_url = !http_options.public_url.empty()
+                      ? http_options.public_url
+                      : std::string(config.tls_cert.empty() ? "http" : "https") + "://" +
+                            config.bind + ":" + std::to_string((*http)->port());
+  self.dicom_port = (*dicom_server)->port();
+  self.pid = ::getpid();
+  self.started_ms = clock.NowMillis();
+  NodeHeartbeat heartbeat((*archive)->index().cluster(), clock, self,
+                          int64_t{config.job_lease_s} * 1000, [&](store::NodeInfo& node) {
+                            node.load = LoadAverage();
+                            node.ingested = (*archive)->ingested();
+                            node.taken_over = (pipeline ? pipeline->taken_over() : 0) +
+                                              (processing ? processing->taken_over() : 0);
+                          });
+  heartbeat.Start();
+
   // The ports actually bound (a configured 0 picks free ones): tests and scripts read them here.
   spdlog::info("dxhub ready: DICOM {}@{}:{} (TLS {})  web {}://{}:{}/", config.aet, config.bind,
                (*dicom_server)->port(), (*dicom_server)->tls_port(),
@@ -274,6 +298,7 @@ int RunServe(const Config& config) {
   }
   spdlog::info("signal {} received, shutting down", sig);
   (*http)->Stop();
+  heartbeat.Stop();
   (*dicom_server)->Stop();
   if (processing)
     processing->Stop();

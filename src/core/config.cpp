@@ -236,6 +236,16 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "ai-workers must be 0..64 (0: one per core), ai-threads 0..256");
   }
+  if (config.db_pool_size < 2 || config.db_pool_size > 64)
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "db-pool-size must be 2..64 (each node holds this many PostgreSQL "
+                     "connections at most)");
+  if (config.node_name.size() > 64 ||
+      config.node_name.find_first_of(" \t\r\n/") != std::string::npos)
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "node-name must be at most 64 characters, without spaces or '/'");
+  if (config.job_lease_s < 3 || config.job_lease_s > 3600)
+    return MakeError(ErrorCode::kInvalidArgument, "job-lease must be 3..3600 seconds");
   if (config.ai_timeout_s < 1)
     return MakeError(ErrorCode::kInvalidArgument, "ai-timeout must be at least 1 second");
   if (config.worklist_wait_cap_min < 1)

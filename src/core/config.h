@@ -76,8 +76,16 @@ struct Config {
   bool dicom_tls_only = false;
   int dicom_port = 11112;
   std::string aet = "DXHUB";
-  /// Empty: SQLite at DATA/index.sqlite. Later: "postgresql://..."
+  /// Empty or "sqlite": SQLite at DATA/index.sqlite; "postgresql://USER@HOST:PORT/DB": the
+  /// database several nodes share.
   std::string index;
+  /// This node's name among the nodes sharing one database (default: the host name).
+  std::string node_name;
+  /// PostgreSQL connections this node holds at most.
+  int db_pool_size = 8;
+  /// How long a node's claim on an AI or processing job holds without renewal: after a node
+  /// dies, its jobs wait this long before another node takes them over.
+  int job_lease_s = 30;
   /// Concurrent DICOM associations; more are rejected with "local limit exceeded".
   int max_associations = 32;
   /// Open DICOM connections from one peer address; more are closed at once.

@@ -75,7 +75,21 @@ std::vector<ConfigKey> MakeTable() {
   using K = KeyScope;
   std::vector<ConfigKey> t = {
       Str("data", K::kCommon, "data directory (default ./var)", &Config::data_dir),
-      Str("index", K::kCommon, "index backend: sqlite (default)", &Config::index),
+      Str("index", K::kCommon,
+          "index database: sqlite (default, DATA/index.sqlite) or postgresql://USER@HOST:PORT/DB "
+          "(shared by several nodes; password from ~/.pgpass or PGPASSWORD)",
+          &Config::index),
+      Str("node-name", K::kCommon,
+          "this node's name among the nodes sharing one database (default: the host name)",
+          &Config::node_name),
+      Int("db-pool-size", K::kCommon,
+          "PostgreSQL connections this node holds at most (default 8: ten nodes fit "
+          "PostgreSQL's default max_connections of 100)",
+          &Config::db_pool_size),
+      Int("job-lease", K::kCommon,
+          "seconds a node's claim on a background job holds without renewal; a dead node's "
+          "jobs are taken over after it (default 30)",
+          &Config::job_lease_s),
       Str("log-level", K::kCommon, "trace|debug|info|warn|error", &Config::log_level),
       List("model-dir", K::kCommon,
            "folder of model folders (repeatable; default ./models; DATA/models is always "

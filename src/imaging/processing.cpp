@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/fs.h"
+#include "core/thread_priority.h"
 #include "dicom/derived.h"
 #include "dicom/instance.h"
 #include "dicom/segmentation.h"
@@ -665,11 +666,19 @@ Status ProcessingService::RunJob(const store::ProcessingJob& job) {
 }
 
 void ProcessingService::WorkerLoop() {
+  if (Status lowered = LowerThisThreadPriority(); !lowered.ok())
+    spdlog::warn("processing: {}", lowered.error().message);
   while (true) {
     {
       std::lock_guard lock(mu_);
       if (stopping_)
         return;
+    }
+    auto taken =
+        archive_.index().processing().TakeOverExpired(options_.max_attempts, clock_.NowMillis());
+    if (taken.ok() && *taken > 0) {
+      taken_over_ += *taken;
+      spdlog::warn("processing: took over {} job(s) whose node stopped renewing its claim", *taken);
     }
     auto job = archive_.index().processing().Claim(clock_.NowMillis());
     if (!job.ok()) {

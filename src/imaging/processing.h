@@ -15,6 +15,7 @@
 //   mip, minip  axis, slab_mm (0: whole volume)
 //   dsa     mask_frame, mask_average (frames), motion_correction (bool)
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -60,6 +61,9 @@ class ProcessingService {
   /// Stops the workers after their current job.
   void Stop();
 
+  /// Jobs of dead nodes this node requeued since it started.
+  int64_t taken_over() const { return taken_over_.load(); }
+
  private:
   ProcessingService(store::Archive& archive, const Clock& clock, ProcessingOptions options);
   void WorkerLoop();
@@ -71,6 +75,7 @@ class ProcessingService {
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mu_
   std::vector<std::thread> workers_;
+  std::atomic<int64_t> taken_over_{0};
 };
 
 }  // namespace dxhub::imaging

@@ -101,9 +101,12 @@ class AiStore {
   /// running (already completed) is skipped, so nothing is counted twice. Returns how many were
   /// recorded.
   virtual Result<int> CompleteJobs(const std::vector<Completed>& jobs, int64_t now_ms) = 0;
-  /// At start-up: jobs left running by a dead process return to pending, except those that
+  /// At start-up: jobs this node's previous process left running return to pending, except those that
   /// already used `max_attempts`, which fail ("interrupted").
   virtual Result<int> RecoverInterrupted(int max_attempts, int64_t now_ms) = 0;
+  /// While running, periodically: jobs whose claim's lease ran out (their node died or lost the
+  /// database) return to pending for any node to claim, once, or fail after `max_attempts`.
+  virtual Result<int> TakeOverExpired(int max_attempts, int64_t now_ms) = 0;
   /// Jobs running for longer than `timeout_ms` (a hung model) fail with "timeout" so their
   /// study does not stay pending forever; if the worker ever finishes, its late result is
   /// skipped (the job is no longer running). Returns how many timed out.

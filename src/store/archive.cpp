@@ -28,17 +28,26 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
   if (!blobs.ok())
     return blobs.error();
   archive->blobs_ = std::move(blobs.value());
-  if (!config.index.empty() && config.index != "sqlite") {
-    return MakeError(ErrorCode::kUnsupported,
-                     "index backend '" + config.index + "' is not supported yet (use sqlite)");
+  const bool postgres = sql::IsPostgresUrl(config.index);
+  if (!postgres && !config.index.empty() && config.index != "sqlite") {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "index '" + config.index +
+                         "': use sqlite (the default, DATA/index.sqlite) or postgresql://...");
   }
-  auto index = OpenSqliteIndex(config.IndexPath());
+  const JobLease lease{config.node_name.empty() ? "local" : config.node_name,
+                       int64_t{config.job_lease_s} * 1000};
+  auto index = postgres ? OpenPostgresIndex(sql::PostgresOptions{config.index, config.db_pool_size,
+                                                                 "dxhub " + config.node_name},
+                                            lease)
+                        : OpenSqliteIndex(config.IndexPath(), lease);
   if (!index.ok())
     return index.error();
   archive->index_ = std::move(index.value());
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    const std::string file = config.IndexPath() + suffix;
-    (void)::chmod(file.c_str(), 0600);  // -wal/-shm may not exist yet
+  if (!postgres) {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      const std::string file = config.IndexPath() + suffix;
+      (void)::chmod(file.c_str(), 0600);  // -wal/-shm may not exist yet
+    }
   }
   // Every instance's temp file is fsync'd before it is queued; one fsync of the temp area per
   // index batch then makes all their names durable before the rows commit.
@@ -128,6 +137,7 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
   }
   if (!record.ai_jobs.empty() && jobs_queued_)
     jobs_queued_();  // only now is the blob in place for a worker to read
+  ingested_.fetch_add(1, std::memory_order_relaxed);
   return IngestOutcome{kind, std::move(info.value())};
 }
 

@@ -100,6 +100,8 @@ class Archive {
   }
 
   StudyIndex& index() { return *index_; }
+  /// Instances stored or replaced through this process since it started.
+  int64_t ingested() const { return ingested_.load(std::memory_order_relaxed); }
   BlobStore& blobs() { return *blobs_; }
 
   struct RecoveryStats {
@@ -119,6 +121,7 @@ class Archive {
   RecoveryStats recovery_;
   JobPlanner planner_;
   std::function<void()> jobs_queued_;
+  std::atomic<int64_t> ingested_{0};
   // Serialises ingest of the same SOP Instance UID (duplicate check, commit, rename) while
   // different UIDs proceed in parallel.
   static constexpr size_t kStripes = 64;

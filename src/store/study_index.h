@@ -1,6 +1,7 @@
 #pragma once
-// The index of everything archived: patient / study / series / instance. One interface, so the
-// PostgreSQL backend (scale-out, shared by several dxhub nodes) can follow the SQLite one.
+// The index of everything archived: patient / study / series / instance. One interface and one
+// implementation (sql_study_index.cpp) over either engine: SQLite embedded, PostgreSQL shared by
+// several dxhub nodes.
 
 #include <cstdint>
 #include <functional>
@@ -12,8 +13,11 @@
 #include "core/result.h"
 #include "dicom/instance.h"
 #include "store/ai_store.h"
+#include "store/cluster_store.h"
+#include "store/job_lease.h"
 #include "store/processing_store.h"
 #include "store/review_store.h"
+#include "store/sql/postgres_database.h"
 #include "store/user_store.h"
 
 namespace dxhub::store {
@@ -200,6 +204,8 @@ class StudyIndex {
   /// Cheap liveness check of the backend (for /healthz).
   virtual Status Ping() = 0;
   virtual int SchemaVersion() const = 0;
+  /// The engine and where it is, without credentials (logs, /healthz, the cluster page).
+  virtual std::string Describe() const = 0;
 
   /// The AI job queue and results, in the same database.
   virtual AiStore& ai() = 0;
@@ -209,11 +215,19 @@ class StudyIndex {
   virtual ReviewStore& reviews() = 0;
   /// The image-processing job queue and its results, in the same database.
   virtual ProcessingStore& processing() = 0;
+  /// The nodes sharing this database.
+  virtual ClusterStore& cluster() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;
 
+/// The index over an open database (either engine).
+/// `lease` names this node on the jobs it claims.
+Result<StudyIndexPtr> OpenIndex(sql::DatabasePtr db, const JobLease& lease = {});
 /// Opens (creating and migrating as needed) a SQLite index at `path` in WAL mode.
-Result<StudyIndexPtr> OpenSqliteIndex(const std::string& path);
+Result<StudyIndexPtr> OpenSqliteIndex(const std::string& path, const JobLease& lease = {});
+/// Connects to PostgreSQL (migrating under its advisory lock as needed).
+Result<StudyIndexPtr> OpenPostgresIndex(const sql::PostgresOptions& options,
+                                        const JobLease& lease = {});
 
 }  // namespace dxhub::store

@@ -16,6 +16,7 @@
 #include "core/uid.h"
 #include "dicom/store_scu.h"
 #include "web/auth.h"
+#include "web/cluster_routes.h"
 #include "web/connection_pool.h"
 #include "web/dicomweb_routes.h"
 #include "web/http_connection.h"
@@ -115,7 +116,8 @@ class HttpServerImpl final : public HttpServer {
         auth_(archive.index().users(), clock_),
         dicomweb_(archive, options.cache_bytes, options.public_url, !options.tls_cert.empty()),
         reviews_(archive, clock_, options.worklist_wait_cap_ms),
-        processing_(archive, processing) {}
+        processing_(archive, processing),
+        cluster_(archive, clock_, options.node_name, options.job_lease_ms) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -318,6 +320,7 @@ class HttpServerImpl final : public HttpServer {
 
     AuthRoutes();
     processing_.Register(routes_);
+    cluster_.Register(routes_);
     reviews_.Register(routes_);  // before AiRoutes: /api/studies/{uid}/review is more specific
     RegisterWebApp(routes_);
     AiRoutes();  // before the catch-all study route below: the first pattern that matches wins
@@ -697,6 +700,7 @@ class HttpServerImpl final : public HttpServer {
   DicomWebRoutes dicomweb_;
   ReviewRoutes reviews_;
   ProcessingRoutes processing_;
+  ClusterRoutes cluster_;
   GuardedServer server_{ConnectionLimits{},
                         [this](const httplib::Request& req) { return !BodyWithinLimits(req); }};
   RouteTable routes_{server_, [this](const RoutePolicy& policy, const httplib::Request& req,

@@ -46,6 +46,9 @@ struct HttpOptions {
   std::string dicom_client_cert;
   std::string dicom_client_key;
   std::vector<DicomWebPeer> dicomweb_peers;
+  /// This node's name in the cluster, and how long its job claims hold (the cluster page).
+  std::string node_name;
+  int64_t job_lease_ms = 30000;
   /// An unread study waiting longer than this rises to the top of the worklist.
   int64_t worklist_wait_cap_ms = int64_t{120} * 60 * 1000;
 };

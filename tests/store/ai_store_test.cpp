@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "../test_util.h"
+#include "engines.h"
 #include "store/study_index.h"
 
 namespace dxhub::store {
@@ -45,20 +46,19 @@ AiOutcome Failed(bool retry, const std::string& reason) {
   return o;
 }
 
-class AiStoreTest : public ::testing::Test {
+class AiStoreTest : public dxhub::testing::EngineTest {
  protected:
   void SetUp() override {
-    auto opened = OpenSqliteIndex(dir_ / "index.sqlite");
+    auto opened = Open();
     ASSERT_TRUE(opened.ok()) << opened.error().ToString();
     index_ = std::move(opened.value());
   }
   AiStore& ai() { return index_->ai(); }
 
-  ScratchDir dir_;
   StudyIndexPtr index_;
 };
 
-TEST_F(AiStoreTest, JobsAreQueuedWithTheInstanceAndClaimedOnce) {
+TEST_P(AiStoreTest, JobsAreQueuedWithTheInstanceAndClaimedOnce) {
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.2", 200, {kModel, {"n", "2"}})).ok());
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.3", 300, {})).ok());  // no model applies
@@ -77,7 +77,7 @@ TEST_F(AiStoreTest, JobsAreQueuedWithTheInstanceAndClaimedOnce) {
   EXPECT_TRUE(ai().ClaimJobs(10, 1000)->empty());
 }
 
-TEST_F(AiStoreTest, OutcomesAreCountedOncePerImage) {
+TEST_P(AiStoreTest, OutcomesAreCountedOncePerImage) {
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.2", 100)).ok());
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.3", 100)).ok());
@@ -118,7 +118,7 @@ TEST_F(AiStoreTest, OutcomesAreCountedOncePerImage) {
   EXPECT_FALSE(ai().StudySummary("9.9").value().has_value());
 }
 
-TEST_F(AiStoreTest, RetryReturnsToTheQueueUntilTheLastAttempt) {
+TEST_P(AiStoreTest, RetryReturnsToTheQueueUntilTheLastAttempt) {
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
   auto job = ai().ClaimJobs(1, 1000).value().at(0);
   ASSERT_EQ(ai().CompleteJobs({{job.id, Failed(true, "model_error: x")}}, 1100).value(), 0);
@@ -133,7 +133,7 @@ TEST_F(AiStoreTest, RetryReturnsToTheQueueUntilTheLastAttempt) {
   EXPECT_EQ(ai().StudySummary("1.9").value()->failed, 1);
 }
 
-TEST_F(AiStoreTest, InterruptedJobsResumeOrFailAfterTheirLastAttempt) {
+TEST_P(AiStoreTest, InterruptedJobsResumeOrFailAfterTheirLastAttempt) {
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.2", 100)).ok());
   ASSERT_EQ(ai().ClaimJobs(2, 1000).value().size(), 2u);
@@ -151,7 +151,7 @@ TEST_F(AiStoreTest, InterruptedJobsResumeOrFailAfterTheirLastAttempt) {
   EXPECT_EQ(images[1].state, "analysed");
 }
 
-TEST_F(AiStoreTest, HungJobsTimeOutAndTheirLateResultIsIgnored) {
+TEST_P(AiStoreTest, HungJobsTimeOutAndTheirLateResultIsIgnored) {
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
   auto job = ai().ClaimJobs(1, 1000).value().at(0);
   EXPECT_EQ(ai().FailStaleJobs(5000, 5999).value(), 0);  // running for 4.999 s only
@@ -167,7 +167,7 @@ TEST_F(AiStoreTest, HungJobsTimeOutAndTheirLateResultIsIgnored) {
   EXPECT_EQ(s.high_risk, 0);
 }
 
-TEST_F(AiStoreTest, RerunKeepsHistoryAndStabilityResetsOnNewImages) {
+TEST_P(AiStoreTest, RerunKeepsHistoryAndStabilityResetsOnNewImages) {
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
   auto job = ai().ClaimJobs(1, 1000).value().at(0);
   ASSERT_TRUE(ai().CompleteJobs({{job.id, Analysed(true, 0.8)}}, 1100).ok());
@@ -199,7 +199,7 @@ TEST_F(AiStoreTest, RerunKeepsHistoryAndStabilityResetsOnNewImages) {
   EXPECT_EQ(ai().MarkStable(5000, 14200).value(), std::vector<std::string>{"1.9"});
 }
 
-TEST_F(AiStoreTest, ModelsCanBeDisabledAndEnabled) {
+TEST_P(AiStoreTest, ModelsCanBeDisabledAndEnabled) {
   EXPECT_TRUE(ai().DisabledModels().value().empty());
   ASSERT_TRUE(ai().SetModelEnabled("m@1", false, 1).ok());
   ASSERT_TRUE(ai().SetModelEnabled("m@1", false, 2).ok());  // idempotent
@@ -207,6 +207,8 @@ TEST_F(AiStoreTest, ModelsCanBeDisabledAndEnabled) {
   ASSERT_TRUE(ai().SetModelEnabled("m@1", true, 3).ok());
   EXPECT_TRUE(ai().DisabledModels().value().empty());
 }
+
+DXHUB_BOTH_ENGINES(AiStoreTest);
 
 }  // namespace
 }  // namespace dxhub::store

@@ -3,12 +3,15 @@
 #include <thread>
 
 #include "../test_util.h"
+#include "engines.h"
 #include "store/study_index.h"
 
 namespace dxhub::store {
 namespace {
 
 using dxhub::testing::ScratchDir;
+
+class IndexTest : public dxhub::testing::EngineTest {};
 
 InstanceRecord Record(const std::string& study, const std::string& series, const std::string& sop,
                       const std::string& modality = "CT", const std::string& pid = "P1",
@@ -32,12 +35,11 @@ InstanceRecord Record(const std::string& study, const std::string& series, const
   return r;
 }
 
-TEST(SqliteIndex, CountsPerLevelAndDetail) {
-  ScratchDir dir;
-  auto index = OpenSqliteIndex(dir / "index.sqlite");
+TEST_P(IndexTest, CountsPerLevelAndDetail) {
+  auto index = Open();
   ASSERT_TRUE(index.ok()) << index.error().ToString();
   StudyIndex& ix = **index;
-  EXPECT_EQ(ix.SchemaVersion(), 6);
+  EXPECT_EQ(ix.SchemaVersion(), 7);
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
@@ -61,9 +63,8 @@ TEST(SqliteIndex, CountsPerLevelAndDetail) {
   EXPECT_FALSE(ix.GetStudy("9.9").value().has_value());
 }
 
-TEST(SqliteIndex, ReplaceKeepsCountsAndUpdatesRow) {
-  ScratchDir dir;
-  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+TEST_P(IndexTest, ReplaceKeepsCountsAndUpdatesRow) {
+  auto ix = Open().value();
   ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   auto r = Record("1.1", "1.1.1", "1.1.1.1");
   r.sha256 = "y";
@@ -85,9 +86,8 @@ TEST(SqliteIndex, ReplaceKeepsCountsAndUpdatesRow) {
   EXPECT_EQ(d.study.num_instances, 1);
 }
 
-TEST(SqliteIndex, ASeriesCannotSpanTwoStudies) {
-  ScratchDir dir;
-  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+TEST_P(IndexTest, ASeriesCannotSpanTwoStudies) {
+  auto ix = Open().value();
   ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   // Another patient's study claiming the same series: refused, and study 1.1 keeps its image.
   Status refused = ix->PutInstance(Record("2.2", "1.1.1", "2.2.1.1", "CT", "P2", "ROE^RICHARD"));
@@ -108,9 +108,8 @@ TEST(SqliteIndex, ASeriesCannotSpanTwoStudies) {
   EXPECT_EQ(ix->Counts()->instances, 1);
 }
 
-TEST(SqliteIndex, StudyFilters) {
-  ScratchDir dir;
-  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+TEST_P(IndexTest, StudyFilters) {
+  auto ix = Open().value();
   ASSERT_TRUE(
       ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1", "CT", "P1", "ZHANG^WEI", "20260101")).ok());
   ASSERT_TRUE(
@@ -155,9 +154,8 @@ TEST(SqliteIndex, StudyFilters) {
   EXPECT_EQ(ix->FindStudies(q).value().studies.size(), 1u);
 }
 
-TEST(SqliteIndex, ConcurrentWritersAllLand) {
-  ScratchDir dir;
-  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+TEST_P(IndexTest, ConcurrentWritersAllLand) {
+  auto ix = Open().value();
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
@@ -174,16 +172,17 @@ TEST(SqliteIndex, ConcurrentWritersAllLand) {
   EXPECT_EQ(ix->GetStudy("1.5").value()->study.num_series, 8);
 }
 
-TEST(SqliteIndex, ReopenKeepsDataAndSchema) {
-  ScratchDir dir;
+TEST_P(IndexTest, ReopenKeepsDataAndSchema) {
   {
-    auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
+    auto ix = Open().value();
     ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   }
-  auto ix = OpenSqliteIndex(dir / "index.sqlite").value();
-  EXPECT_EQ(ix->SchemaVersion(), 6);
+  auto ix = Open().value();
+  EXPECT_EQ(ix->SchemaVersion(), 7);
   EXPECT_EQ(ix->Counts()->instances, 1);
 }
+
+DXHUB_BOTH_ENGINES(IndexTest);
 
 }  // namespace
 }  // namespace dxhub::store
@@ -191,10 +190,12 @@ TEST(SqliteIndex, ReopenKeepsDataAndSchema) {
 namespace dxhub::store {
 namespace {
 
-class QueryTest : public ::testing::Test {
+class QueryTest : public dxhub::testing::EngineTest {
  protected:
   void SetUp() override {
-    ix_ = OpenSqliteIndex(dir_ / "index.sqlite").value();
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.error().ToString();
+    ix_ = std::move(opened.value());
     auto put = [&](InstanceRecord r, int series_number, int instance_number) {
       r.info.series_number = series_number;
       r.info.instance_number = instance_number;
@@ -218,11 +219,10 @@ class QueryTest : public ::testing::Test {
     }
     return out;
   }
-  ScratchDir dir_;
   StudyIndexPtr ix_;
 };
 
-TEST_F(QueryTest, EachLevelWithItsKeys) {
+TEST_P(QueryTest, EachLevelWithItsKeys) {
   EXPECT_EQ(Uids({Level::kStudy, {}}), (std::vector<std::string>{"1.2", "1.1"}));
   EXPECT_EQ(Uids({Level::kSeries, {{Field::kStudyUid, Filter::Kind::kList, {"1.1"}}}}),
             (std::vector<std::string>{"1.1.1", "1.1.2"}));
@@ -245,7 +245,7 @@ TEST_F(QueryTest, EachLevelWithItsKeys) {
   EXPECT_EQ((*rows)[0].blob_key.size(), 64u);
 }
 
-TEST_F(QueryTest, WildcardsAreCaseSensitiveExceptForNames) {
+TEST_P(QueryTest, WildcardsAreCaseSensitiveExceptForNames) {
   EXPECT_EQ(Uids({Level::kStudy, {{Field::kPatientName, Filter::Kind::kWildcard, {"zh*"}}}}),
             (std::vector<std::string>{"1.1"}));
   EXPECT_EQ(Uids({Level::kStudy, {{Field::kPatientId, Filter::Kind::kWildcard, {"p*"}}}}),
@@ -256,13 +256,15 @@ TEST_F(QueryTest, WildcardsAreCaseSensitiveExceptForNames) {
             (std::vector<std::string>{}));
 }
 
-TEST_F(QueryTest, PagingAndLevelChecks) {
+TEST_P(QueryTest, PagingAndLevelChecks) {
   IndexQuery q{Level::kInstance, {}, 2, 1};
   EXPECT_EQ(Uids(q).size(), 2u);
   auto bad = ix_->Query({Level::kStudy, {{Field::kModality, Filter::Kind::kExact, {"CT"}}}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
 }
+
+DXHUB_BOTH_ENGINES(QueryTest);
 
 }  // namespace
 }  // namespace dxhub::store

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "../test_util.h"
+#include "engines.h"
 #include "store/study_index.h"
 
 namespace dxhub::store {
@@ -33,10 +34,10 @@ InstanceRecord Image(const std::string& study, const std::string& sop, int64_t a
   return r;
 }
 
-class ReviewStoreTest : public ::testing::Test {
+class ReviewStoreTest : public dxhub::testing::EngineTest {
  protected:
   void SetUp() override {
-    auto opened = OpenSqliteIndex(dir_ / "index.sqlite");
+    auto opened = Open();
     ASSERT_TRUE(opened.ok()) << opened.error().ToString();
     index_ = std::move(opened.value());
   }
@@ -74,11 +75,10 @@ class ReviewStoreTest : public ::testing::Test {
     return uids;
   }
 
-  ScratchDir dir_;
   StudyIndexPtr index_;
 };
 
-TEST_F(ReviewStoreTest, RiskOrdersTheWorklistUntilTheWaitingCapLiftsAStudy) {
+TEST_P(ReviewStoreTest, RiskOrdersTheWorklistUntilTheWaitingCapLiftsAStudy) {
   // 1.1 normal, oldest; 1.2 failed; 1.3 high risk 0.7; 1.4 high risk 0.95, newest.
   ASSERT_TRUE(index_->PutInstance(Image("1.1", "1.1.1.1", 0)).ok());
   ASSERT_TRUE(index_->PutInstance(Image("1.2", "1.2.1.1", 10 * kMinute)).ok());
@@ -114,7 +114,7 @@ TEST_F(ReviewStoreTest, RiskOrdersTheWorklistUntilTheWaitingCapLiftsAStudy) {
   EXPECT_EQ(Order(q), (std::vector<std::string>{"1.2", "1.3", "1.4"}));
 }
 
-TEST_F(ReviewStoreTest, FiltersAndPaging) {
+TEST_P(ReviewStoreTest, FiltersAndPaging) {
   ASSERT_TRUE(index_->PutInstance(Image("2.1", "2.1.1.1", 0, "WANG^FANG", "CT")).ok());
   ASSERT_TRUE(index_->PutInstance(Image("2.2", "2.2.1.1", 1, "LI^NA", "CR")).ok());
   ASSERT_TRUE(index_->PutInstance(Image("2.3", "2.3.1.1", 2, "ZHANG^WEI", "CT")).ok());
@@ -154,7 +154,7 @@ TEST_F(ReviewStoreTest, FiltersAndPaging) {
   EXPECT_EQ(page.rows.size(), 2u);
 }
 
-TEST_F(ReviewStoreTest, DecisionsSetReviewStatusAndStatistics) {
+TEST_P(ReviewStoreTest, DecisionsSetReviewStatusAndStatistics) {
   for (const char* sop : {"3.1.1.1", "3.1.1.2", "3.1.1.3"})
     ASSERT_TRUE(index_->PutInstance(Image("3.1", sop, 0)).ok());
   RunAi({{"3.1.1.1", 0.9}, {"3.1.1.2", 0.8}}, {}, 10'000);
@@ -216,7 +216,7 @@ TEST_F(ReviewStoreTest, DecisionsSetReviewStatusAndStatistics) {
   EXPECT_DOUBLE_EQ(stats[0].received_to_reviewed_p50, 100.0);
 }
 
-TEST_F(ReviewStoreTest, AStudyVerdictDecidesTheFindingsNotYetDecided) {
+TEST_P(ReviewStoreTest, AStudyVerdictDecidesTheFindingsNotYetDecided) {
   for (const char* sop : {"4.1.1.1", "4.1.1.2", "4.1.1.3"})
     ASSERT_TRUE(index_->PutInstance(Image("4.1", sop, 0)).ok());
   RunAi({{"4.1.1.1", 0.9}, {"4.1.1.2", 0.8}, {"4.1.1.3", 0.6}}, {}, 1000);
@@ -243,7 +243,7 @@ TEST_F(ReviewStoreTest, AStudyVerdictDecidesTheFindingsNotYetDecided) {
   EXPECT_EQ(reviews().Review("4.2").value()->review_status, "none");
 }
 
-TEST_F(ReviewStoreTest, ARerunThatClearsAFindingLeavesNothingToConfirm) {
+TEST_P(ReviewStoreTest, ARerunThatClearsAFindingLeavesNothingToConfirm) {
   ASSERT_TRUE(index_->PutInstance(Image("5.1", "5.1.1.1", 0)).ok());
   RunAi({{"5.1.1.1", 0.9}}, {}, 1000);
   EXPECT_EQ(reviews().Review("5.1").value()->review_status, "awaiting");
@@ -255,6 +255,8 @@ TEST_F(ReviewStoreTest, ARerunThatClearsAFindingLeavesNothingToConfirm) {
   // The newer version of the model reads the image as normal: nothing is left to confirm.
   EXPECT_EQ(reviews().Review("5.1").value()->review_status, "none");
 }
+
+DXHUB_BOTH_ENGINES(ReviewStoreTest);
 
 }  // namespace
 }  // namespace dxhub::store

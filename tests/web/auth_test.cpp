@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "../store/engines.h"
 #include "../test_util.h"
 #include "store/study_index.h"
 
@@ -19,10 +20,12 @@ class ManualClock final : public Clock {
   int64_t now = 1'000'000;
 };
 
-class AuthTest : public ::testing::Test {
+class AuthTest : public dxhub::testing::EngineTest {
  protected:
   void SetUp() override {
-    index_ = store::OpenSqliteIndex(dir_ / "index.sqlite").value();
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.error().ToString();
+    index_ = std::move(opened.value());
     auth_ = std::make_unique<Auth>(index_->users(), clock_);
   }
   void AddUser(const std::string& name, const std::string& role, const std::string& password) {
@@ -40,7 +43,6 @@ class AuthTest : public ::testing::Test {
     return out;
   }
 
-  ScratchDir dir_;
   ManualClock clock_;
   store::StudyIndexPtr index_;
   std::unique_ptr<Auth> auth_;
@@ -69,7 +71,7 @@ TEST(Roles, AreOrdered) {
   EXPECT_FALSE(RoleAtLeast("root", Role::kViewer));
 }
 
-TEST_F(AuthTest, LoginSessionLogout) {
+TEST_P(AuthTest, LoginSessionLogout) {
   AddUser("li.wei", "radiologist", "a long password");
   auto login = auth_->Login("li.wei", "a long password", "10.0.0.7");
   ASSERT_TRUE(login.ok()) << login.error().ToString();
@@ -89,7 +91,7 @@ TEST_F(AuthTest, LoginSessionLogout) {
   EXPECT_FALSE(auth_->Session(login->session_token).value().has_value());
 }
 
-TEST_F(AuthTest, OneAddressIsThrottledWithoutLockingTheAccountForOthers) {
+TEST_P(AuthTest, OneAddressIsThrottledWithoutLockingTheAccountForOthers) {
   AddUser("zhang", "clinician", "a long password");
   auto unknown = auth_->Login("nobody", "whatever", "1.1.1.1");
   auto wrong = auth_->Login("zhang", "wrong password", "1.1.1.1");
@@ -116,7 +118,7 @@ TEST_F(AuthTest, OneAddressIsThrottledWithoutLockingTheAccountForOthers) {
             1);
 }
 
-TEST_F(AuthTest, ManyAddressesLockTheAccountAndItAnswersLikeAWrongPassword) {
+TEST_P(AuthTest, ManyAddressesLockTheAccountAndItAnswersLikeAWrongPassword) {
   AddUser("li", "radiologist", "a long password");
   auto token = auth_->IssueApiToken("li", "script", 0).value();
   for (int address = 0; address < 10; ++address) {
@@ -133,7 +135,7 @@ TEST_F(AuthTest, ManyAddressesLockTheAccountAndItAnswersLikeAWrongPassword) {
   EXPECT_EQ(std::count(actions.begin(), actions.end(), "login.failed:account locked"), 1);
 }
 
-TEST_F(AuthTest, AuditedNamesAreBounded) {
+TEST_P(AuthTest, AuditedNamesAreBounded) {
   (void)auth_->Login(std::string(1 << 20, 'x') + "\n\x01", "pw", "3.3.3.3");
   auto entries = index_->users().QueryAudit("", 0, clock_.now + 1, 10).value();
   ASSERT_FALSE(entries.empty());
@@ -141,7 +143,7 @@ TEST_F(AuthTest, AuditedNamesAreBounded) {
   EXPECT_EQ(AuditableName("a\nb\x7f"), "a?b?");
 }
 
-TEST_F(AuthTest, DisablingOrChangingThePasswordEndsSessions) {
+TEST_P(AuthTest, DisablingOrChangingThePasswordEndsSessions) {
   AddUser("wang", "viewer", "a long password");
   auto login = auth_->Login("wang", "a long password", "x").value();
   ASSERT_TRUE(index_->users().SetDisabled("wang", true).ok());
@@ -156,7 +158,7 @@ TEST_F(AuthTest, DisablingOrChangingThePasswordEndsSessions) {
   EXPECT_EQ(index_->users().SetDisabled("ghost", true).error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(AuthTest, ApiTokensExpireAndFollowTheirUser) {
+TEST_P(AuthTest, ApiTokensExpireAndFollowTheirUser) {
   AddUser("robot", "viewer", "a long password");
   auto token = auth_->IssueApiToken("robot", "nightly export", 1000).value();
   EXPECT_EQ(auth_->ApiTokenUser(token).value()->username, "robot");
@@ -168,7 +170,7 @@ TEST_F(AuthTest, ApiTokensExpireAndFollowTheirUser) {
   EXPECT_EQ(auth_->IssueApiToken("ghost", "x", 0).error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(AuthTest, InitialAdminOnlyOnFirstStart) {
+TEST_P(AuthTest, InitialAdminOnlyOnFirstStart) {
   const std::string path = dir_ / "initial-admin-password";
   auto first = auth_->EnsureInitialAdmin(path).value();
   ASSERT_TRUE(first.has_value());
@@ -182,6 +184,8 @@ TEST_F(AuthTest, InitialAdminOnlyOnFirstStart) {
   EXPECT_EQ(auth_->Login("admin", *first, "local")->user.role, "admin");
   EXPECT_FALSE(auth_->EnsureInitialAdmin(path).value().has_value());  // users exist now
 }
+
+DXHUB_BOTH_ENGINES(AuthTest);
 
 }  // namespace
 }  // namespace dxhub::web

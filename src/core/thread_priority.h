@@ -1,0 +1,23 @@
+#pragma once
+// Background work (AI, processing, verification) runs below ingest. A C-STORE is latency a
+// modality waits for; a classification is throughput that can wait a few seconds. Linux's
+// SCHED_IDLE gives a thread CPU only when no normal thread wants it, and the idle I/O class
+// does the same for its disk requests, so background threads cost ingest almost nothing yet
+// run at full speed when the PACS is quiet. Threads a background thread starts (OpenCV's pool)
+// inherit both.
+
+#include <string>
+
+#include "core/result.h"
+
+namespace dxhub {
+
+/// Moves the calling thread to SCHED_IDLE and the idle I/O class. Lowering needs no privilege;
+/// where the kernel refuses anyway (a seccomp filter), it falls back to nice 19 and best-effort
+/// I/O priority 7, and says what it could not do.
+Status LowerThisThreadPriority();
+
+/// The calling thread's policy as "idle", "batch" or "normal", and its nice value (tests).
+std::string ThisThreadPriority();
+
+}  // namespace dxhub
