@@ -90,7 +90,7 @@ Result<std::unique_ptr<AiPipeline>> AiPipeline::Start(store::Archive& archive,
         return raw->SpecsFor(info.modality, info.sop_class_uid, info.body_part);
       },
       [raw = p.get()] { raw->Wake(); });
-  for (int i = 0; i < std::max(1, options.workers); ++i)
+  for (int i = 0; i < options.workers; ++i)  // 0: this node only queues jobs
     p->workers_.emplace_back([raw = p.get(), i] { raw->WorkerLoop(i); });
   p->watcher_ = std::thread([raw = p.get()] { raw->WatchLoop(); });
   return p;

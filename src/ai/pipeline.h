@@ -21,7 +21,7 @@
 namespace dxhub::ai {
 
 struct PipelineOptions {
-  int workers = 1;       // classification threads, each with its own copy of every model
+  int workers = 1;       // classification threads, each with its own copy of every model; 0: none
   int threads = 0;       // OpenCV threads per forward pass; 0: OpenCV's default (all cores)
   int max_attempts = 3;  // for retryable failures (the model threw) and interrupted jobs
   int claim_batch = 4;   // jobs claimed (and their results committed) together

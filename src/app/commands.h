@@ -63,4 +63,11 @@ struct ProcessOptions {
 /// Runs one image-processing operation synchronously and writes its result to files.
 int RunProcess(const Config& config, const ProcessOptions& options);
 
+struct MigrateOptions {
+  std::string to;  // postgresql://...
+  bool progress = true;
+};
+/// Copies the SQLite index of the data dir into PostgreSQL, resumable, verified per table.
+int RunMigrate(const Config& config, const MigrateOptions& options);
+
 }  // namespace dxhub::app

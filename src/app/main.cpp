@@ -139,6 +139,16 @@ int main(int argc, char** argv) {
   add_common(verify);
   verify->add_flag("--deep", deep, "also re-hash every blob against its recorded SHA-256");
 
+  dxhub::app::MigrateOptions migrate_options;
+  auto* migrate = app.add_subcommand(
+      "migrate",
+      "copy the SQLite index of --data into PostgreSQL (resumable; verified by counts and "
+      "checksums; blobs stay where they are)");
+  add_common(migrate);
+  migrate->add_option("--to", migrate_options.to, "postgresql://USER@HOST:PORT/DB")->required();
+  bool migrate_quiet = false;
+  migrate->add_flag("--no-progress", migrate_quiet, "do not print a line per batch");
+
   CLI11_PARSE(app, argc, argv);
 
   // Defaults, then the config file, then flags given on the command line.
@@ -197,5 +207,9 @@ int main(int argc, char** argv) {
     return dxhub::app::RunVerify(config, deep);
   if (process->parsed())
     return dxhub::app::RunProcess(config, process_options);
+  if (migrate->parsed()) {
+    migrate_options.progress = !migrate_quiet;
+    return dxhub::app::RunMigrate(config, migrate_options);
+  }
   return 2;
 }

@@ -151,7 +151,8 @@ int RunServe(const Config& config) {
     for (const auto& problem : models.problems)
       spdlog::warn("ai: model skipped: {}", problem);
     ai::PipelineOptions ai_options;
-    ai_options.workers = config.ai_workers > 0
+    ai_options.workers = config.ai_queue_only ? 0
+                         : config.ai_workers > 0
                              ? config.ai_workers
                              : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     ai_options.threads = config.ai_threads;

@@ -116,8 +116,9 @@ struct Config {
   std::vector<std::string> model_dirs = {"./models"};
   /// Run the AI pipeline in `serve`.
   bool ai = true;
-  int ai_workers = 0;  // classification threads; 0 = one per core (bench/RESULTS.md)
-  int ai_threads = 0;  // OpenCV threads per inference; 0 = all cores
+  bool ai_queue_only = false;  // plan jobs here, leave running them to other nodes
+  int ai_workers = 0;          // classification threads; 0 = one per core (bench/RESULTS.md)
+  int ai_threads = 0;          // OpenCV threads per inference; 0 = all cores
   /// Image-processing worker threads in `serve` (each holds a whole volume); 0 turns the
   /// processing API off.
   int processing_workers = 1;

@@ -196,6 +196,10 @@ std::vector<ConfigKey> MakeTable() {
       Flag("no-ai", K::kServe, "do not run the AI pipeline", &Config::ai, false),
       Int("ai-workers", K::kServe, "AI worker threads (default: one per core)",
           &Config::ai_workers),
+      Flag("ai-queue-only", K::kServe,
+           "plan and queue AI jobs for the images this node receives, but run no AI workers "
+           "here: other nodes sharing the database run them",
+           &Config::ai_queue_only, true),
       Int("ai-threads", K::kServe, "OpenCV threads per inference (default: cores)",
           &Config::ai_threads),
       Int("ai-timeout", K::kServe,

@@ -83,6 +83,16 @@ std::string_view Dialect::SkipLocked() const {
   return engine_ == Engine::kSqlite ? "" : " FOR UPDATE SKIP LOCKED";
 }
 
+std::string Dialect::ContinueIdentityAfterMax(std::string_view table,
+                                              std::string_view column) const {
+  if (engine_ == Engine::kSqlite)
+    return {};  // a rowid continues after the largest one by itself
+  std::string t(table);
+  std::string c(column);
+  return "SELECT setval(pg_get_serial_sequence('" + t + "', '" + c + "'), COALESCE(MAX(" + c +
+         "), 0) + 1, false) FROM " + t;
+}
+
 std::string Dialect::LikePattern(std::string_view dicom) {
   std::string out;
   for (char c : dicom) {

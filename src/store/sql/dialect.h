@@ -34,6 +34,10 @@ class Dialect {
   /// claimed instead of waiting for them. Empty on SQLite, whose one writer serialises claims.
   std::string_view SkipLocked() const;
 
+  /// A statement making the identity `column` of `table` continue after its largest value, once
+  /// rows came in with explicit ids (a migration); empty where the engine does it by itself.
+  std::string ContinueIdentityAfterMax(std::string_view table, std::string_view column) const;
+
   /// Turns a DICOM wildcard value into a LIKE pattern with '\' as the escape character.
   static std::string LikePattern(std::string_view dicom);
 

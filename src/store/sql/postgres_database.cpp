@@ -67,7 +67,9 @@ class PgConnection;
 class PgStatement final : public Statement {
  public:
   PgStatement(PgConnection& conn, const PositionalSql& sql, std::string prepared_name)
-      : conn_(conn), sql_(sql), prepared_name_(std::move(prepared_name)),
+      : conn_(conn),
+        sql_(sql),
+        prepared_name_(std::move(prepared_name)),
         values_(sql.names.size()) {}
 
   void BindText(std::string_view name, std::string_view value) override {
@@ -171,8 +173,8 @@ class PgConnection final : public Transaction {
       auto holder = std::make_unique<Uncached>(ToPositional(sql));
       holder->statement = std::make_unique<PgStatement>(*this, holder->sql, std::string());
       Statement* s = holder->statement.get();
-      return Stmt(StatementPtr(s, StatementRelease{[h = std::shared_ptr<Uncached>(
-                                                        std::move(holder))](Statement*) {}}));
+      return Stmt(StatementPtr(
+          s, StatementRelease{[h = std::shared_ptr<Uncached>(std::move(holder))](Statement*) {}}));
     }
     const std::string key(sql);
     auto it = cache_.find(key);
@@ -251,12 +253,11 @@ Result<bool> PgStatement::Step() {
     for (size_t i = 0; i < values_.size(); ++i)
       values[i] = values_[i] ? values_[i]->c_str() : nullptr;
     const int n = static_cast<int>(values.size());
-    PGresult* raw =
-        prepared_name_.empty()
-            ? PQexecParams(conn_.raw(), sql_.text.c_str(), n, nullptr, values.data(), nullptr,
-                           nullptr, 0)
-            : PQexecPrepared(conn_.raw(), prepared_name_.c_str(), n, values.data(), nullptr,
-                             nullptr, 0);
+    PGresult* raw = prepared_name_.empty()
+                        ? PQexecParams(conn_.raw(), sql_.text.c_str(), n, nullptr, values.data(),
+                                       nullptr, nullptr, 0)
+                        : PQexecPrepared(conn_.raw(), prepared_name_.c_str(), n, values.data(),
+                                         nullptr, nullptr, 0);
     res_.reset(raw);
     const auto status = PQresultStatus(raw);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
@@ -298,26 +299,25 @@ class PostgresDatabase final : public Database {
     describe_ += '/';
     describe_ += PQdb(c.raw());
     if (PQserverVersion(c.raw()) < 150000) {
-      return MakeError(ErrorCode::kUnsupported,
-                       describe_ + " runs PostgreSQL " + std::to_string(PQserverVersion(c.raw())) +
-                           "; dxhub needs 15 or newer");
+      return MakeError(ErrorCode::kUnsupported, describe_ + " runs PostgreSQL " +
+                                                    std::to_string(PQserverVersion(c.raw())) +
+                                                    "; dxhub needs 15 or newer");
     }
     // Nodes starting together: one migrates, the others wait for it and find nothing to do.
     DXHUB_TRY(c.Exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")"));
     std::vector<std::string_view> files(std::begin(kPostgresMigrations),
                                         std::end(kPostgresMigrations));
-    MigrationConnection mc{
-        [&c](std::string_view sql) { return c.Exec(sql); },
-        [&c](std::string_view sql) { return c.QueryInt(sql); },
-        [&c](const std::function<Status()>& body) -> Status {
-          DXHUB_TRY(c.Exec("BEGIN"));
-          Status st = body();
-          if (!st.ok()) {
-            (void)c.Exec("ROLLBACK");
-            return st;
-          }
-          return c.Exec("COMMIT");
-        }};
+    MigrationConnection mc{[&c](std::string_view sql) { return c.Exec(sql); },
+                           [&c](std::string_view sql) { return c.QueryInt(sql); },
+                           [&c](const std::function<Status()>& body) -> Status {
+                             DXHUB_TRY(c.Exec("BEGIN"));
+                             Status st = body();
+                             if (!st.ok()) {
+                               (void)c.Exec("ROLLBACK");
+                               return st;
+                             }
+                             return c.Exec("COMMIT");
+                           }};
     auto version = Migrate(mc, files, kDialect.name());
     (void)c.Exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
     if (!version.ok())
@@ -412,8 +412,9 @@ class PostgresDatabase final : public Database {
     }
     if (conn.last_command() != "COMMIT") {
       // A statement failed and the store carried on: PostgreSQL rolled the transaction back.
-      return MakeError(ErrorCode::kDatabase, "postgresql: transaction rolled back (a statement "
-                                             "in it failed)");
+      return MakeError(ErrorCode::kDatabase,
+                       "postgresql: transaction rolled back (a statement "
+                       "in it failed)");
     }
     return Ok();
   }
@@ -424,7 +425,7 @@ class PostgresDatabase final : public Database {
     const std::string keepalive_idle = "30";
     const std::string user_timeout = "15000";
     const char* keys[] = {"application_name", "connect_timeout", "keepalives_idle",
-                          "tcp_user_timeout", "dbname", nullptr};
+                          "tcp_user_timeout", "dbname",          nullptr};
     const char* values[] = {options_.application_name.c_str(),
                             timeout.c_str(),
                             keepalive_idle.c_str(),
@@ -439,16 +440,25 @@ class PostgresDatabase final : public Database {
         message.pop_back();
       return MakeError(ErrorCode::kUnavailable, "postgresql: cannot connect: " + message);
     }
+    // Server notices ("already exists, skipping") go to the log, not to stderr.
+    PQsetNoticeProcessor(
+        raw, [](void*, const char* message) { spdlog::debug("postgresql: {}", message); }, nullptr);
     // A node that stalls inside a transaction must not hold its locks for ever.
     DXHUB_TRY(conn->Exec("SET idle_in_transaction_session_timeout = '60s'"));
+    // A C-STORE answered Success must survive a crash of the database server: where the server
+    // defaults to asynchronous commit, this node's sessions commit synchronously anyway (a
+    // stricter setting the DBA chose, such as remote_apply, stays).
+    DXHUB_TRY(
+        conn->Exec("SELECT set_config('synchronous_commit', 'on', false) WHERE "
+                   "current_setting('synchronous_commit') = 'off'"));
     return conn;
   }
 
   Result<std::unique_ptr<PgConnection>> Borrow() {
     {
       std::unique_lock lock(mu_);
-      const auto deadline =
-          std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.wait_for_connection_ms);
+      const auto deadline = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(options_.wait_for_connection_ms);
       for (;;) {
         if (!idle_.empty()) {
           auto conn = std::move(idle_.back());
@@ -461,9 +471,9 @@ class PostgresDatabase final : public Database {
         }
         if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
             open_ >= options_.pool_size) {
-          return MakeError(ErrorCode::kUnavailable,
-                           "postgresql: all " + std::to_string(options_.pool_size) +
-                               " pooled connections busy");
+          return MakeError(
+              ErrorCode::kUnavailable,
+              "postgresql: all " + std::to_string(options_.pool_size) + " pooled connections busy");
         }
       }
     }
@@ -482,6 +492,13 @@ class PostgresDatabase final : public Database {
       idle_.push_back(std::move(conn));
     } else {
       --open_;  // dropped: the next borrower connects afresh
+      if (!conn->healthy()) {
+        // The server went away (a restart, a failover): the idle connections to it are as
+        // dead as this one, only not yet noticed. Drop them too, so a retry connects afresh
+        // instead of finding the next stale one.
+        open_ -= static_cast<int>(idle_.size());
+        idle_.clear();
+      }
     }
     cv_.notify_one();
   }
