@@ -300,6 +300,26 @@ async function main() {
     await shot(p, '12-audit');
   });
 
+  await step('an administrator sees this node on the cluster page', async () => {
+    const p = await newPage();
+    await login(p, admin.user, admin.password);
+    await p.waitForSelector('table.worklist');
+    await p.click('header nav a[href="#/cluster"]');
+    await p.waitForSelector('table.cluster tbody tr.alive');
+    const row = p.locator('table.cluster tbody tr.alive').first();
+    assert.match(await row.textContent(), /this node/);
+    assert.match(await p.textContent('#cluster-summary'), /1 of 1 nodes alive/);
+    assert.equal(await p.locator('.cluster-queues .queue').count(), 2);
+    await shot(p, '13-cluster');
+    // Not for other roles: the link is hidden and the API refuses.
+    const v = await newPage();
+    await login(v, viewer.user, viewer.password);
+    await v.waitForSelector('table.worklist');
+    assert.equal(await v.locator('header nav a[href="#/cluster"]').isVisible(), false);
+    const status = await v.evaluate(async () => (await fetch('/api/cluster')).status);
+    assert.equal(status, 403);
+  });
+
   assert.deepEqual(errors, [], 'uncaught errors in the pages');
   await browser.close();
 }

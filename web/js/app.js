@@ -1,5 +1,5 @@
 // The app shell: who is logged in, the hash router (#/worklist, #/study/UID,
-// #/viewer/STUDY/SERIES/SOP, #/stats, #/audit, #/login) and the header.
+// #/viewer/STUDY/SERIES/SOP, #/stats, #/audit, #/cluster, #/login) and the header.
 
 import { t, translate, language, setLanguage } from './i18n.js';
 import { api, h, setCsrf, toast, errorText } from './util.js';
@@ -8,6 +8,7 @@ import { studyPage } from './study.js';
 import { viewerPage } from './viewer.js';
 import { statsPage } from './stats.js';
 import { auditPage } from './audit.js';
+import { clusterPage } from './cluster.js';
 
 const session = { user: null };
 const roles = ['viewer', 'clinician', 'radiologist', 'admin'];
@@ -72,7 +73,8 @@ async function route() {
     return loginPage(view);
   }
   showHeader();
-  const pages = { worklist: worklistPage, study: studyPage, viewer: viewerPage, stats: statsPage, audit: auditPage };
+  const pages = { worklist: worklistPage, study: studyPage, viewer: viewerPage, stats: statsPage, audit: auditPage,
+    cluster: clusterPage };
   const render = pages[page] || worklistPage;
   try {
     cleanup = await render(view, args.map(decodeURIComponent)) || null;
