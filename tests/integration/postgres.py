@@ -4,6 +4,11 @@ port, trust authentication for the role `dxhub`, durability off (nothing in it o
 test). It can be stopped and started again on the same port, so tests can take the database away
 mid-ingest. The same server as tests/store/postgres_server.h, for the Python suites.
 
+Benchmarks want the opposite: `PostgresServer(durable=True)`, `postgres.py start --durable DIR`
+or DXHUB_PG_DURABLE=1 run it with fsync=on, synchronous_commit=on and full_page_writes=on
+(PostgreSQL's defaults), so that a commit is on disk before it is acknowledged, as a production
+server's would be.
+
 The binaries come from /usr/lib/postgresql/15/bin, or the directory DXHUB_PG_BIN names.
 PostgreSQL refuses to run as root, so under root they run as the user `postgres` (runuser) and
 the directory is handed to it.
@@ -11,6 +16,7 @@ the directory is handed to it.
 As a script it is ctest's fixture for the unit tests, one server for all of them:
 
     postgres.py start STATE_DIR   # starts a server, writes its URL to STATE_DIR/url
+    postgres.py start --durable STATE_DIR   # the same, durability on (benchmarks)
     postgres.py stop STATE_DIR    # stops it and removes its cluster
 
 The cluster itself lives under /tmp (the user postgres cannot always reach the build tree);
@@ -38,6 +44,10 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _durable_from_env():
+    return os.environ.get("DXHUB_PG_DURABLE", "") not in ("", "0")
+
+
 def _as_postgres(argv):
     """`argv` as the user postgres when we are root (PostgreSQL will not run as root)."""
     if os.geteuid() == 0:
@@ -48,11 +58,13 @@ def _as_postgres(argv):
 class PostgresServer:
     """A PostgreSQL server in its own cluster: `start()`, `url(db)`, `create_database(name)`,
     `stop()`, `restart()`; as a context manager it starts, and on exit stops at once and removes
-    its directory."""
+    its directory. `durable`: fsync, synchronous_commit and full_page_writes on (default: off,
+    or on when DXHUB_PG_DURABLE=1)."""
 
     START_ATTEMPTS = 5
 
-    def __init__(self, directory=None):
+    def __init__(self, directory=None, durable=None):
+        self.durable = _durable_from_env() if durable is None else bool(durable)
         for tool in ("initdb", "pg_ctl", "postgres", "psql"):
             if not os.access(os.path.join(PG_BIN, tool), os.X_OK):
                 raise PostgresUnavailable(
@@ -83,7 +95,8 @@ class PostgresServer:
         if self._pg_user is not None:
             os.chown(self.dir, self._pg_user.pw_uid, self._pg_user.pw_gid)
         if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
-            self._run("initdb", "-A", "trust", "-U", "dxhub", "--no-sync", "-E", "UTF8",
+            self._run("initdb", "-A", "trust", "-U", "dxhub",
+                      *([] if self.durable else ["--no-sync"]), "-E", "UTF8",
                       "--locale=C.UTF-8", "-D", self.data, log="initdb.log")
         error = None
         for _ in range(self.START_ATTEMPTS):
@@ -169,8 +182,10 @@ class PostgresServer:
     def _start_on(self, port):
         # pg_ctl hands -o to the server through a shell; the directory is mkdtemp's or the
         # caller's, and must not need quoting.
-        options = (f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        durability = "on" if self.durable else "off"
+        options = (f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                   f"-c fsync={durability} -c synchronous_commit={durability} "
+                   f"-c full_page_writes={durability} -c max_connections=200")
         try:
             self._pg_ctl("start", "-w", "-t", "60", "-D", self.data, "-l", self.log_path,
                          "-o", options)
@@ -219,8 +234,10 @@ def _fixture_stop(state):
 
 
 def main(argv):
+    durable = "--durable" in argv[2:]
+    argv = [a for a in argv if a != "--durable"]
     if len(argv) != 3 or argv[1] not in ("start", "stop"):
-        print(f"usage: {argv[0]} start|stop STATE_DIR", file=sys.stderr)
+        print(f"usage: {argv[0]} start [--durable]|stop STATE_DIR", file=sys.stderr)
         return 2
     state = os.path.abspath(argv[2])
     os.makedirs(state, exist_ok=True)
@@ -228,7 +245,7 @@ def main(argv):
     if argv[1] == "stop":
         return 0
     try:
-        server = PostgresServer()
+        server = PostgresServer(durable=durable or None)
     except PostgresUnavailable as e:
         if os.environ.get("DXHUB_ALLOW_NO_POSTGRES") == "1":
             print(f"{e}; DXHUB_ALLOW_NO_POSTGRES=1: no server", file=sys.stderr)
@@ -247,7 +264,8 @@ def main(argv):
     with open(os.path.join(state, "url.tmp"), "w") as f:
         f.write(server.url("postgres") + "\n")
     os.replace(os.path.join(state, "url.tmp"), os.path.join(state, "url"))
-    print(f"PostgreSQL test server: {server.url()} (cluster {server.dir})")
+    print(f"PostgreSQL test server: {server.url()} (cluster {server.dir}"
+          f"{', durable' if server.durable else ''})")
     return 0
 
 

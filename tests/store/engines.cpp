@@ -85,15 +85,15 @@ IndexLocation::IndexLocation(Engine engine, const ScratchDir& dir) : engine_(eng
     ADD_FAILURE() << url.error().ToString();
 }
 
-Result<store::StudyIndexPtr> IndexLocation::Open() const {
+Result<store::StudyIndexPtr> IndexLocation::Open(const store::JobLease& lease) const {
   if (engine_ == Engine::kSqlite)
-    return store::OpenSqliteIndex(path_);
+    return store::OpenSqliteIndex(path_, lease);
   if (url_.empty())
     return MakeError(ErrorCode::kUnavailable, "no PostgreSQL test database");
   store::sql::PostgresOptions options;
   options.url = url_;
   options.application_name = "dxhub-test";
-  return store::OpenPostgresIndex(options);
+  return store::OpenPostgresIndex(options, lease);
 }
 
 }  // namespace dxhub::testing

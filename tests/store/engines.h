@@ -21,7 +21,8 @@ std::string EngineName(const ::testing::TestParamInfo<Engine>& info);
 class IndexLocation {
  public:
   IndexLocation(Engine engine, const ScratchDir& dir);
-  Result<store::StudyIndexPtr> Open() const;
+  /// `lease` names the node the index claims jobs for (tests of several nodes open it twice).
+  Result<store::StudyIndexPtr> Open(const store::JobLease& lease = {}) const;
   Engine engine() const { return engine_; }
   /// The PostgreSQL URL of this test's database (empty on SQLite).
   const std::string& url() const { return url_; }
@@ -37,7 +38,9 @@ Result<std::string> NewPostgresDatabase();
 
 class EngineTest : public ::testing::TestWithParam<Engine> {
  protected:
-  Result<store::StudyIndexPtr> Open() const { return location_.Open(); }
+  Result<store::StudyIndexPtr> Open(const store::JobLease& lease = {}) const {
+    return location_.Open(lease);
+  }
   Engine engine() const { return GetParam(); }
 
   ScratchDir dir_;
@@ -46,8 +49,8 @@ class EngineTest : public ::testing::TestWithParam<Engine> {
 
 }  // namespace dxhub::testing
 
-#define DXHUB_BOTH_ENGINES(fixture)                                        \
-  INSTANTIATE_TEST_SUITE_P(Engines, fixture,                               \
-                           ::testing::Values(::dxhub::testing::Engine::kSqlite, \
-                                             ::dxhub::testing::Engine::kPostgres), \
-                           ::dxhub::testing::EngineName)
+#define DXHUB_BOTH_ENGINES(fixture)                                                              \
+  INSTANTIATE_TEST_SUITE_P(                                                                      \
+      Engines, fixture,                                                                          \
+      ::testing::Values(::dxhub::testing::Engine::kSqlite, ::dxhub::testing::Engine::kPostgres), \
+      ::dxhub::testing::EngineName)
