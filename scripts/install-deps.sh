@@ -26,6 +26,7 @@ build_pkgs=(
   python3-onnx python3-torch
   curl
   orthanc orthanc-dicomweb
+  orthanc-postgresql  # benchmark peer: Orthanc on a PostgreSQL index (bench/ingest.sh, bench/query.sh)
   chromium fonts-wqy-microhei
   rsyslog rsyslog-gnutls openssl nginx
 )

@@ -240,10 +240,12 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "db-pool-size must be 2..64 (each node holds this many PostgreSQL "
                      "connections at most)");
+  // It goes into job rows, logs and metric labels: a host-name-like word.
   if (config.node_name.size() > 64 ||
-      config.node_name.find_first_of(" \t\r\n/") != std::string::npos)
+      config.node_name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789._-") != std::string::npos)
     return MakeError(ErrorCode::kInvalidArgument,
-                     "node-name must be at most 64 characters, without spaces or '/'");
+                     "node-name must be 1..64 letters, digits, '.', '_' or '-'");
   if (config.job_lease_s < 3 || config.job_lease_s > 3600)
     return MakeError(ErrorCode::kInvalidArgument, "job-lease must be 3..3600 seconds");
   if (config.ai_timeout_s < 1)

@@ -101,8 +101,8 @@ class AiStore {
   /// running (already completed) is skipped, so nothing is counted twice. Returns how many were
   /// recorded.
   virtual Result<int> CompleteJobs(const std::vector<Completed>& jobs, int64_t now_ms) = 0;
-  /// At start-up: jobs this node's previous process left running return to pending, except those that
-  /// already used `max_attempts`, which fail ("interrupted").
+  /// At start-up: jobs this node's previous process left running return to pending, except those
+  /// that already used `max_attempts`, which fail ("interrupted").
   virtual Result<int> RecoverInterrupted(int max_attempts, int64_t now_ms) = 0;
   /// While running, periodically: jobs whose claim's lease ran out (their node died or lost the
   /// database) return to pending for any node to claim, once, or fail after `max_attempts`.

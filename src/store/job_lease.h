@@ -6,11 +6,21 @@
 #include <cstdint>
 #include <string>
 
+#include "core/result.h"
+
 namespace dxhub::store {
 
 struct JobLease {
   std::string node = "local";  // this node's name, unique in the cluster
   int64_t lease_ms = 30000;    // how long a claim holds without renewal
 };
+
+namespace sql {
+class Database;
+}
+
+/// Whether `table` (ai_jobs or processing_jobs) has a running job whose lease ran out before
+/// `now_ms`: a read on the partial lease index, so the check every node runs costs no write.
+Result<bool> AnyExpired(sql::Database& db, const char* table, int64_t now_ms);
 
 }  // namespace dxhub::store

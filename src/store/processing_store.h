@@ -50,8 +50,8 @@ class ProcessingStore {
   /// Ends a running job: done with its result, or failed with the reason.
   virtual Status Finish(int64_t id, bool done, const std::string& error,
                         const std::string& result_json, int64_t now_ms) = 0;
-  /// At start-up: jobs this node's previous process left running go back to pending, or fail once they
-  /// have had `max_attempts` (an operation that kills the process must not loop forever).
+  /// At start-up: jobs this node's previous process left running go back to pending, or fail once
+  /// they have had `max_attempts` (an operation that kills the process must not loop forever).
   virtual Result<int> RecoverInterrupted(int max_attempts, int64_t now_ms) = 0;
   /// While running, periodically: jobs whose claim's lease ran out (their node died) go back
   /// to pending for any node, once, or fail after `max_attempts`.

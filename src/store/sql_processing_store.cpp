@@ -134,6 +134,11 @@ class SqlProcessingStore final : public ProcessingStore {
   }
 
   Result<int> TakeOverExpired(int max_attempts, int64_t now_ms) override {
+    auto expired = AnyExpired(db_, "processing_jobs", now_ms);
+    if (!expired.ok())
+      return expired.error();
+    if (!*expired)
+      return 0;
     return Requeue("lease_until < :now", max_attempts, now_ms);
   }
 

@@ -686,7 +686,20 @@ class HttpServerImpl final : public HttpServer {
                 });
     routes_.Get("/metrics", kOpen,
                 [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
-                  std::string text = ai_ != nullptr ? ai_->MetricsText() : std::string();
+                  // Per node: each node of a cluster is scraped on its own.
+                  std::string text =
+                      "# HELP dxhub_node_info This node's name in the cluster.\n"
+                      "# TYPE dxhub_node_info gauge\n"
+                      "dxhub_node_info{node=\"" +
+                      options_.node_name +
+                      "\"} 1\n"
+                      "# HELP dxhub_instances_ingested_total Instances stored through this "
+                      "node since it started.\n"
+                      "# TYPE dxhub_instances_ingested_total counter\n"
+                      "dxhub_instances_ingested_total " +
+                      std::to_string(archive_.ingested()) + "\n";
+                  if (ai_ != nullptr)
+                    text += ai_->MetricsText();
                   res.status = 200;
                   res.set_content(text, "text/plain; version=0.0.4");
                 });

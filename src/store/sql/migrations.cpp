@@ -13,11 +13,11 @@ bool IsContract(std::string_view sql) {
 
 }  // namespace
 
-Result<int> Migrate(const MigrationConnection& conn, const std::vector<std::string_view>& migrations,
-                    std::string_view engine) {
-  DXHUB_TRY(conn.exec(
-      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
-      "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"));
+Result<int> Migrate(const MigrationConnection& conn,
+                    const std::vector<std::string_view>& migrations, std::string_view engine) {
+  DXHUB_TRY(
+      conn.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+                "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"));
   DXHUB_TRY(conn.exec("CREATE TABLE IF NOT EXISTS schema_contracts (version INTEGER PRIMARY KEY)"));
   auto current = conn.query_int("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version");
   if (!current.ok())
@@ -46,8 +46,8 @@ Result<int> Migrate(const MigrationConnection& conn, const std::vector<std::stri
     Status st = conn.in_transaction([&]() -> Status {
       DXHUB_TRY(conn.exec(sql));
       if (IsContract(sql)) {
-        DXHUB_TRY(conn.exec("INSERT INTO schema_contracts(version) VALUES (" + std::to_string(v) +
-                            ")"));
+        DXHUB_TRY(
+            conn.exec("INSERT INTO schema_contracts(version) VALUES (" + std::to_string(v) + ")"));
       }
       return conn.exec("INSERT INTO schema_version(version) VALUES (" + std::to_string(v) + ")");
     });

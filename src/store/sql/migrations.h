@@ -27,7 +27,7 @@ struct MigrationConnection {
 
 /// Brings the schema up to `migrations.size()`; returns the version the database is at (which
 /// may be newer than this binary, when compatible). Call with the migration lock held.
-Result<int> Migrate(const MigrationConnection& conn, const std::vector<std::string_view>& migrations,
-                    std::string_view engine);
+Result<int> Migrate(const MigrationConnection& conn,
+                    const std::vector<std::string_view>& migrations, std::string_view engine);
 
 }  // namespace dxhub::store::sql

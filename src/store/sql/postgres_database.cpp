@@ -45,13 +45,14 @@ Error ErrorOf(PGconn* conn, const PGresult* res, std::string_view what) {
   const char* field = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   const std::string_view sqlstate = field != nullptr ? field : "";
   ErrorCode code = ErrorCode::kDatabase;
-  if (PQstatus(conn) == CONNECTION_BAD || IsConnectionState(sqlstate)) {
+  // Worth retrying: the connection or server went away, a serialization failure, a deadlock,
+  // too many connections.
+  const bool transient = PQstatus(conn) == CONNECTION_BAD || IsConnectionState(sqlstate) ||
+                         sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "53300";
+  if (transient)
     code = ErrorCode::kUnavailable;
-  } else if (sqlstate == "53100") {
+  else if (sqlstate == "53100")
     code = ErrorCode::kDiskFull;
-  } else if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "53300") {
-    code = ErrorCode::kUnavailable;  // serialization failure, deadlock, too many connections
-  }
   std::string message("postgresql ");
   message += what;
   message += ": ";

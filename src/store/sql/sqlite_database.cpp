@@ -235,18 +235,17 @@ class SqliteDatabase final : public Database {
     writer_ = std::move(conn.value());
     DXHUB_TRY(writer_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
     std::vector<std::string_view> files(std::begin(kSqliteMigrations), std::end(kSqliteMigrations));
-    MigrationConnection mc{
-        [this](std::string_view sql) { return writer_->Exec(sql); },
-        [this](std::string_view sql) { return writer_->QueryInt(sql); },
-        [this](const std::function<Status()>& body) -> Status {
-          DXHUB_TRY(writer_->Exec("BEGIN IMMEDIATE"));
-          Status st = body();
-          if (!st.ok()) {
-            (void)writer_->Exec("ROLLBACK");
-            return st;
-          }
-          return writer_->Exec("COMMIT");
-        }};
+    MigrationConnection mc{[this](std::string_view sql) { return writer_->Exec(sql); },
+                           [this](std::string_view sql) { return writer_->QueryInt(sql); },
+                           [this](const std::function<Status()>& body) -> Status {
+                             DXHUB_TRY(writer_->Exec("BEGIN IMMEDIATE"));
+                             Status st = body();
+                             if (!st.ok()) {
+                               (void)writer_->Exec("ROLLBACK");
+                               return st;
+                             }
+                             return writer_->Exec("COMMIT");
+                           }};
     auto version = Migrate(mc, files, kDialect.name());
     if (!version.ok())
       return version.error();
