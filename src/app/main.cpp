@@ -188,6 +188,10 @@ int main(int argc, char** argv) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     config.node_name = host[0] != '\0' ? host : "dxhub";
+    // A command run beside a server on the same host must not pass for it: a node name owns
+    // the jobs claimed under it, and a process starting under a name takes them back.
+    if (!serve->parsed())
+      config.node_name += "-cli-" + std::to_string(::getpid());
   }
   if (auto valid = dxhub::ValidateConfig(config); !valid.ok()) {
     std::fprintf(stderr, "dxhub: %s\n", valid.error().message.c_str());

@@ -1,11 +1,14 @@
 // `dxhub process`: the imaging operations from the command line, on series already in the
 // archive, for scripts and for checking results by eye (PNG pictures, mesh files).
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "app/node_heartbeat.h"
 #include "core/clock.h"
 #include "core/strings.h"
 #include "imaging/assembly.h"
@@ -182,6 +185,24 @@ int AsJob(store::Archive& archive, const Config& config, const ProcessOptions& o
   auto id = (*service)->Submit(o.uid, o.operation, o.params, "cli");
   if (!id.ok())
     return Fail(id.error().ToString());
+  // Renews the claim while the job runs, as a server node would, so no node takes it over.
+  store::NodeInfo self;
+  self.name = config.node_name;
+  self.version = "cli";
+  self.pid = ::getpid();
+  self.started_ms = clock.NowMillis();
+  NodeHeartbeat heartbeat(archive.index().cluster(), clock, self,
+                          int64_t{config.job_lease_s} * 1000, nullptr);
+  heartbeat.Start();
+  struct Leave {
+    NodeHeartbeat& beat;
+    store::ClusterStore& cluster;
+    std::string name;
+    ~Leave() {
+      beat.Stop();
+      (void)cluster.Leave(name);  // not a node: off the cluster page once done
+    }
+  } leave{heartbeat, archive.index().cluster(), config.node_name};
   // Claims the oldest pending job: with a server on the same data running, that may be one of
   // its own; run whatever was claimed and report ours.
   while (true) {

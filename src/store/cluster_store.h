@@ -42,6 +42,8 @@ class ClusterStore {
   virtual Result<std::vector<NodeInfo>> ListNodes() = 0;
   /// AI and processing jobs waiting and being worked on (the partial indexes keep it cheap).
   virtual Result<std::pair<JobQueueDepth, JobQueueDepth>> QueueDepths() = 0;
+  /// Removes one node's row (a command-line run that renewed its claims like a node).
+  virtual Status Leave(const std::string& name) = 0;
   /// Removes the rows of nodes silent since before `before_ms` (decommissioned machines).
   virtual Result<int> ForgetNodes(int64_t before_ms) = 0;
 };

@@ -134,6 +134,16 @@ class SqlClusterStore final : public ClusterStore {
     return out;
   }
 
+  Status Leave(const std::string& name) override {
+    return db_.Write([&](Transaction& tx) -> Status {
+      auto del = tx.Prepare("DELETE FROM nodes WHERE name = :name");
+      if (!del.ok())
+        return del.error();
+      del->Bind("name", name);
+      return del->Run();
+    });
+  }
+
   Result<int> ForgetNodes(int64_t before_ms) override {
     int forgotten = 0;
     Status st = db_.Write([&](Transaction& tx) -> Status {

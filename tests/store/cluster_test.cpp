@@ -210,6 +210,8 @@ TEST_P(ClusterTest, NodesAndQueuesAreListed) {
   EXPECT_EQ(depths.second.pending, 0);
   EXPECT_EQ(a_->cluster().ForgetNodes(10200).value(), 1);
   EXPECT_EQ(a_->cluster().ListNodes().value().size(), 1u);
+  ASSERT_TRUE(a_->cluster().Leave("b").ok());
+  EXPECT_TRUE(a_->cluster().ListNodes().value().empty());
 }
 
 TEST_P(ClusterTest, AStudyReceivedThroughTwoNodesBecomesStableOnce) {
