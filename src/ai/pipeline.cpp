@@ -181,6 +181,7 @@ void AiPipeline::WorkerLoop(int index) {
         return;
       seen = wakeups_;
     }
+    YieldToIngest();
     auto jobs = queue.ClaimJobs(options_.claim_batch, clock_.NowMillis());
     if (!jobs.ok())
       spdlog::error("ai: cannot claim jobs: {}", jobs.error().message);
@@ -274,6 +275,16 @@ void AiPipeline::WorkerLoop(int index) {
       }
     }
   }
+}
+
+void AiPipeline::YieldToIngest() {
+  if (options_.yield_max_ms <= 0)
+    return;
+  archive_.ingest_activity().WaitForQuiet(std::chrono::milliseconds(options_.yield_quiet_ms),
+                                          std::chrono::milliseconds(options_.yield_max_ms), [&] {
+                                            std::lock_guard lock(wake_mu_);
+                                            return stopping_;
+                                          });
 }
 
 void AiPipeline::WatchLoop() {

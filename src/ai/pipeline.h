@@ -27,6 +27,10 @@ struct PipelineOptions {
   int claim_batch = 4;   // jobs claimed (and their results committed) together
   int64_t stable_quiet_ms = 30000;  // a study is stable after this long without new images
   int64_t job_timeout_ms = 300000;  // a job running longer fails with "timeout"
+  // Before each claim a worker waits for ingest to be quiet this long, for at most
+  // yield_max_ms (0: never waits): see core/foreground_activity.h.
+  int yield_quiet_ms = 200;
+  int yield_max_ms = 2000;
 };
 
 /// The enabled models among `models` that apply to an image with these attributes: what the
@@ -75,6 +79,7 @@ class AiPipeline {
              const Clock& clock);
   void WorkerLoop(int index);
   void WatchLoop();
+  void YieldToIngest();
   void RefreshEnabled();
   void Wake();
 

@@ -680,6 +680,12 @@ void ProcessingService::WorkerLoop() {
       taken_over_ += *taken;
       spdlog::warn("processing: took over {} job(s) whose node stopped renewing its claim", *taken);
     }
+    // A volume's worth of work, and derived series ingested at the end: after the PACS.
+    archive_.ingest_activity().WaitForQuiet(std::chrono::milliseconds(200),
+                                            std::chrono::milliseconds(2000), [&] {
+                                              std::lock_guard lock(mu_);
+                                              return stopping_;
+                                            });
     auto job = archive_.index().processing().Claim(clock_.NowMillis());
     if (!job.ok()) {
       spdlog::error("processing: cannot claim a job: {}", job.error().message);

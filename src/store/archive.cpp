@@ -64,6 +64,7 @@ std::mutex& Archive::StripeFor(const std::string& key) {
 }
 
 Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const IngestContext& ctx) {
+  const ForegroundActivity::Scope foreground(ingest_activity_);
   // Whatever happens below, the temp file must not outlive this call unless it was committed.
   struct TempGuard {
     std::string path;

@@ -27,6 +27,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/foreground_activity.h"
 #include "core/result.h"
 #include "dicom/instance.h"
 #include "store/blob_store.h"
@@ -100,6 +101,8 @@ class Archive {
   }
 
   StudyIndex& index() { return *index_; }
+  /// Ingest going on in this process (background workers step aside for it).
+  const ForegroundActivity& ingest_activity() const { return ingest_activity_; }
   /// Instances stored or replaced through this process since it started.
   int64_t ingested() const { return ingested_.load(std::memory_order_relaxed); }
   BlobStore& blobs() { return *blobs_; }
@@ -122,6 +125,7 @@ class Archive {
   JobPlanner planner_;
   std::function<void()> jobs_queued_;
   std::atomic<int64_t> ingested_{0};
+  ForegroundActivity ingest_activity_;
   // Serialises ingest of the same SOP Instance UID (duplicate check, commit, rename) while
   // different UIDs proceed in parallel.
   static constexpr size_t kStripes = 64;
