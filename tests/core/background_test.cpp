@@ -1,0 +1,56 @@
+// Background work below ingest: thread priority and stepping aside for foreground work.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/foreground_activity.h"
+#include "core/thread_priority.h"
+
+namespace dxhub {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(ThreadPriority, ABackgroundThreadRunsIdleAndItsChildrenInherit) {
+  std::string own;
+  std::string child;
+  std::string after;
+  std::thread t([&] {
+    ASSERT_TRUE(LowerThisThreadPriority().ok());
+    own = ThisThreadPriority();
+    std::thread([&] { child = ThisThreadPriority(); }).join();  // OpenCV's pool, say
+  });
+  t.join();
+  after = ThisThreadPriority();
+  EXPECT_EQ(own.rfind("idle", 0), 0u) << own;
+  EXPECT_EQ(child.rfind("idle", 0), 0u) << child;
+  EXPECT_EQ(after.rfind("normal", 0), 0u) << after;  // the rest of the process is untouched
+}
+
+TEST(ForegroundActivity, QuietUntilSomethingRunsAndForAWhileAfter) {
+  ForegroundActivity a;
+  EXPECT_FALSE(a.Active(milliseconds(60000)));
+  {
+    ForegroundActivity::Scope scope(a);
+    EXPECT_TRUE(a.Active(milliseconds(0)));
+  }
+  EXPECT_TRUE(a.Active(milliseconds(60000)));  // finished just now
+  EXPECT_FALSE(a.Active(milliseconds(0)));
+}
+
+TEST(ForegroundActivity, AWaitEndsWhenStoppedOrQuiet) {
+  ForegroundActivity a;
+  EXPECT_EQ(a.WaitForQuiet(milliseconds(200), milliseconds(60000), nullptr).count(), 0);
+  ForegroundActivity::Scope busy(a);
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] { stop = true; });
+  // Ingest never ends here: only the stop request (or the cap) ends the wait.
+  a.WaitForQuiet(milliseconds(200), milliseconds(600000), [&] { return stop.load(); });
+  stopper.join();
+  EXPECT_TRUE(stop.load());
+}
+
+}  // namespace
+}  // namespace dxhub
