@@ -99,6 +99,12 @@ fi
 
 mkdir -p "$OUT" "$LOGS"
 
+# What is measured, read now (a commit or a build during a long run would mislabel it): the
+# source revision and the build time of the binary.
+DXHUB_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || DXHUB_REV+=" (+ uncommitted changes in src/)"
+[[ -x "$DXHUB" ]] && DXHUB_REV+=", binary built $(date -u -r "$DXHUB" '+%Y-%m-%d %H:%M UTC')"
+
 # ---------------------------------------------------------------- cleanup
 SERVER_PID=""
 SERVER_PIDS=()               # every receiver process of the run (two for dxhub-pg-2nodes)
@@ -537,8 +543,6 @@ ORTHANC_VER="?"
 [[ -x "$ORTHANC" ]] && ORTHANC_VER=$("$ORTHANC" --version 2>/dev/null | awk 'NR == 1 {print $NF}')
 ORTHANC_PG_VER=$(dpkg-query -W -f='${Version}' orthanc-postgresql 2>/dev/null || echo "?")
 DCMTK_VER=$(storescu --version 2>/dev/null | awk 'NR == 1 {print $3}')
-DXHUB_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || DXHUB_REV+=" (+ uncommitted changes in src/)"
 
 SECTION=$(mktemp "$OUT/section.XXXXXX")
 {

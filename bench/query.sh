@@ -114,6 +114,12 @@ fi
 
 mkdir -p "$OUT"
 
+# What is measured, read now (a commit or a build during a long run would mislabel it): the
+# source revision and the build time of the binary.
+DXHUB_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || DXHUB_REV+=" (+ uncommitted changes in src/)"
+[[ -x "$DXHUB" ]] && DXHUB_REV+=", binary built $(date -u -r "$DXHUB" '+%Y-%m-%d %H:%M UTC')"
+
 # ---------------------------------------------------------------- cleanup
 PIDS=(); RUN_DIR=""; PG_STARTED=0
 stop_pid() {  # stop_pid PID NAME
@@ -356,29 +362,42 @@ EOF
 
   log "$name: loading $N studies (POST /instances, $LOAD_THREADS threads)"
   t0=$(now)
-  "$PY" - "$STUDIES" "$port" "$LOAD_THREADS" <<'EOF'
-import http.client, os, sys, threading
+  "$PY" - "$STUDIES" "$port" "$LOAD_THREADS" "$RUN_DIR/$name.retries" <<'EOF'
+import http.client, os, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
-root, port, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+root, port, threads, retries_file = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 paths = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".dcm")]
 local = threading.local()
+lock = threading.Lock(); busy = [0]
 def post(path):
     body = open(path, "rb").read()
-    for attempt in range(3):
+    errors = 0
+    while True:
         c = getattr(local, "c", None) or http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         local.c = c
         try:
             c.request("POST", "/instances", body, {"Content-Type": "application/dicom"})
             r = c.getresponse(); r.read()
-            if r.status != 200:
-                raise SystemExit("POST %s: HTTP %d" % (path, r.status))
-            return
         except (http.client.HTTPException, OSError):
             c.close(); local.c = None
-            if attempt == 2:
+            errors += 1
+            if errors == 3:
                 raise
+            continue
+        if r.status == 200:
+            return
+        # 503: Orthanc's index could not serialize the transaction against a concurrent one
+        # (several index connections on PostgreSQL) and gave up retrying; the client retries,
+        # as a sender would.
+        if r.status == 503 and busy[0] < 100000:
+            with lock:
+                busy[0] += 1
+            time.sleep(0.01)
+            continue
+        raise SystemExit("POST %s: HTTP %d" % (path, r.status))
 with ThreadPoolExecutor(threads) as ex:
     list(ex.map(post, paths, chunksize=64))
+open(retries_file, "w").write("%d\n" % busy[0])
 EOF
   LOAD[$name]=$(elapsed "$t0")
   log "$name: load took ${LOAD[$name]} s"
@@ -386,7 +405,10 @@ EOF
   studies=$(curl -sf "http://127.0.0.1:$port/statistics" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["CountStudies"])')
   (( studies == N )) || die "$name holds $studies studies, expected $N"
   PORT[$name]=$port; TOKEN[$name]=""; WADO[$name]=1
-  DESC[$name]="POST /instances with $LOAD_THREADS parallel clients"
+  local retries
+  retries=$(cat "$RUN_DIR/$name.retries")
+  (( retries == 0 )) || log "$name: $retries POSTs answered HTTP 503 (index serialization failure) and were retried"
+  DESC[$name]="POST /instances with $LOAD_THREADS parallel clients; $retries answers HTTP 503 (index transaction not serializable), retried"
 }
 
 # dxhub targets first, then Orthanc's (as before: both running during the whole measurement)
@@ -406,8 +428,6 @@ CMD+=" bench/query.sh"
 ORTHANC_VER=$("$ORTHANC" --version 2>/dev/null | awk 'NR == 1 {print $NF}')
 DICOMWEB_VER=$(dpkg-query -W -f='${Version}' orthanc-dicomweb 2>/dev/null || echo "?")
 ORTHANC_PG_VER=$(dpkg-query -W -f='${Version}' orthanc-postgresql 2>/dev/null || echo "?")
-DXHUB_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || DXHUB_REV+=" (+ uncommitted changes in src/)"
 SECTION="$RUN_DIR/section.md"
 if [[ "$TARGETS" == "dxhub orthanc" ]]; then
   HEADING="## Query and retrieve (bench/query.sh)"
