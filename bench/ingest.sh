@@ -10,6 +10,7 @@
 #                    (models/brightness-reference) enabled, so every instance is also queued
 #                    for and classified by the AI pipeline while the others arrive
 #   dxhub-noai       the same with --no-ai
+#   dxhub-queueonly  the bundled model's jobs queued with every instance, no AI worker running
 #   dxhub-pg         dxhub (bundled model enabled) with --index postgresql://..., a fresh
 #                    database per run
 #   dxhub-pg-2nodes  two dxhub nodes (bundled model enabled on both) sharing one PostgreSQL
@@ -81,7 +82,7 @@ for a in $ASSOCS; do
   [[ "$a" =~ ^[0-9]+$ ]] && (( a >= 1 && FOLDERS % a == 0 )) || die "ASSOCS: $a must divide $FOLDERS"
 done
 for t in $TARGETS; do
-  case "$t" in dxhub|dxhub-noai|dxhub-pg|dxhub-pg-2nodes|orthanc|orthanc-pg|storescp) ;; *) die "unknown target '$t'";; esac
+  case "$t" in dxhub|dxhub-noai|dxhub-queueonly|dxhub-pg|dxhub-pg-2nodes|orthanc|orthanc-pg|storescp) ;; *) die "unknown target '$t'";; esac
 done
 has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
 has_pg_target() { has_target dxhub-pg || has_target dxhub-pg-2nodes || has_target orthanc-pg; }
@@ -273,7 +274,11 @@ start_dxhub_with() {
   DICOM_PORTS=(); HTTP_PORTS=()
   mkdir -p "$DX_DATA"
   local args=()
-  if [[ "$ai" == ai ]]; then args+=(--model-dir "$ROOT/models"); else args+=(--no-ai); fi
+  case "$ai" in
+    ai) args+=(--model-dir "$ROOT/models");;
+    queueonly) args+=(--model-dir "$ROOT/models" --ai-queue-only);;  # jobs planned, none run
+    *) args+=(--no-ai);;
+  esac
   if [[ "$index" == pg ]]; then
     RUN_SEQ=$((RUN_SEQ + 1)); new_pg_db "bench_dxhub_$RUN_SEQ"
     DX_INDEX=(--index "postgresql://dxhub@127.0.0.1:$PG_PORT/$PG_DB")
@@ -285,7 +290,7 @@ start_dxhub_with() {
     [[ "$index" == pg ]] && node=(--node-name "bench$n")
     dxhub_node "$slog" "${args[@]}" "${DX_INDEX[@]}" "${node[@]}"
     # the AI setting is what it should be: the bundled model loaded, or no model at all
-    if [[ "$ai" == ai ]]; then
+    if [[ "$ai" != noai ]]; then
       grep -q 'ai: model brightness-reference@.* ready' "$slog" || die "dxhub: bundled model not loaded (see $slog)"
     else
       ! grep -q 'ai: model .* ready' "$slog" || die "dxhub --no-ai loaded a model (see $slog)"
@@ -297,6 +302,7 @@ start_dxhub_with() {
 }
 start_dxhub() { start_dxhub_with ai sqlite 1; }
 start_dxhub_noai() { start_dxhub_with noai sqlite 1; }
+start_dxhub_queueonly() { start_dxhub_with queueonly sqlite 1; }
 start_dxhub_pg() { start_dxhub_with ai pg 1; }
 start_dxhub_pg_2nodes() { start_dxhub_with ai pg 2; }
 stored_dxhub() {  # index count (GET /api/statistics; older builds: /healthz), cross-checked with the blob files
@@ -309,6 +315,7 @@ stored_dxhub() {  # index count (GET /api/statistics; older builds: /healthz), c
   echo "$indexed"
 }
 stored_dxhub_noai() { stored_dxhub; }
+stored_dxhub_queueonly() { stored_dxhub; }
 stored_dxhub_pg() { stored_dxhub; }
 stored_dxhub_pg_2nodes() { stored_dxhub; }
 
@@ -522,6 +529,7 @@ describe() {  # describe TARGET -> one line on how it was run
   case "$1" in
     dxhub) echo "dxhub $DXHUB_REV \`serve --max-associations 16 --model-dir models\`, SQLite index, as deployed: the bundled model (brightness-reference) loaded, so every instance is queued for AI and classified while the others arrive";;
     dxhub-noai) echo "the same with \`--no-ai\`";;
+    dxhub-queueonly) echo "the bundled model loaded and its jobs queued with every instance, but \`--ai-queue-only\`: no AI worker runs";;
     dxhub-pg) echo "dxhub, bundled model enabled, \`--index postgresql://dxhub@127.0.0.1:PORT/DB --node-name bench1\` on a fresh database per run (default --db-pool-size 8)";;
     dxhub-pg-2nodes) echo "two dxhub nodes (\`--node-name bench1\`, \`bench2\`; bundled model enabled on both), one fresh PostgreSQL database and one --data directory shared; association j goes to node j % 2 (so 4 + 4 at 8 associations, node 1 alone at 1)";;
     orthanc) echo "Orthanc $ORTHANC_VER (Debian package, default SQLite index, no plugins, StorageCompression false, DicomThreadsCount 16)";;
