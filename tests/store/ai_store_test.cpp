@@ -2,31 +2,16 @@
 
 #include "../test_util.h"
 #include "engines.h"
+#include "records.h"
 #include "store/study_index.h"
 
 namespace dxhub::store {
 namespace {
 
+using testing::Image;
+using testing::kModel;
+
 using dxhub::testing::ScratchDir;
-
-const AiJobSpec kModel{"m", "1"};
-
-InstanceRecord Image(const std::string& study, const std::string& sop, int64_t at,
-                     std::vector<AiJobSpec> jobs = {kModel}) {
-  InstanceRecord r;
-  r.info.patient_id = "P";
-  r.info.study_uid = study;
-  r.info.series_uid = study + ".1";
-  r.info.modality = "CT";
-  r.info.sop_uid = sop;
-  r.info.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
-  r.info.frames = 1;
-  r.blob_key = std::string(64 - sop.size(), 'b') + sop;
-  r.sha256 = "x";
-  r.received_ms = at;
-  r.ai_jobs = std::move(jobs);
-  return r;
-}
 
 AiOutcome Analysed(bool high_risk, double risk) {
   AiOutcome o;

@@ -7,28 +7,15 @@
 #include <thread>
 
 #include "engines.h"
+#include "records.h"
 #include "store/study_index.h"
 
 namespace dxhub::store {
 namespace {
 
-constexpr int64_t kLease = 1000;
+using testing::Image;
 
-InstanceRecord Image(const std::string& study, const std::string& sop, int64_t at) {
-  InstanceRecord r;
-  r.info.patient_id = "P";
-  r.info.study_uid = study;
-  r.info.series_uid = study + ".1";
-  r.info.modality = "CT";
-  r.info.sop_uid = sop;
-  r.info.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
-  r.info.frames = 1;
-  r.blob_key = std::string(64 - sop.size(), 'b') + sop;
-  r.sha256 = "x";
-  r.received_ms = at;
-  r.ai_jobs = {{"m", "1"}};
-  return r;
-}
+constexpr int64_t kLease = 1000;
 
 AiOutcome Analysed() {
   AiOutcome o;
