@@ -102,17 +102,16 @@ Result<std::vector<dicom::OutgoingInstance>> MoveIndex::Resolve(const dicom::Fin
 }
 
 std::optional<dicom::RemoteNode> MoveIndex::Destination(const std::string& aet) {
-  for (const auto& ae : remote_aes_) {
-    if (ae.aet == aet)
-      return dicom::RemoteNode{ae.aet,
-                               ae.host,
-                               ae.port,
-                               ae.tls,
-                               ae.ca,
-                               ae.tls ? client_cert_ : "",
-                               ae.tls ? client_key_ : ""};
-  }
-  return std::nullopt;
+  auto ae = peers_.FindByAet(aet);
+  if (!ae)
+    return std::nullopt;
+  return dicom::RemoteNode{ae->aet,
+                           ae->host,
+                           ae->port,
+                           ae->tls,
+                           ae->ca,
+                           ae->tls ? client_cert_ : "",
+                           ae->tls ? client_key_ : ""};
 }
 
 }  // namespace dxhub::app

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "dicom/store_scp.h"
 #include "store/blob_store.h"
+#include "store/peer_directory.h"
 #include "store/study_index.h"
 
 namespace dxhub::app {
@@ -24,16 +25,17 @@ class FindIndex final : public dicom::FindHandler {
   std::string aet_;  // RetrieveAETitle in answers
 };
 
-/// C-MOVE from the index to the configured remote AEs.
+/// C-MOVE from the index to the remote AEs of the peer directory (as it is when the request
+/// arrives).
 class MoveIndex final : public dicom::MoveHandler {
  public:
   /// `client_cert`/`client_key`: what dxhub presents to destinations reached over TLS.
   MoveIndex(store::StudyIndex& index, const store::BlobStore& blobs,
-            std::vector<RemoteAe> remote_aes, std::string client_cert = "",
+            const store::PeerDirectory& peers, std::string client_cert = "",
             std::string client_key = "")
       : index_(index),
         blobs_(blobs),
-        remote_aes_(std::move(remote_aes)),
+        peers_(peers),
         client_cert_(std::move(client_cert)),
         client_key_(std::move(client_key)) {}
   Result<std::vector<dicom::OutgoingInstance>> Resolve(const dicom::FindQuery& query) override;
@@ -42,7 +44,7 @@ class MoveIndex final : public dicom::MoveHandler {
  private:
   store::StudyIndex& index_;
   const store::BlobStore& blobs_;
-  std::vector<RemoteAe> remote_aes_;
+  const store::PeerDirectory& peers_;
   std::string client_cert_;
   std::string client_key_;
 };

@@ -14,7 +14,8 @@ NodeHeartbeat::NodeHeartbeat(store::ClusterStore& cluster, const Clock& clock, s
       clock_(clock),
       node_(std::move(node)),
       lease_ms_(lease_ms),
-      describe_(std::move(describe)) {}
+      describe_(std::move(describe)),
+      beats_(std::chrono::milliseconds(std::max<int64_t>(lease_ms / 3, 500)), [this] { Beat(); }) {}
 
 NodeHeartbeat::~NodeHeartbeat() {
   Stop();
@@ -22,17 +23,11 @@ NodeHeartbeat::~NodeHeartbeat() {
 
 void NodeHeartbeat::Start() {
   Beat();
-  thread_ = std::thread([this] { Loop(); });
+  beats_.Start();
 }
 
 void NodeHeartbeat::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable())
-    thread_.join();
+  beats_.Stop();
 }
 
 void NodeHeartbeat::Beat() {
@@ -52,18 +47,6 @@ void NodeHeartbeat::Beat() {
   if (failing_)
     spdlog::info("cluster: heartbeat recovered");
   failing_ = false;
-}
-
-void NodeHeartbeat::Loop() {
-  const auto period = std::chrono::milliseconds(std::max<int64_t>(lease_ms_ / 3, 500));
-  for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      if (wake_.wait_for(lock, period, [&] { return stopping_; }))
-        return;
-    }
-    Beat();
-  }
 }
 
 double LoadAverage() {

@@ -3,12 +3,10 @@
 // of the leases on the jobs it holds. If the heartbeat stops (the node died, hung, or lost the
 // database for longer than a lease), other nodes take its jobs over.
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
-#include <thread>
 
 #include "core/clock.h"
+#include "core/periodic.h"
 #include "store/cluster_store.h"
 
 namespace dxhub::app {
@@ -29,18 +27,14 @@ class NodeHeartbeat {
 
  private:
   void Beat();
-  void Loop();
 
   store::ClusterStore& cluster_;
   const Clock& clock_;
   store::NodeInfo node_;
   const int64_t lease_ms_;
   std::function<void(store::NodeInfo&)> describe_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mu_
-  bool failing_ = false;   // the last beat failed (logged once per outage)
-  std::thread thread_;
+  bool failing_ = false;  // the last beat failed (logged once per outage); Beat() only
+  Periodic beats_;        // last: stopped before the members its beats use go
 };
 
 /// The machine's 1-minute load average (0 where /proc/loadavg cannot be read).

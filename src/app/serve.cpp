@@ -14,10 +14,12 @@
 #include "app/node_heartbeat.h"
 #include "core/clock.h"
 #include "core/net.h"
+#include "core/periodic.h"
 #include "dicom/store_scp.h"
 #include "imaging/processing.h"
 #include "store/archive.h"
 #include "store/audit_syslog.h"
+#include "store/peer_directory.h"
 #include "web/auth.h"
 #include "web/http_server.h"
 
@@ -91,6 +93,20 @@ std::vector<std::string> QueryPeerAddresses(const RemoteAe& ae) {
                  ae.host);
   return out;
 }
+
+// Who may query and retrieve, from the peer directory. Host names are looked up again each
+// time the directory changes.
+std::vector<dicom::QueryPeer> QueryPeers(const store::PeerDirectory::Snapshot& peers) {
+  std::vector<dicom::QueryPeer> out;
+  for (const auto& ae : peers.remote_aes) {
+    if (ae.query)
+      out.push_back({ae.aet, QueryPeerAddresses(ae)});
+  }
+  return out;
+}
+
+// How soon a peer added on another node is known here.
+constexpr std::chrono::milliseconds kPeerRefresh{5000};
 
 }  // namespace
 
@@ -221,19 +237,25 @@ int RunServe(const Config& config) {
     scp.tls_port = config.dicom_tls_port;
   if (config.dicom_tls_only)
     scp.port = -1;
-  for (const auto& ae : config.remote_aes) {
-    if (ae.query)
-      scp.query_peers.push_back({ae.aet, QueryPeerAddresses(ae)});
-  }
+  // The config file's peers and those administrators added (on any node) in the database.
+  store::PeerDirectory peers((*archive)->index().peers(), clock, config.remote_aes,
+                             config.dicomweb_peers);
+  (void)peers.Refresh();  // a database that cannot be read now is read on the next refresh
+  scp.query_peers = QueryPeers(*peers.Current());
   FindIndex find((*archive)->index(), config.aet);
-  MoveIndex move((*archive)->index(), (*archive)->blobs(), config.remote_aes, scp.tls_cert,
-                 scp.tls_key);
+  MoveIndex move((*archive)->index(), (*archive)->blobs(), peers, scp.tls_cert, scp.tls_key);
   DimseAudit dimse_audit((*archive)->index().users(), clock);
   auto dicom_server = dicom::StartDicomServer(scp, ingest, &find, &move, &dimse_audit);
   if (!dicom_server.ok()) {
     spdlog::error("{}", dicom_server.error().ToString());
     return 1;
   }
+  peers.OnChange([&](const store::PeerDirectory::Snapshot& now) {
+    if (Status set = (*dicom_server)->SetQueryPeers(QueryPeers(now)); !set.ok())
+      spdlog::error("peers: query/retrieve rules not changed: {}", set.error().message);
+  });
+  Periodic peer_refresh(kPeerRefresh, [&] { (void)peers.Refresh(); });
+  peer_refresh.Start();
   web::HttpOptions http_options;
   http_options.bind = config.bind;
   http_options.port = config.http_port;
@@ -248,14 +270,13 @@ int RunServe(const Config& config) {
     http_options.trusted_proxies = config.trusted_proxies;
   while (!http_options.public_url.empty() && http_options.public_url.back() == '/')
     http_options.public_url.pop_back();
-  http_options.remote_aes = config.remote_aes;
   http_options.dicom_client_cert = scp.tls_cert;
   http_options.dicom_client_key = scp.tls_key;
-  http_options.dicomweb_peers = config.dicomweb_peers;
   http_options.node_name = config.node_name;
   http_options.job_lease_ms = int64_t{config.job_lease_s} * 1000;
   http_options.worklist_wait_cap_ms = int64_t{config.worklist_wait_cap_min} * 60 * 1000;
-  auto http = web::StartHttpServer(http_options, **archive, pipeline.get(), processing.get());
+  auto http =
+      web::StartHttpServer(http_options, **archive, peers, pipeline.get(), processing.get());
   if (!http.ok()) {
     spdlog::error("{}", http.error().ToString());
     return 1;
@@ -300,6 +321,7 @@ int RunServe(const Config& config) {
   spdlog::info("signal {} received, shutting down", sig);
   (*http)->Stop();
   heartbeat.Stop();
+  peer_refresh.Stop();
   (*dicom_server)->Stop();
   if (processing)
     processing->Stop();

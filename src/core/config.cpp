@@ -45,6 +45,41 @@ Result<RemoteAe> ParseRemoteAe(const std::string& text) {
   return ae;
 }
 
+Status ValidateRemoteAe(const RemoteAe& ae) {
+  auto bad = [&](const std::string& why) {
+    return MakeError(ErrorCode::kInvalidArgument, "remote AE '" + ae.name + "': " + why);
+  };
+  const bool name_ok = !ae.name.empty() && ae.name.size() <= 64 &&
+                       std::all_of(ae.name.begin(), ae.name.end(), [](unsigned char ch) {
+                         return std::isalnum(ch) != 0 || ch == '-' || ch == '_' || ch == '.';
+                       });
+  if (!name_ok)
+    return bad("the name must be 1-64 letters, digits, '.', '-' or '_'");
+  // PS3.5 6.2: an AE title is up to 16 characters of the default repertoire, no backslash;
+  // leading and trailing spaces are not significant, so a title of spaces only is none.
+  const bool aet_ok = !ae.aet.empty() && ae.aet.size() <= 16 &&
+                      ae.aet.find_first_not_of(' ') != std::string::npos &&
+                      std::all_of(ae.aet.begin(), ae.aet.end(), [](unsigned char ch) {
+                        return ch >= 0x20 && ch < 0x7f && ch != '\\';
+                      });
+  if (!aet_ok)
+    return bad("the AE title must be 1-16 printable characters without backslash");
+  const bool host_ok =
+      !ae.host.empty() && ae.host.size() <= 253 &&
+      (IsIpAddress(ae.host) ||
+       ae.host.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                 "0123456789.-") == std::string::npos);
+  if (!host_ok)
+    return bad("host must be a host name or an IP address");
+  if (ae.port <= 0 || ae.port > 65535)
+    return bad("port must be 1..65535");
+  if (auto from = ParseIpRanges(ae.from); !from.ok())
+    return bad(from.error().message);
+  if (ae.ca.find_first_of("\r\n") != std::string::npos)
+    return bad("ca must be a file path");
+  return Ok();
+}
+
 Result<DicomWebPeer> MakeDicomWebPeer(std::string name, std::string url) {
   const bool name_ok = !name.empty() && name.size() <= 64 &&
                        std::all_of(name.begin(), name.end(), [](unsigned char ch) {

@@ -29,16 +29,23 @@ struct RemoteAe {
   /// certificate must chain to `ca` (PEM file).
   bool tls = false;
   std::string ca;
+  bool operator==(const RemoteAe&) const = default;
 };
 
 /// Parses "AET@HOST:PORT" (the --remote-ae flag); name = AET.
 Result<RemoteAe> ParseRemoteAe(const std::string& text);
+
+/// The checks for a remote AE an administrator adds at run time (POST /api/peers): a name fit
+/// for a URL (1-64 letters, digits, '.', '-', '_'), an AE title of 1-16 characters without
+/// backslash or control characters, a host name or address, a port, parseable `from` ranges.
+Status ValidateRemoteAe(const RemoteAe& ae);
 
 /// Another DICOMweb server dxhub may query or send to (exports, replicas, federated search).
 struct DicomWebPeer {
   std::string name;   // letters, digits, '-', '_' (used in URLs of dxhub's own API)
   std::string url;    // base URL of its DICOMweb root, e.g. "http://pacs:8042/dicom-web"
   std::string token;  // sent as "Authorization: Bearer <token>" when set (TOML key `token`)
+  bool operator==(const DicomWebPeer&) const = default;
 };
 
 /// Parses "NAME=URL" (the --dicomweb-peer flag). The URL must be http:// or https:// with a

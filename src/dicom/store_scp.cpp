@@ -56,7 +56,7 @@ class DicomServerImpl final : public DicomServer {
     auto rules = scp::AccessRules::From(options_);
     if (!rules.ok())
       return rules.error();
-    rules_ = std::move(rules.value());
+    rules_ = std::make_shared<const scp::AccessRules>(std::move(rules.value()));
     // Names from reverse DNS are neither used nor worth the wait.
     dcmDisableGethostbyaddr.set(OFTrue);
     const int workers = std::max(1, options_.max_associations);
@@ -84,6 +84,17 @@ class DicomServerImpl final : public DicomServer {
       return Ok();
     DXHUB_TRY(tls_.ReloadTls(options_));
     spdlog::info("dicom: TLS certificate reloaded from {}", options_.tls_cert);
+    return Ok();
+  }
+
+  Status SetQueryPeers(std::vector<QueryPeer> peers) override {
+    ScpOptions next = options_;
+    next.query_peers = std::move(peers);
+    auto rules = scp::AccessRules::From(next);
+    if (!rules.ok())
+      return rules.error();
+    std::lock_guard lock(rules_mu_);
+    rules_ = std::make_shared<const scp::AccessRules>(std::move(rules.value()));
     return Ok();
   }
 
@@ -205,11 +216,17 @@ class DicomServerImpl final : public DicomServer {
   // Negotiates, then answers commands until the peer releases or aborts. `peer` is the
   // address the connection came from (never a name).
   void Serve(T_ASC_Association* assoc, const std::string& peer) {
-    if (!scp::Negotiate(assoc, peer, options_, rules_, {find_ != nullptr, move_ != nullptr}))
+    // The rules as they are now: an association keeps what it was admitted under.
+    std::shared_ptr<const scp::AccessRules> rules;
+    {
+      std::lock_guard lock(rules_mu_);
+      rules = rules_;
+    }
+    if (!scp::Negotiate(assoc, peer, options_, *rules, {find_ != nullptr, move_ != nullptr}))
       return;
     const std::string calling = assoc->params->DULparams.callingAPTitle;
     scp::ServiceContext ctx{
-        assoc, options_, auditor_, {calling, peer, rules_.MayQuery(calling, peer)}};
+        assoc, options_, auditor_, {calling, peer, rules->MayQuery(calling, peer)}};
     int idle_s = 0;
     while (!stopping_) {
       T_ASC_PresentationContextID pres_id = 0;
@@ -277,7 +294,8 @@ class DicomServerImpl final : public DicomServer {
   FindHandler* find_;      // may be null
   MoveHandler* move_;      // may be null
   DimseAuditor* auditor_;  // may be null
-  scp::AccessRules rules_;
+  std::mutex rules_mu_;
+  std::shared_ptr<const scp::AccessRules> rules_;  // guarded by rules_mu_; replaced, never changed
   Endpoint plain_;
   Endpoint tls_;
   std::atomic<bool> stopping_{false};

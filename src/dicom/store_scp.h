@@ -126,6 +126,10 @@ class DicomServer {
   /// Reads the DICOM TLS certificate, key and CA folder again (SIGHUP): new associations use
   /// them, open ones keep theirs; the old ones stay when the new ones cannot be read.
   virtual Status ReloadTls() = 0;
+  /// Replaces who may query and retrieve (the peer directory changed): new associations are
+  /// judged by the new list, open ones keep theirs. kInvalidArgument for a malformed range (the
+  /// old list stays).
+  virtual Status SetQueryPeers(std::vector<QueryPeer> peers) = 0;
   /// Stops accepting new associations and waits for running ones to end.
   virtual void Stop() = 0;
 };

@@ -100,8 +100,9 @@ Result<SendResult> SendInstances(const RemoteNode& node, const std::string& call
     if (pc == 0 || cond.bad() || (status != 0 && (status & 0xF000) != 0xB000)) {
       ++result.failed;
       result.failed_uids.push_back(in.sop_instance_uid);
-      spdlog::warn("dicom: C-STORE of {} to {} failed (status 0x{:04x}{})", in.sop_instance_uid,
-                   node.aet, status, pc == 0 ? ", not negotiated" : "");
+      spdlog::warn("dicom: C-STORE of {} to {} failed (status 0x{:04x}{}{})", in.sop_instance_uid,
+                   node.aet, status, pc == 0 ? ", not negotiated" : "",
+                   pc != 0 && cond.bad() ? std::string(": ") + cond.text() : std::string());
     } else if (status != 0) {
       ++result.warning;
     } else {

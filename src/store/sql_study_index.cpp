@@ -8,6 +8,7 @@
 #include "store/sql/sqlite_database.h"
 #include "store/sql_ai_store.h"
 #include "store/sql_cluster_store.h"
+#include "store/sql_peer_store.h"
 #include "store/sql_processing_store.h"
 #include "store/sql_review_store.h"
 #include "store/sql_user_store.h"
@@ -243,6 +244,7 @@ class SqlStudyIndex final : public StudyIndex {
     reviews_ = MakeSqlReviewStore(*db_, *ai_);
     processing_ = MakeSqlProcessingStore(*db_, lease);
     cluster_ = MakeSqlClusterStore(*db_);
+    peers_ = MakeSqlPeerStore(*db_);
   }
 
   int SchemaVersion() const override { return db_->SchemaVersion(); }
@@ -276,6 +278,7 @@ class SqlStudyIndex final : public StudyIndex {
   ReviewStore& reviews() override { return *reviews_; }
   ProcessingStore& processing() override { return *processing_; }
   ClusterStore& cluster() override { return *cluster_; }
+  PeerStore& peers() override { return *peers_; }
 
   Result<StudyPage> FindStudies(const StudyQuery& q) override {
     std::vector<Filter> filters;
@@ -690,6 +693,7 @@ class SqlStudyIndex final : public StudyIndex {
   std::unique_ptr<ReviewStore> reviews_;
   std::unique_ptr<ProcessingStore> processing_;
   std::unique_ptr<ClusterStore> cluster_;
+  std::unique_ptr<PeerStore> peers_;
 };
 
 }  // namespace

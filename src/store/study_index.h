@@ -15,6 +15,7 @@
 #include "store/ai_store.h"
 #include "store/cluster_store.h"
 #include "store/job_lease.h"
+#include "store/peer_store.h"
 #include "store/processing_store.h"
 #include "store/review_store.h"
 #include "store/sql/postgres_database.h"
@@ -217,6 +218,9 @@ class StudyIndex {
   virtual ProcessingStore& processing() = 0;
   /// The nodes sharing this database.
   virtual ClusterStore& cluster() = 0;
+  /// The peers administrators added at run time (store/peer_directory.h combines them with
+  /// the config file's).
+  virtual PeerStore& peers() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;

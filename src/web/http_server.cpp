@@ -22,6 +22,7 @@
 #include "web/http_connection.h"
 #include "web/json_views.h"
 #include "web/params.h"
+#include "web/peer_routes.h"
 #include "web/processing_routes.h"
 #include "web/review_routes.h"
 #include "web/route_table.h"
@@ -82,34 +83,10 @@ Result<store::StudyQuery> ParseStudyQuery(const httplib::Request& req) {
   return q;
 }
 
-// A DICOMweb peer answers a QIDO-RS study search for at most one study.
-Status ProbeDicomWeb(const DicomWebPeer& peer) {
-  const size_t scheme_end = peer.url.find("://") + 3;
-  const size_t path_at = peer.url.find('/', scheme_end);
-  const std::string origin = peer.url.substr(0, path_at);
-  const std::string path = path_at == std::string::npos ? "" : peer.url.substr(path_at);
-  httplib::Client client(origin);
-  client.set_connection_timeout(5);
-  client.set_read_timeout(10);
-  httplib::Headers headers = {{"Accept", "application/dicom+json"}};
-  if (!peer.token.empty())
-    headers.emplace("Authorization", "Bearer " + peer.token);
-  auto res = client.Get(path + "/studies?limit=1", headers);
-  if (!res) {
-    return MakeError(ErrorCode::kUnavailable,
-                     peer.url + " cannot be reached: " + httplib::to_string(res.error()));
-  }
-  if (res->status != 200 && res->status != 204) {
-    return MakeError(ErrorCode::kUnavailable,
-                     peer.url + " answered HTTP " + std::to_string(res->status) + " to QIDO-RS");
-  }
-  return Ok();
-}
-
 class HttpServerImpl final : public HttpServer {
  public:
-  HttpServerImpl(const HttpOptions& options, store::Archive& archive, ai::AiPipeline* ai,
-                 imaging::ProcessingService* processing)
+  HttpServerImpl(const HttpOptions& options, store::Archive& archive, store::PeerDirectory& peers,
+                 ai::AiPipeline* ai, imaging::ProcessingService* processing)
       : options_(options),
         archive_(archive),
         ai_(ai),
@@ -117,7 +94,9 @@ class HttpServerImpl final : public HttpServer {
         dicomweb_(archive, options.cache_bytes, options.public_url, !options.tls_cert.empty()),
         reviews_(archive, clock_, options.worklist_wait_cap_ms),
         processing_(archive, processing),
-        cluster_(archive, clock_, options.node_name, options.job_lease_ms) {}
+        cluster_(archive, clock_, options.node_name, options.job_lease_ms),
+        peers_(archive, peers, clock_, options.aet, options.dicom_client_cert,
+               options.dicom_client_key) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -233,51 +212,6 @@ class HttpServerImpl final : public HttpServer {
                       {{"status", "ok"}, {"schema_version", archive_.index().SchemaVersion()}});
                 });
 
-    // The configured nodes, and a connection test for each (C-ECHO, or a one-study QIDO-RS
-    // search): what an engineer checks first when wiring dxhub to a PACS.
-    routes_.Get("/api/peers", Needs(Role::kAdmin),
-                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
-                  json peers = json::array();
-                  for (const auto& ae : options_.remote_aes) {
-                    peers.push_back({{"name", ae.name},
-                                     {"kind", "dicom"},
-                                     {"aet", ae.aet},
-                                     {"host", ae.host},
-                                     {"port", ae.port}});
-                  }
-                  for (const auto& peer : options_.dicomweb_peers)
-                    peers.push_back({{"name", peer.name}, {"kind", "dicomweb"}, {"url", peer.url}});
-                  SendJson(res, 200, {{"peers", std::move(peers)}});
-                });
-    routes_.Post(
-        R"(/api/peers/([^/]+)/echo)", Needs(Role::kAdmin),
-        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-          const std::string name = req.matches[1];
-          const auto start = std::chrono::steady_clock::now();
-          Status result = MakeError(ErrorCode::kNotFound, "no peer named '" + name + "'");
-          for (const auto& ae : options_.remote_aes) {
-            if (ae.name == name)
-              result = dicom::Echo({ae.aet, ae.host, ae.port, ae.tls, ae.ca,
-                                    ae.tls ? options_.dicom_client_cert : "",
-                                    ae.tls ? options_.dicom_client_key : ""},
-                                   options_.aet);
-          }
-          for (const auto& peer : options_.dicomweb_peers) {
-            if (peer.name == name)
-              result = ProbeDicomWeb(peer);
-          }
-          if (!result.ok() && result.error().code == ErrorCode::kNotFound)
-            return SendError(res, result.error());
-          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - start)
-                              .count();
-          SendJson(res, 200,
-                   {{"name", name},
-                    {"ok", result.ok()},
-                    {"milliseconds", ms},
-                    {"message", result.ok() ? "answered" : result.error().message}});
-        });
-
     routes_.Get("/api/statistics", Needs(Role::kViewer),
                 [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
                   auto counts = archive_.index().Counts();
@@ -321,6 +255,7 @@ class HttpServerImpl final : public HttpServer {
     AuthRoutes();
     processing_.Register(routes_);
     cluster_.Register(routes_);
+    peers_.Register(routes_);
     reviews_.Register(routes_);  // before AiRoutes: /api/studies/{uid}/review is more specific
     RegisterWebApp(routes_);
     AiRoutes();  // before the catch-all study route below: the first pattern that matches wins
@@ -714,6 +649,7 @@ class HttpServerImpl final : public HttpServer {
   ReviewRoutes reviews_;
   ProcessingRoutes processing_;
   ClusterRoutes cluster_;
+  PeerRoutes peers_;
   GuardedServer server_{ConnectionLimits{},
                         [this](const httplib::Request& req) { return !BodyWithinLimits(req); }};
   RouteTable routes_{server_, [this](const RoutePolicy& policy, const httplib::Request& req,
@@ -729,8 +665,9 @@ class HttpServerImpl final : public HttpServer {
 }  // namespace
 
 Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive,
-                                      ai::AiPipeline* ai, imaging::ProcessingService* processing) {
-  auto server = std::make_unique<HttpServerImpl>(options, archive, ai, processing);
+                                      store::PeerDirectory& peers, ai::AiPipeline* ai,
+                                      imaging::ProcessingService* processing) {
+  auto server = std::make_unique<HttpServerImpl>(options, archive, peers, ai, processing);
   DXHUB_TRY(server->Start());
   return HttpServerPtr(std::move(server));
 }

@@ -19,6 +19,7 @@
 #include "core/result.h"
 #include "imaging/processing.h"
 #include "store/archive.h"
+#include "store/peer_directory.h"
 
 namespace dxhub::web {
 
@@ -39,13 +40,11 @@ struct HttpOptions {
   /// The URL clients reach dxhub at (absolute links in DICOMweb answers); empty: the validated
   /// Host header.
   std::string public_url;
-  /// dxhub's own AE title and the configured nodes, for /api/peers.
+  /// dxhub's own AE title (the calling AE of /api/peers connection tests).
   std::string aet = "DXHUB";
-  std::vector<RemoteAe> remote_aes;
   /// What dxhub presents to remote AEs reached over DICOM TLS (connection tests).
   std::string dicom_client_cert;
   std::string dicom_client_key;
-  std::vector<DicomWebPeer> dicomweb_peers;
   /// This node's name in the cluster, and how long its job claims hold (the cluster page).
   std::string node_name;
   int64_t job_lease_ms = 30000;
@@ -68,8 +67,9 @@ using HttpServerPtr = std::unique_ptr<HttpServer>;
 /// Binds and starts serving on a background thread. `archive` (and `ai` and `processing`, when
 /// not null) must outlive the server. Without `ai` the AI routes answer 503, without
 /// `processing` the image-processing ones.
+/// `peers`: the directory /api/peers lists and changes.
 Result<HttpServerPtr> StartHttpServer(const HttpOptions& options, store::Archive& archive,
-                                      ai::AiPipeline* ai = nullptr,
+                                      store::PeerDirectory& peers, ai::AiPipeline* ai = nullptr,
                                       imaging::ProcessingService* processing = nullptr);
 
 }  // namespace dxhub::web

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "core/foreground_activity.h"
+#include "core/periodic.h"
 #include "core/thread_priority.h"
 
 namespace dxhub {
@@ -53,6 +56,40 @@ TEST(ForegroundActivity, AWaitEndsWhenStoppedOrQuiet) {
   stopper.join();
   EXPECT_LT(waited, milliseconds(600000));
   EXPECT_TRUE(a.Active(milliseconds(0)));  // still busy: it was the stop, not quiet
+}
+
+TEST(Periodic, RunsItsDutyRepeatedlyUntilStopped) {
+  std::mutex mu;
+  std::condition_variable ran;
+  int runs = 0;
+  Periodic every(milliseconds(1), [&] {
+    std::lock_guard lock(mu);
+    ++runs;
+    ran.notify_all();
+  });
+  every.Start();
+  {
+    std::unique_lock lock(mu);
+    // Generous: a loaded test machine may not schedule the thread for a while.
+    ASSERT_TRUE(ran.wait_for(lock, std::chrono::seconds(60), [&] { return runs >= 3; }));
+  }
+  every.Stop();
+  int after_stop = 0;
+  {
+    std::lock_guard lock(mu);
+    after_stop = runs;
+  }
+  std::this_thread::sleep_for(milliseconds(20));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(runs, after_stop);  // joined: no duty runs once Stop() returned
+}
+
+TEST(Periodic, StopBeforeThePeriodEndsDoesNotWaitForIt) {
+  std::atomic<int> runs{0};
+  Periodic hourly(std::chrono::hours(1), [&] { ++runs; });
+  hourly.Start();
+  hourly.Stop();  // would hang the test for an hour if it waited
+  EXPECT_EQ(runs, 0);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ import harness
 from harness import Server
 from postgres import PostgresServer, PostgresUnavailable
 from test_auth import call
+from test_retrieve import movescu
 from test_review import cr_pair
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -315,6 +316,10 @@ class ClusterTest(unittest.TestCase):
                                json.dumps({"verdict": "confirm", "sop_instance_uid": sops[0],
                                            "comment": "nodule"}).encode(), session)
         self.assertEqual(status, 201, body)
+        status, _, body = call(single, "/api/peers", "POST", json.dumps(
+            {"kind": "dicom", "name": "pacs", "aet": "PACS", "host": "127.0.0.1", "port": 104,
+             "query": True}).encode(), {**single.headers(), "Content-Type": "application/json"})
+        self.assertEqual(status, 201, body)
         with sqlite3.connect(os.path.join(single.var, "index.sqlite")) as db:
             ct_series = db.execute("SELECT series_uid FROM series WHERE modality = 'CT'")\
                 .fetchone()[0]
@@ -342,7 +347,8 @@ class ClusterTest(unittest.TestCase):
         r = harness.run_dxhub("migrate", "--data", single.var, "--to", url, "--no-progress")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("every table verified", r.stdout)
-        for table in ("users", "decisions", "ai_results", "processing_jobs", "audit_log"):
+        for table in ("users", "decisions", "ai_results", "processing_jobs", "audit_log",
+                      "peers"):
             line = [l for l in r.stdout.splitlines() if l.startswith(table + " ")][0].split()
             self.assertEqual(line[1], line[2], line)
             self.assertGreater(int(line[1]), 0, line)
@@ -361,11 +367,89 @@ class ClusterTest(unittest.TestCase):
                                  for row in page["studies"]]
         self.assertEqual(timeless(after), timeless(before))
         self.assertEqual(node.get(f"/api/processing/{job}")[1]["result"], before_job["result"])
+        self.assertIn("pacs", {p["name"] for p in node.get("/api/peers")[1]["peers"]})
         status, _, body = call(
             node, "/api/login", "POST",
             json.dumps({"username": "doctor3", "password": "doctor3 password!"}).encode(),
             {"Content-Type": "application/json"})
         self.assertEqual(status, 200, body)
+
+    def test_peers_added_on_one_node_serve_every_node(self):
+        url = self.database("peers")
+        r = harness.run_dxhub("import", "--data", os.path.join(self.tmp, "shared", "var"),
+                              "--index", url, "--no-progress", CT_DIR)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        files = os.listdir(CT_DIR)
+        a = self.node("a", url, "--no-ai")
+        b = self.node("b", url, "--no-ai")
+        study = a.get("/api/studies")[1]["studies"][0]["study_instance_uid"]
+        received = os.path.join(self.tmp, "received")
+        os.makedirs(received)
+        dest_port = harness.free_port()
+        storescp = subprocess.Popen(
+            ["storescp", "+xa", "-aet", "DEST", "-od", received, str(dest_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(storescp.wait)
+        self.addCleanup(storescp.terminate)
+        keys = ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={study}"]
+
+        # Unknown to the cluster: MOVESCU may not retrieve, DEST is no destination.
+        rc, out = movescu(b, "DEST", keys)
+        self.assertNotIn("Final Move Response (Success)", out)
+
+        def post(node, body):
+            return call(node, "/api/peers", "POST", json.dumps(body).encode(),
+                        {**node.headers(), "Content-Type": "application/json"})
+        for body in ({"kind": "dicom", "name": "dest", "aet": "DEST", "host": "127.0.0.1",
+                      "port": dest_port},
+                     {"kind": "dicom", "name": "workstation", "aet": "MOVESCU",
+                      "host": "127.0.0.1", "query": True, "from": ["127.0.0.1/32"]},
+                     {"kind": "dicomweb", "name": "cloud", "url": "http://127.0.0.1:9/dicom-web",
+                      "token": "not-listed"}):
+            status, _, answer = post(a, body)
+            self.assertEqual(status, 201, answer)
+        for bad in ({"kind": "dicom", "aet": "BACK\\SLASH", "host": "127.0.0.1"},
+                    {"kind": "dicom", "aet": "X", "host": "127.0.0.1", "port": 0},
+                    {"kind": "dicom", "aet": "X", "host": "127.0.0.1", "from": ["10.0.0.0/99"]},
+                    {"kind": "dicomweb", "name": "w", "url": "file:///etc/passwd"},
+                    {"kind": "smtp"}, ["not", "an", "object"]):
+            status, _, answer = post(a, bad)
+            self.assertEqual(status, 400, (bad, answer))
+            self.assertIn("message", json.loads(answer), answer)
+
+        # The other node learns of them from the database, without a restart.
+        deadline = time.time() + 60
+        listed = {}
+        while time.time() < deadline:
+            listed = {p["name"]: p for p in b.get("/api/peers")[1]["peers"]}
+            if {"dest", "workstation", "cloud"} <= set(listed):
+                break
+            time.sleep(0.2)
+        self.assertEqual(listed["dest"]["source"], "database")
+        self.assertTrue(listed["cloud"]["token_set"])
+        self.assertNotIn("token", listed["cloud"])
+        rc, out = movescu(b, "DEST", keys)
+        self.assertIn("Final Move Response (Success)", out)
+        self.assertEqual(len(os.listdir(received)), len(files))
+
+        # Removed through B: A stops sending there.
+        status, _, answer = call(b, "/api/peers/dest", "DELETE", None, b.headers())
+        self.assertEqual(status, 200, answer)
+        status, _, answer = call(b, "/api/peers/dest", "DELETE", None, b.headers())
+        self.assertEqual(status, 404, answer)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if "dest" not in {p["name"] for p in a.get("/api/peers")[1]["peers"]}:
+                break
+            time.sleep(0.2)
+        rc, out = movescu(a, "DEST", keys)
+        self.assertIn("Refused: MoveDestinationUnknown", out)
+
+        # Who changed the directory is in the (shared) audit log.
+        audit = a.get("/api/audit?limit=1000")[1]
+        actions = [(e["action"], e["object"]) for e in audit["entries"]]
+        self.assertIn(("peer.put", "workstation"), actions)
+        self.assertIn(("peer.delete", "dest"), actions)
 
 
 if __name__ == "__main__":
