@@ -160,6 +160,7 @@ void AiPipeline::RefreshEnabled() {
 }
 
 void AiPipeline::WorkerLoop(int index) {
+  NameThisThread("ai-" + std::to_string(index));
   if (Status lowered = LowerThisThreadPriority(); !lowered.ok())
     spdlog::warn("ai: worker {}: {}", index, lowered.error().message);
   // Each worker owns its networks: OpenCV's Net is not safe to share between threads.
@@ -288,6 +289,7 @@ void AiPipeline::YieldToIngest() {
 }
 
 void AiPipeline::WatchLoop() {
+  NameThisThread("ai-watch");
   for (;;) {
     {
       std::unique_lock lock(wake_mu_);

@@ -1,5 +1,6 @@
 #include "core/thread_priority.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -26,6 +27,10 @@ pid_t ThreadId() {
 }
 
 }  // namespace
+
+void NameThisThread(const std::string& name) {
+  (void)::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
+}
 
 Status LowerThisThreadPriority() {
   const pid_t tid = ThreadId();

@@ -17,6 +17,10 @@ namespace dxhub {
 /// I/O priority 7, and says what it could not do.
 Status LowerThisThreadPriority();
 
+/// Names the calling thread as `top -H`, `ps -L` and /proc/PID/task/*/comm show it (at most 15
+/// bytes are kept), so an engineer can see which of dxhub's threads takes the CPU.
+void NameThisThread(const std::string& name);
+
 /// The calling thread's policy as "idle", "batch" or "normal", and its nice value (tests).
 std::string ThisThreadPriority();
 

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/thread_priority.h"
 #include "dicom/association_listener.h"
 #include "dicom/scp/negotiation.h"
 #include "dicom/scp/services.h"
@@ -61,7 +62,10 @@ class DicomServerImpl final : public DicomServer {
     dcmDisableGethostbyaddr.set(OFTrue);
     const int workers = std::max(1, options_.max_associations);
     for (int i = 0; i < workers; ++i)
-      workers_.emplace_back([this] { WorkerLoop(); });
+      workers_.emplace_back([this] {
+        NameThisThread("dimse");
+        WorkerLoop();
+      });
     Status started = Ok();
     if (options_.port >= 0)
       started = StartEndpoint(plain_, false, options_.port);

@@ -666,6 +666,7 @@ Status ProcessingService::RunJob(const store::ProcessingJob& job) {
 }
 
 void ProcessingService::WorkerLoop() {
+  NameThisThread("processing");
   if (Status lowered = LowerThisThreadPriority(); !lowered.ok())
     spdlog::warn("processing: {}", lowered.error().message);
   while (true) {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/thread_priority.h"
 #include "store/sql/migrations.h"
 #include "store/sql/sqlite_migrations.h"
 
@@ -310,6 +311,7 @@ class SqliteDatabase final : public Database {
   }
 
   void WriterLoop() {
+    NameThisThread("sqlite-writer");
     for (;;) {
       std::vector<Pending> batch;
       {
