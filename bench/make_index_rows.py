@@ -12,7 +12,7 @@ columns in the order of src/store/sql/postgresql/001_initial.sql and 002_ai.sql:
   patients.tsv   id patient_key patient_id patient_name birth_date sex num_studies
   studies.tsv    id study_uid patient_pk study_date study_time accession_number
                  study_description study_id referring_physician num_series num_instances
-                 received_at updated_at stable_at
+                 received_at updated_at stable_at patient_name (schema 9's copy)
   series.tsv     id series_uid study_pk modality series_number series_description body_part
                  num_instances received_at
   instances.tsv  id sop_uid series_pk sop_class_uid instance_number transfer_syntax rows
@@ -69,7 +69,8 @@ def main():
         desc = ms.DESCRIPTION[mod]
         files["studies"].write("\t".join(map(str, (
             row_id, s["study_uid"], pk, s["study_date"], s["study_time"], s["accession"], desc,
-            n % 100000 + 1, "Referrer^Bench", 1, 1, at, at, at + 30_000))) + "\n")
+            n % 100000 + 1, "Referrer^Bench", 1, 1, at, at, at + 30_000,
+            patient_rows[pk][1]))) + "\n")
         files["series"].write("\t".join(map(str, (
             row_id, s["series_uid"], row_id, mod, 1, desc, "", 1, at))) + "\n")
         digest = hashlib.sha256(s["sop_uid"].encode()).hexdigest()

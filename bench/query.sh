@@ -180,7 +180,9 @@ if need_files; then
   MANIFEST="$STUDIES/manifest.tsv"
 fi
 if [[ "$DXHUB_LOAD" == bulk ]]; then
-  if [[ -f "$ROWS/manifest.tsv" && -f "$ROWS/instances.tsv" ]] && (( $(wc -l <"$ROWS/manifest.tsv") == N + 1 )); then
+  # (15 study columns: rows from before schema 9's patient_name copy are made again)
+  if [[ -f "$ROWS/manifest.tsv" && -f "$ROWS/instances.tsv" ]] && (( $(wc -l <"$ROWS/manifest.tsv") == N + 1 )) &&
+     [[ "$(head -1 "$ROWS/studies.tsv" | awk -F'\t' '{print NF}')" == 15 ]]; then
     log "reusing the index rows of $N studies in $ROWS"
   else
     log "generating the index rows of $N studies into $ROWS"
@@ -252,7 +254,7 @@ load_dxhub_bulk() {
 SET session_replication_role = replica;
 BEGIN;
 \copy patients(id, patient_key, patient_id, patient_name, birth_date, sex, num_studies) FROM '$ROWS/patients.tsv'
-\copy studies(id, study_uid, patient_pk, study_date, study_time, accession_number, study_description, study_id, referring_physician, num_series, num_instances, received_at, updated_at, stable_at) FROM '$ROWS/studies.tsv'
+\copy studies(id, study_uid, patient_pk, study_date, study_time, accession_number, study_description, study_id, referring_physician, num_series, num_instances, received_at, updated_at, stable_at, patient_name) FROM '$ROWS/studies.tsv'
 \copy series(id, series_uid, study_pk, modality, series_number, series_description, body_part, num_instances, received_at) FROM '$ROWS/series.tsv'
 \copy instances(id, sop_uid, series_pk, sop_class_uid, instance_number, transfer_syntax, rows, columns, frames, charset, blob_key, size, sha256, source, received_at) FROM '$ROWS/instances.tsv'
 SELECT setval(pg_get_serial_sequence('patients', 'id'), (SELECT max(id) FROM patients));

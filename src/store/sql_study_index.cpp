@@ -53,7 +53,7 @@ Column ColumnOf(Field field) {
     case Field::kPatientId:
       return {"p.patient_id"};
     case Field::kPatientName:
-      return {"p.patient_name", true};
+      return {"s.patient_name", true};  // the study's copy (schema 9): no patient lookup per row
     case Field::kPatientBirthDate:
       return {"p.birth_date"};
     case Field::kPatientSex:
@@ -220,11 +220,12 @@ class SqlStudyIndex final : public StudyIndex {
     // Later instances refresh patient/study/series attributes; an empty value never overwrites a
     // known one (some senders fill only part of the header).
     upsert_study_ =
-        "INSERT INTO studies(study_uid, patient_pk, study_date, study_time, accession_number, "
-        "study_description, study_id, referring_physician, received_at, updated_at) VALUES "
-        "(:study_uid, :patient_pk, :study_date, :study_time, :accession_number, "
-        ":study_description, :study_id, :referring_physician, :received_at, :received_at) "
-        "ON CONFLICT(study_uid) DO UPDATE SET patient_pk = excluded.patient_pk, "
+        "INSERT INTO studies(study_uid, patient_pk, patient_name, study_date, study_time, "
+        "accession_number, study_description, study_id, referring_physician, received_at, "
+        "updated_at) VALUES (:study_uid, :patient_pk, :patient_name, :study_date, :study_time, "
+        ":accession_number, :study_description, :study_id, :referring_physician, :received_at, "
+        ":received_at) ON CONFLICT(study_uid) DO UPDATE SET patient_pk = excluded.patient_pk, "
+        "patient_name = excluded.patient_name, "
         "study_date = CASE WHEN excluded.study_date <> '' THEN excluded.study_date "
         "ELSE studies.study_date END, "
         "study_time = CASE WHEN excluded.study_time <> '' THEN excluded.study_time "
@@ -600,22 +601,28 @@ class SqlStudyIndex final : public StudyIndex {
         "birth_date = CASE WHEN excluded.birth_date <> '' THEN excluded.birth_date "
         "ELSE patients.birth_date END, "
         "sex = CASE WHEN excluded.sex <> '' THEN excluded.sex ELSE patients.sex END "
-        "RETURNING id");
+        "RETURNING id, patient_name");
     if (!patient.ok())
       return patient.error();
     patient->Bind("patient_id", i.patient_id)
         .Bind("patient_name", i.patient_name)
         .Bind("birth_date", i.patient_birth_date)
         .Bind("sex", i.patient_sex);
-    auto patient_pk = ReturningId(*patient);
-    if (!patient_pk.ok())
-      return patient_pk.error();
+    std::optional<int64_t> patient_pk;
+    std::string patient_name;
+    DXHUB_TRY(patient->ForEach([&](const Stmt& row) {
+      patient_pk = row.Int("id");
+      patient_name = row.Text("patient_name");
+    }));
+    if (!patient_pk)
+      return MakeError(ErrorCode::kDatabase, "patient upsert returned no row");
 
     auto study = tx.Prepare(upsert_study_);
     if (!study.ok())
       return study.error();
     study->Bind("study_uid", i.study_uid)
         .Bind("patient_pk", *patient_pk)
+        .Bind("patient_name", patient_name)
         .Bind("study_date", i.study_date)
         .Bind("study_time", i.study_time)
         .Bind("accession_number", i.accession_number)
@@ -626,6 +633,17 @@ class SqlStudyIndex final : public StudyIndex {
     auto study_pk = ReturningId(*study);
     if (!study_pk.ok())
       return study_pk.error();
+    if (!i.patient_name.empty()) {
+      // The name may just have changed (a corrected re-send): the patient's other studies follow,
+      // so a name search finds all of them. Equal copies are only read (studies_patient).
+      auto others = tx.Prepare(
+          "UPDATE studies SET patient_name = :patient_name WHERE patient_pk = :patient_pk AND "
+          "patient_name <> :patient_name");
+      if (!others.ok())
+        return others.error();
+      others->Bind("patient_name", patient_name).Bind("patient_pk", *patient_pk);
+      DXHUB_TRY(others->Run());
+    }
 
     auto series = tx.Prepare(
         "INSERT INTO series(series_uid, study_pk, modality, series_number, series_description, "

@@ -39,7 +39,7 @@ TEST_P(IndexTest, CountsPerLevelAndDetail) {
   auto index = Open();
   ASSERT_TRUE(index.ok()) << index.error().ToString();
   StudyIndex& ix = **index;
-  EXPECT_EQ(ix.SchemaVersion(), 8);
+  EXPECT_EQ(ix.SchemaVersion(), 9);
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
@@ -154,6 +154,28 @@ TEST_P(IndexTest, StudyFilters) {
   EXPECT_EQ(ix->FindStudies(q).value().studies.size(), 1u);
 }
 
+TEST_P(IndexTest, ANameSearchFollowsTheCorrectedNameOnEveryStudyOfThePatient) {
+  auto ix = Open().value();
+  ASSERT_TRUE(ix->PutInstance(Record("2.1", "2.1.1", "2.1.1.1", "CT", "P9", "ZHNAG^WEI")).ok());
+  ASSERT_TRUE(ix->PutInstance(Record("2.2", "2.2.1", "2.2.1.1", "CT", "P9", "ZHNAG^WEI")).ok());
+  // A third study arrives with the name corrected; one without a name changes nothing.
+  ASSERT_TRUE(ix->PutInstance(Record("2.3", "2.3.1", "2.3.1.1", "CT", "P9", "ZHANG^WEI")).ok());
+  ASSERT_TRUE(ix->PutInstance(Record("2.3", "2.3.1", "2.3.1.2", "CT", "P9", "")).ok());
+  auto count = [&](const std::string& name) {
+    StudyQuery q;
+    q.patient_name = name;
+    auto page = ix->FindStudies(q);
+    EXPECT_TRUE(page.ok());
+    return page.ok() ? page->total : -1;
+  };
+  EXPECT_EQ(count("zhang*"), 3);
+  EXPECT_EQ(count("ZHANG^WEI"), 3);
+  EXPECT_EQ(count("zhnag*"), 0);
+  auto detail = ix->GetStudy("2.1");
+  ASSERT_TRUE(detail.ok() && detail->has_value());
+  EXPECT_EQ((*detail)->study.patient_name, "ZHANG^WEI");
+}
+
 TEST_P(IndexTest, ConcurrentWritersAllLand) {
   auto ix = Open().value();
   std::vector<std::thread> threads;
@@ -178,7 +200,7 @@ TEST_P(IndexTest, ReopenKeepsDataAndSchema) {
     ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   }
   auto ix = Open().value();
-  EXPECT_EQ(ix->SchemaVersion(), 8);
+  EXPECT_EQ(ix->SchemaVersion(), 9);
   EXPECT_EQ(ix->Counts()->instances, 1);
 }
 
