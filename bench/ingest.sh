@@ -143,6 +143,42 @@ free_port() {
   "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# thread_ticks PID... -> "NAME TICKS" per thread name (dxhub names its threads: dimse, ai-N,
+# sqlite-writer, ...) of these processes, summed over the threads of one name.
+thread_ticks() {
+  "$PY" - "$@" <<'EOF'
+import os, sys
+by = {}
+for pid in sys.argv[1:]:
+    try:
+        tasks = os.listdir("/proc/%s/task" % pid)
+    except OSError:
+        continue
+    for t in tasks:
+        try:
+            with open("/proc/%s/task/%s/stat" % (pid, t)) as f:
+                st = f.read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        f = st[st.rindex(")") + 2:].split()
+        by[name] = by.get(name, 0) + int(f[11]) + int(f[12])
+for name, ticks in sorted(by.items()):
+    print(name, ticks)
+EOF
+}
+
+# thread_split BEFORE AFTER -> "name ms/instance, ..." for the threads that used CPU in between
+thread_split() {
+  "$PY" - "$1" "$2" "$CLK_TCK" "$N" <<'EOF'
+import sys
+parse = lambda text: {l.rsplit(" ", 1)[0]: int(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.strip()}
+a, b, hz, n = parse(sys.argv[1]), parse(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+used = sorted(((b[k] - a.get(k, 0), k) for k in b if b[k] - a.get(k, 0) > 0), reverse=True)
+print(", ".join("%s %.2f" % (k, t * 1000.0 / hz / n) for t, k in used))
+EOF
+}
+
 # tree_ticks PID... -> CPU clock ticks (utime + stime) used so far by these processes, their
 # threads and every descendant: live and zombie ones from their own /proc/PID/stat, reaped ones
 # through their parent's cutime + cstime. The difference of two readings is the CPU the
@@ -432,6 +468,8 @@ run_once() {
   local j k dirs t0 t1 rc failed=0 cpu0 cpu1 pg0=0 pg1=0
   SCU_PIDS=()
   cpu0=$(tree_ticks "${SERVER_PIDS[@]}")
+  local threads0="" threads1=""
+  [[ "$target" == dxhub* ]] && threads0=$(thread_ticks "${SERVER_PIDS[@]}")
   [[ "$target" == *-pg* ]] && pg0=$(tree_ticks "$PG_PID")
   t0=$(date +%s.%N)
   for j in $(seq 0 $((assoc - 1))); do
@@ -450,6 +488,7 @@ run_once() {
   done
   t1=$(date +%s.%N)
   cpu1=$(tree_ticks "${SERVER_PIDS[@]}")
+  [[ "$target" == dxhub* ]] && threads1=$(thread_ticks "${SERVER_PIDS[@]}")
   [[ "$target" == *-pg* ]] && pg1=$(tree_ticks "$PG_PID")
   SCU_PIDS=()
   (( failed == 0 )) || die "$target, $assoc association(s): storescu failed"
@@ -474,6 +513,8 @@ run_once() {
   RUN_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   RUN_RATE=$(awk -v n="$N" -v s="$RUN_SECS" 'BEGIN { printf "%.1f", n / s }')
   RUN_CPU=$(awk -v t="$((cpu1 - cpu0))" -v hz="$CLK_TCK" -v n="$N" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')
+  RUN_THREADS=""
+  [[ -n "$threads1" ]] && RUN_THREADS=$(thread_split "$threads0" "$threads1")
   RUN_PG_CPU=""
   [[ "$target" == *-pg* ]] &&
     RUN_PG_CPU=$(awk -v t="$((pg1 - pg0))" -v hz="$CLK_TCK" -v n="$N" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')
@@ -483,7 +524,7 @@ run_once() {
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 median2() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
-declare -A RATE SECS CPUMS PGMS
+declare -A RATE SECS CPUMS PGMS THREADS
 TMP_FS=$(df -T "$OUT" | awk 'NR==2 {print $2 " (" $1 ", mounted on " $7 ")"}')
 log "N=$N ($((N / 20)) studies, $((INST_BYTES / 1024 / 1024)) MiB), targets: $TARGETS, associations: $ASSOCS, repeat: $REPEAT, TCP_NODELAY=$TCP_NODELAY"
 for target in $TARGETS; do
@@ -493,7 +534,9 @@ for target in $TARGETS; do
       run_once "$target" "$assoc"
       rate=$RUN_RATE; sec=$RUN_SECS
       log "$(printf '%-15s %d assoc  run %d: %8.1f instances/s  (%.3f s)  receiver CPU %s ms/instance%s' "$target" "$assoc" "$r" "$rate" "$sec" "$RUN_CPU" "${RUN_PG_CPU:+, PostgreSQL $RUN_PG_CPU ms/instance}")"
+      [[ -n "$RUN_THREADS" ]] && log "  by thread (ms/instance): $RUN_THREADS"
       rates+="$rate "; secs+="$sec "; cpus+="$RUN_CPU "; pgs+="${RUN_PG_CPU:-} "
+      [[ -n "$RUN_THREADS" ]] && THREADS[$target.$assoc]+="- $target, $assoc association(s), run $r ($rate instances/s): $RUN_THREADS"$'\n'
     done
     RATE[$target.$assoc]=$(echo "$rates" | median)
     SECS[$target.$assoc]=$(echo "$secs" | median)
@@ -578,6 +621,14 @@ SECTION=$(mktemp "$OUT/section.XXXXXX")
     echo "| $target | ${RATE[$target.1]:-n/a} | ${RATE[$target.8]:-n/a} | ${CPUMS[$target.1]:-n/a} / ${CPUMS[$target.8]:-n/a} | $pgcol |"
   done
   echo
+  if (( ${#THREADS[@]} > 0 )); then
+    echo "Receiver CPU by thread name, ms per instance (dxhub names its threads: \`dimse\` association workers, \`sqlite-writer\` the group-commit writer, \`ai-N\` AI workers at SCHED_IDLE, \`ai-watch\`, \`processing\`; OpenCV's pool threads inherit the name of the thread that started them):"
+    echo
+    for target in $TARGETS; do
+      for assoc in $ASSOCS; do printf '%s' "${THREADS[$target.$assoc]:-}"; done
+    done
+    echo
+  fi
   echo "| Ratio | 1 association | 8 associations | Target | Verdict |"
   echo "|---|---:|---:|---|---|"
   ratio_row "dxhub (bundled model) / dxhub --no-ai" dxhub dxhub-noai "" 0.9
