@@ -111,6 +111,7 @@ SERVER_PID=""
 SERVER_PIDS=()               # every receiver process of the run (two for dxhub-pg-2nodes)
 SERVER_NAME=""
 RUN_DIR=""
+DONE_DIRS=()                 # finished runs' storage, removed at exit
 SCU_PIDS=()
 PG_STARTED=0
 cleanup() {
@@ -133,6 +134,7 @@ cleanup() {
     fi
     rm -rf "$RUN_DIR"
   fi
+  (( ${#DONE_DIRS[@]} )) && rm -rf "${DONE_DIRS[@]}"
   exit $rc
 }
 trap cleanup EXIT
@@ -509,7 +511,11 @@ run_once() {
   if [[ "$KEEP_LOGS" == 1 ]]; then
     mkdir -p "$LOGS/$target.$assoc"; cp "$RUN_DIR"/*.log "$LOGS/$target.$assoc"/
   fi
-  rm -rf "$RUN_DIR"; RUN_DIR=""
+  # The stored data stays until the script ends: deleting thousands of files right before the
+  # next run makes every file that run creates slower to allocate on ext4 without a journal (the
+  # kernel skips each inode freed in the last 60-300 s, recently_deleted() in perf), a cost of
+  # the benchmark that no receiver has in service.
+  DONE_DIRS+=("$RUN_DIR"); RUN_DIR=""
   RUN_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   RUN_RATE=$(awk -v n="$N" -v s="$RUN_SECS" 'BEGIN { printf "%.1f", n / s }')
   RUN_CPU=$(awk -v t="$((cpu1 - cpu0))" -v hz="$CLK_TCK" -v n="$N" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')

@@ -234,7 +234,14 @@ class SqliteDatabase final : public Database {
     if (!conn.ok())
       return conn.error();
     writer_ = std::move(conn.value());
-    DXHUB_TRY(writer_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+    // temp_store=MEMORY: a write in its savepoint inside the batch's transaction needs a statement
+    // journal, which SQLite otherwise makes as a temporary file (created and unlinked at once),
+    // about one for every nine instances. On ext4 without a journal, as on the benchmark VM, every
+    // new file's inode allocation then skips each inode freed in the last 5 s (the kernel's
+    // recently_deleted): a fifth of the CPU at 8 associations went there (perf, bench/RESULTS.md).
+    // The writer's statement journals hold a few pages; readers keep file-backed sorts.
+    DXHUB_TRY(writer_->Exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"));
     std::vector<std::string_view> files(std::begin(kSqliteMigrations), std::end(kSqliteMigrations));
     MigrationConnection mc{[this](std::string_view sql) { return writer_->Exec(sql); },
                            [this](std::string_view sql) { return writer_->QueryInt(sql); },
