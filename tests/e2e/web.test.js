@@ -311,6 +311,28 @@ async function main() {
     assert.match(await p.textContent('#cluster-summary'), /1 of 1 nodes alive/);
     assert.equal(await p.locator('.cluster-queues .queue').count(), 2);
     await shot(p, '13-cluster');
+
+    // The peer directory: add a DICOM node (this dxhub's own SCP), test it, remove it.
+    await p.selectOption('form.add-peer select[name=kind]', 'dicom');
+    await p.fill('form.add-peer input[name=name]', 'loopback-scp');
+    await p.fill('form.add-peer input[name=aet]', cfg.dicom.aet);
+    await p.fill('form.add-peer input[name=host]', '127.0.0.1');
+    await p.fill('form.add-peer input[name=port]', String(cfg.dicom.port));
+    const added = p.waitForResponse((r) => r.url().endsWith('/api/peers') && r.request().method() === 'POST');
+    await p.click('form.add-peer button[type=submit]');
+    assert.equal((await added).status(), 201);
+    const peer = p.locator('table.peers tr[data-peer="loopback-scp"]');
+    await peer.waitFor();
+    assert.match(await peer.textContent(), /database/);
+    assert.match(await peer.textContent(), new RegExp(`${cfg.dicom.aet}@127\\.0\\.0\\.1:${cfg.dicom.port}`));
+    await peer.locator('button.test').click();
+    await peer.locator('.echo-result.ok').waitFor();
+    await shot(p, '14-peers');
+    p.once('dialog', (d) => d.accept());
+    const removed = p.waitForResponse((r) => r.url().endsWith('/api/peers/loopback-scp') && r.request().method() === 'DELETE');
+    await peer.locator('button.remove').click();
+    assert.equal((await removed).status(), 200);
+    await peer.waitFor({ state: 'detached' });
     // Not for other roles: the link is hidden and the API refuses.
     const v = await newPage();
     await login(v, viewer.user, viewer.password);

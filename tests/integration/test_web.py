@@ -98,6 +98,7 @@ class WebTest(unittest.TestCase):
                            str(xa.SOPInstanceUID)],
                     "crSops": sorted({i["sop_instance_uid"] for i in cr["images"]}),
                     "ctStorescu": ct_argv,
+                    "dicom": {"aet": server.aet, "port": server.dicom_port},
                     "screenshots": os.path.abspath(screenshots),
                     "users": {
                         "doctor": {"user": "dr.chen", "password": "dr.chen pass phrase"},

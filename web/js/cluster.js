@@ -1,8 +1,10 @@
 // The cluster for administrators: the nodes sharing this archive's database (alive or not, by
-// their heartbeat), what each holds, and the shared background queues. Refreshes itself.
+// their heartbeat), what each holds, the shared background queues (refreshed), and the peer
+// directory every node uses (peers.js).
 
 import { t } from './i18n.js';
 import { api, h, dateTime, toast, errorText } from './util.js';
+import { peersSection } from './peers.js';
 
 const REFRESH_MS = 5000;
 
@@ -47,7 +49,9 @@ export async function clusterPage(view) {
         'cluster.heartbeat', 'cluster.load', 'cluster.claimedAi', 'cluster.claimedProcessing',
         'cluster.ingested', 'cluster.takenOver'].map((k) => h('th', {}, t(k))))),
     tbody));
-  await load();
+  const peers = peersSection();
+  view.append(peers.element);
+  await Promise.all([load(), peers.load()]);
   const timer = setInterval(load, REFRESH_MS);
   return () => clearInterval(timer);
 }
