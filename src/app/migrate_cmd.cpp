@@ -1,38 +1,16 @@
 // `dxhub migrate --data DIR --to postgresql://...`: the SQLite index of DIR into PostgreSQL, so
 // several nodes can share the archive. The blobs stay in DIR (point every node's --data at it).
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 
 #include "app/commands.h"
+#include "store/blob_store.h"
 #include "store/index_migration.h"
 #include "store/sql/postgres_database.h"
 #include "store/sql/sqlite_database.h"
 
 namespace dxhub::app {
-namespace {
-
-// A dxhub process holds the lock of its temp area under DATA/tmp while it runs.
-bool ArchiveInUse(const std::string& data_dir) {
-  std::error_code ec;
-  for (const auto& area : std::filesystem::directory_iterator(data_dir + "/tmp", ec)) {
-    const std::string lock = area.path().string() + "/.lock";
-    const int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-      continue;
-    const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
-    ::close(fd);
-    if (held)
-      return true;
-  }
-  return false;
-}
-
-}  // namespace
 
 int RunMigrate(const Config& config, const MigrateOptions& options) {
   if (!store::sql::IsPostgresUrl(options.to)) {
@@ -48,7 +26,7 @@ int RunMigrate(const Config& config, const MigrateOptions& options) {
     std::fprintf(stderr, "dxhub migrate: no SQLite index at %s\n", config.IndexPath().c_str());
     return 2;
   }
-  if (ArchiveInUse(config.data_dir)) {
+  if (store::BlobStoreInUse(config.data_dir)) {
     std::fprintf(stderr,
                  "dxhub migrate: a dxhub process is using %s; stop it first (what it receives "
                  "during the copy would be missed)\n",

@@ -20,6 +20,7 @@
 #include "store/archive.h"
 #include "store/audit_syslog.h"
 #include "store/peer_directory.h"
+#include "store/sql/postgres_database.h"
 #include "web/auth.h"
 #include "web/http_server.h"
 
@@ -183,8 +184,13 @@ int RunServe(const Config& config) {
   }
 
   // Image processing (bone removal, lungs, vessels, meshes, MPR/MIP, DSA) as queued jobs.
+  // With a shared database a node without workers still takes requests: the jobs it queues run
+  // on the nodes that have workers (as --ai-queue-only does for AI). Alone, 0 turns it off.
   std::unique_ptr<imaging::ProcessingService> processing;
-  if (config.processing_workers > 0) {
+  const bool shared_queue = store::sql::IsPostgresUrl(config.index);
+  if (config.processing_workers > 0 || shared_queue) {
+    if (config.processing_workers == 0)
+      spdlog::info("processing: no workers on this node; jobs queued here run on other nodes");
     imaging::ProcessingOptions processing_options;
     processing_options.derived_dir = config.data_dir + "/derived";
     processing_options.workers = config.processing_workers;

@@ -206,7 +206,8 @@ std::vector<ConfigKey> MakeTable() {
           "seconds after which a running AI job fails as timed out (default 300)",
           &Config::ai_timeout_s),
       Int("processing-workers", K::kServe,
-          "image-processing worker threads (default 1; 0 turns processing off)",
+          "image-processing worker threads (default 1; 0 turns processing off, or on "
+          "PostgreSQL queues jobs for other nodes to run)",
           &Config::processing_workers),
       Int("stable-after", K::kServe,
           "seconds without new images after which a study is complete (default 30)",

@@ -102,13 +102,8 @@ class FileBlobStore final : public BlobStore {
     for (const auto& area : stdfs::directory_iterator(root_ + "/tmp", ec)) {
       if (!area.is_directory() || area.path().string() == temp_dir_)
         continue;
-      int fd = ::open((area.path().string() + "/.lock").c_str(), O_RDWR | O_CLOEXEC);
-      if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        ::close(fd);  // its owner is alive
-        continue;
-      }
-      if (fd >= 0)
-        ::close(fd);
+      if (TempAreaInUse(area.path().string()))
+        continue;  // its owner is alive
       abandoned_.push_back(area.path().string());
       for (const auto& f : stdfs::directory_iterator(area.path(), ec)) {
         if (f.is_regular_file() && f.path().filename() != ".lock") {
@@ -158,6 +153,24 @@ bool IsBlobKey(const std::string& key) {
       return false;
   }
   return true;
+}
+
+bool TempAreaInUse(const std::string& area_dir) {
+  const int fd = ::open((area_dir + "/.lock").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+  ::close(fd);  // releases the probe's lock, if it got one
+  return held;
+}
+
+bool BlobStoreInUse(const std::string& root) {
+  std::error_code ec;
+  for (const auto& area : stdfs::directory_iterator(root + "/tmp", ec)) {
+    if (area.is_directory() && TempAreaInUse(area.path().string()))
+      return true;
+  }
+  return false;
 }
 
 Result<BlobStorePtr> OpenFileBlobStore(const std::string& root) {

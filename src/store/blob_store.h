@@ -47,6 +47,14 @@ using BlobStorePtr = std::unique_ptr<BlobStore>;
 /// that concurrent dxhub processes (serve + import) never touch each other's in-flight files.
 Result<BlobStorePtr> OpenFileBlobStore(const std::string& root);
 
+/// Whether a live process holds the temp area `area_dir` (its .lock is flocked). A probe: it
+/// takes no lock that outlives the call.
+bool TempAreaInUse(const std::string& area_dir);
+
+/// Whether any process (dxhub serve, import, another command) is using the blob store rooted
+/// at `root`, told by the locks on its temp areas.
+bool BlobStoreInUse(const std::string& root);
+
 /// True for a well-formed blob key (64 lower-case hex digits).
 bool IsBlobKey(const std::string& key);
 

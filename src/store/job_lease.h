@@ -23,4 +23,8 @@ class Database;
 /// `now_ms`: a read on the partial lease index, so the check every node runs costs no write.
 Result<bool> AnyExpired(sql::Database& db, const char* table, int64_t now_ms);
 
+/// Whether `table` has a job waiting: the read an idle worker polls with, so that a quiet cluster's
+/// workers write nothing (a claim is a write: SQLite's one writer, a PostgreSQL transaction).
+Result<bool> AnyPending(sql::Database& db, const char* table);
+
 }  // namespace dxhub::store

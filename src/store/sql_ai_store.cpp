@@ -72,6 +72,11 @@ class SqlAiStore final : public AiStore {
 
   Result<std::vector<AiJob>> ClaimJobs(int max, int64_t now_ms) override {
     std::vector<AiJob> jobs;
+    auto waiting = AnyPending(db_, "ai_jobs");
+    if (!waiting.ok())
+      return waiting.error();
+    if (!*waiting)
+      return jobs;
     Status st = db_.Write([&](Transaction& tx) -> Status {
       jobs.clear();
       auto claim = tx.Prepare(claim_);

@@ -75,6 +75,11 @@ class SqlProcessingStore final : public ProcessingStore {
   }
 
   Result<std::optional<ProcessingJob>> Claim(int64_t now_ms) override {
+    auto waiting = AnyPending(db_, "processing_jobs");
+    if (!waiting.ok())
+      return waiting.error();
+    if (!*waiting)
+      return std::optional<ProcessingJob>();
     int64_t id = 0;
     Status st = db_.Write([&](Transaction& tx) -> Status {
       id = 0;

@@ -332,7 +332,29 @@ class ClusterTest(unittest.TestCase):
             if single.get(f"/api/processing/{job}")[1]["state"] in ("done", "failed"):
                 break
             time.sleep(0.2)
-        before = single.get("/api/worklist")[1]
+        # The derived MIP series made the study unstable again; wait for the sweep to settle it,
+        # or the migrated node's sweep would settle it later and the two worklists would differ.
+        def stable_times(page):
+            found = []
+            def walk(v):
+                if isinstance(v, dict):
+                    for k, x in v.items():
+                        if k == "stable":
+                            found.append(x)
+                        else:
+                            walk(x)
+                elif isinstance(v, list):
+                    for x in v:
+                        walk(x)
+            walk(page)
+            return found
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            before = single.get("/api/worklist")[1]
+            if all(stable_times(before)):
+                break
+            time.sleep(0.2)
+        self.assertTrue(all(stable_times(before)), before)
         before_job = single.get(f"/api/processing/{job}")[1]
         self.assertEqual(before_job["state"], "done", before_job)
         r = harness.run_dxhub("migrate", "--data", single.var, "--to", self.pg.url("nope"))
@@ -381,8 +403,26 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         files = os.listdir(CT_DIR)
         a = self.node("a", url, "--no-ai")
-        b = self.node("b", url, "--no-ai")
+        b = self.node("b", url, "--no-ai", "--processing-workers", "0")
         study = a.get("/api/studies")[1]["studies"][0]["study_instance_uid"]
+
+        # B runs no processing workers but takes the request; A's worker runs it.
+        series = b.study(study)["series"][0]["series_instance_uid"]
+        status, _, body = call(b, f"/api/series/{series}/process", "POST",
+                               b'{"operation": "mip"}',
+                               {**b.headers(), "Content-Type": "application/json"})
+        self.assertEqual(status, 202, body)
+        job = json.loads(body)["id"]
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            state = b.get(f"/api/processing/{job}")[1]
+            if state["state"] in ("done", "failed"):
+                break
+            time.sleep(0.2)
+        self.assertEqual(state["state"], "done", state)
+        self.assertEqual(self.sql(url.rsplit("/", 1)[1],
+                                  f"SELECT claimed_by FROM processing_jobs WHERE id = {job}"),
+                         [["a"]])
         received = os.path.join(self.tmp, "received")
         os.makedirs(received)
         dest_port = harness.free_port()
@@ -430,7 +470,10 @@ class ClusterTest(unittest.TestCase):
         self.assertNotIn("token", listed["cloud"])
         rc, out = movescu(b, "DEST", keys)
         self.assertIn("Final Move Response (Success)", out)
-        self.assertEqual(len(os.listdir(received)), len(files))
+        # The 20 slices and the MIP series processed above.
+        in_study = sum(len(se["instances"]) for se in b.study(study)["series"])
+        self.assertGreater(in_study, len(files))
+        self.assertEqual(len(os.listdir(received)), in_study)
 
         # Removed through B: A stops sending there.
         status, _, answer = call(b, "/api/peers/dest", "DELETE", None, b.headers())
