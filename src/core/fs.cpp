@@ -71,6 +71,15 @@ Status SyncPath(const std::string& path) {
   return Ok();
 }
 
+Status DataSyncPath(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0)
+    return ErrnoError(errno, "open " + path);
+  if (::fdatasync(fd.get()) != 0)
+    return ErrnoError(errno, "fdatasync " + path);
+  return Ok();
+}
+
 Status MakeDirs(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) {

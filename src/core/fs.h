@@ -18,6 +18,9 @@ Status MakeDirs(const std::string& dir);
 
 /// fsync()s an open-able file or directory.
 Status SyncPath(const std::string& path);
+/// fdatasync()s the file at `path`: its bytes and what it takes to read them back (its size),
+/// not its timestamps.
+Status DataSyncPath(const std::string& path);
 
 /// Writes `data` to `path` (creating/truncating, mode 0640), fsync'd when `sync`. Not atomic.
 Status WriteFile(const std::string& path, std::span<const uint8_t> data, bool sync);

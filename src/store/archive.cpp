@@ -49,10 +49,6 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
       (void)::chmod(file.c_str(), 0600);  // -wal/-shm may not exist yet
     }
   }
-  // Every instance's temp file is fsync'd before it is queued; one fsync of the temp area per
-  // index batch then makes all their names durable before the rows commit.
-  BlobStore* blobs_ptr = archive->blobs_.get();
-  archive->index_->SetPreCommitHook([blobs_ptr] { return blobs_ptr->SyncTempArea(); });
   DXHUB_TRY(archive->Recover());
   return archive;
 }
@@ -74,6 +70,8 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
         fs::RemoveQuiet(path);
     }
   } guard{received_path};
+  // The fsyncs run while the dataset is parsed and hashed; the commit waits for them below.
+  PendingSync durable = blobs_->MakeDurable(guard.path);
 
   auto info = dicom::ReadInstanceFile(guard.path, ctx.coerce_missing_uids);
   if (!info.ok())
@@ -93,6 +91,7 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     fs::RemoveQuiet(guard.path);
     guard.path = coerced_path;
     DXHUB_TRY(written);
+    durable = blobs_->MakeDurable(guard.path);
     spdlog::debug("archive: {} arrived without {}; filled in", info->sop_uid,
                   fmt::join(info->coerced, ", "));
   }
@@ -100,8 +99,7 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
   auto size = fs::FileSize(temp_path);
   if (!size.ok())
     return size.error();
-  // Hash and fsync in one pass: the bytes must be durable before the index row is committed.
-  auto sha = Sha256File(temp_path, /*sync=*/true);
+  auto sha = Sha256File(temp_path);
   if (!sha.ok())
     return sha.error();
 
@@ -120,6 +118,8 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     kind = IngestKind::kReplaced;
   }
 
+  // The bytes and the temp name must be on disk before a committed row can point at them.
+  DXHUB_TRY(durable.Wait());
   InstanceRecord record{info.value(), key, *size, *sha, ctx.source, clock_.NowMillis(), {}};
   // dxhub's own derived images (bone-free CT, SEG, projections) are not new patient images for
   // the models to read.

@@ -4,17 +4,19 @@
 // and the index row is committed.
 //
 // Ordering, and why it is crash-safe:
-//   1. the dataset sits in a temp file of this process's temp area; it is parsed and validated;
-//   2. the temp file is hashed and fsync'd;
-//   3. the index row is committed (group commit, synchronous=FULL); just before each commit the
-//      temp area directory is fsync'd once for the whole batch, so every file of the batch is
-//      durable under its temp name;
+//   1. the dataset sits in a temp file of this process's temp area;
+//   2. the file is fdatasync'd and the temp area directory fsync'd (one directory fsync serves
+//      every file created before it began) on the blob store's sync threads, while this thread
+//      parses, validates and hashes it and checks for a duplicate;
+//   3. once both syncs are done the file is durable under its temp name, and only then is the
+//      index row committed (group commit, synchronous=FULL);
 //   4. the temp file is renamed to its blob path; then Success.
 // A crash (or power loss) before the rename reaches the disk leaves an index row whose bytes are
 // still in the (now unlocked) temp area; Open() finds such files and renames those whose SHA-256
 // matches their index row into place. Everything else in a dead temp area was never acknowledged
-// and is deleted. Per instance this costs one fsync; per batch, one directory fsync and one WAL
-// fsync. (It assumes, as PostgreSQL does, a filesystem whose rename never loses both names.)
+// and is deleted. Per instance this costs one fdatasync overlapped with the parse, a share of a
+// directory fsync, and a share of a WAL fsync. (It assumes, as PostgreSQL does, a filesystem
+// whose rename never loses both names.)
 
 #include <atomic>
 #include <cstdint>

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "core/fs.h"
+#include "core/sync_queue.h"
 
 namespace dxhub::store {
 namespace {
@@ -33,6 +34,7 @@ class FileBlobStore final : public BlobStore {
  public:
   explicit FileBlobStore(std::string root) : root_(std::move(root)) {}
   ~FileBlobStore() override {
+    sync_.reset();  // finish in-flight syncs before the area goes
     if (lock_fd_ >= 0) {
       std::error_code ec;
       stdfs::remove_all(temp_dir_, ec);  // only our own, now-empty-or-stale area
@@ -53,6 +55,7 @@ class FileBlobStore final : public BlobStore {
       return fs::ErrnoError(errno, "create temp area lock");
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
       return fs::ErrnoError(errno, "lock temp area");
+    sync_ = std::make_unique<SyncQueue>(temp_dir_, kSyncThreads);
     return Ok();
   }
 
@@ -73,7 +76,7 @@ class FileBlobStore final : public BlobStore {
     return Ok();
   }
 
-  Status SyncTempArea() override { return fs::SyncPath(temp_dir_); }
+  PendingSync MakeDurable(const std::string& temp_path) override { return sync_->Sync(temp_path); }
 
   bool Contains(const std::string& key) const override {
     return IsBlobKey(key) && fs::Exists(PathOf(key));
@@ -138,6 +141,9 @@ class FileBlobStore final : public BlobStore {
 
   std::string root_;
   std::string temp_dir_;
+  // As many file syncs in flight as associations that commonly arrive at once; more queue.
+  static constexpr size_t kSyncThreads = 8;
+  std::unique_ptr<SyncQueue> sync_;
   int lock_fd_ = -1;
   std::atomic<uint64_t> counter_{0};
   std::vector<std::string> abandoned_;

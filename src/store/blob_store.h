@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/sync_queue.h"
 
 namespace dxhub::store {
 
@@ -20,14 +21,15 @@ class BlobStore {
   virtual std::string NewTempPath() = 0;
   /// Where the blob for `key` lives (whether or not it exists yet).
   virtual std::string PathOf(const std::string& key) const = 0;
-  /// Atomically renames `temp_path` (already fsync'd by the caller) to the blob of `key`,
+  /// Atomically renames `temp_path` (made durable by MakeDurable()) to the blob of `key`,
   /// replacing any old one. The rename itself is not fsync'd: until the blob directory reaches
-  /// the disk, the bytes are still reachable under their temp name, whose directory entry
-  /// SyncTempArea() made durable, and recovery finishes the rename (see archive.h).
+  /// the disk, the bytes are still reachable under their temp name, and recovery finishes the
+  /// rename (see archive.h).
   virtual Status Commit(const std::string& temp_path, const std::string& key) = 0;
-  /// fsyncs this process's temp area directory: the names of every temp file created so far
-  /// become durable. One call covers a whole batch of instances.
-  virtual Status SyncTempArea() = 0;
+  /// Starts making the temp file `temp_path` durable, bytes and name, in the background (its
+  /// fdatasync, and an fsync of the temp area shared with every file created before it), so
+  /// that the caller can parse and hash meanwhile. Wait() on it before the index row commits.
+  virtual PendingSync MakeDurable(const std::string& temp_path) = 0;
   virtual bool Contains(const std::string& key) const = 0;
   /// Calls `fn` with every blob key present (for verify). Stops early if `fn` returns false.
   virtual Status ForEachKey(const std::function<bool(const std::string&)>& fn) const = 0;

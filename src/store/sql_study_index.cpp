@@ -270,10 +270,6 @@ class SqlStudyIndex final : public StudyIndex {
     return db_->Write([&](Transaction& tx) { return WriteOne(tx, record); });
   }
 
-  void SetPreCommitHook(std::function<Status()> hook) override {
-    db_->SetPreCommitHook(std::move(hook));
-  }
-
   AiStore& ai() override { return *ai_; }
   UserStore& users() override { return *users_; }
   ReviewStore& reviews() override { return *reviews_; }

@@ -185,11 +185,6 @@ class StudyIndex {
   /// the same SOP Instance UID. Durable (committed and synced) on Ok.
   virtual Status PutInstance(const InstanceRecord& record) = 0;
 
-  /// Runs `hook` before every commit of index writes, once per batch of concurrent PutInstance
-  /// calls; if it fails, the batch fails. The archive uses it to make a whole batch's blob files
-  /// durable with one directory fsync. Set once, before the first PutInstance.
-  virtual void SetPreCommitHook(std::function<Status()> hook) = 0;
-
   virtual Result<StudyPage> FindStudies(const StudyQuery& query) = 0;
 
   /// Matches at any level, in a stable order (studies newest first; series and instances by

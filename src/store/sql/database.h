@@ -139,10 +139,6 @@ class Database {
   /// Runs `op` on a read connection: a consistent snapshot for its duration.
   virtual Status Read(const std::function<Status(Transaction&)>& op) = 0;
 
-  /// Runs `hook` before each commit of writes (once per SQLite batch); if it fails, the writes
-  /// fail. The archive makes a batch's blob files durable with it. Set before the first write.
-  virtual void SetPreCommitHook(std::function<Status()> hook) = 0;
-
   /// The schema version this database is at (after the migrations this binary applied).
   virtual int SchemaVersion() const = 0;
   /// For logs and /healthz: the engine and where it is, without credentials.

@@ -332,17 +332,7 @@ class PostgresDatabase final : public Database {
   int SchemaVersion() const override { return schema_version_; }
   std::string Describe() const override { return describe_; }
 
-  void SetPreCommitHook(std::function<Status()> hook) override {
-    std::lock_guard lock(mu_);
-    pre_commit_ = std::move(hook);
-  }
-
   Status Write(const std::function<Status(Transaction&)>& op) override {
-    std::function<Status()> hook;
-    {
-      std::lock_guard lock(mu_);
-      hook = pre_commit_;
-    }
     Status last = Ok();
     for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
       auto borrowed = Borrow();
@@ -350,7 +340,7 @@ class PostgresDatabase final : public Database {
         return borrowed.error();
       std::unique_ptr<PgConnection> conn = std::move(borrowed.value());
       bool retry = false;
-      last = WriteOnce(*conn, op, hook, retry);
+      last = WriteOnce(*conn, op, retry);
       Return(std::move(conn));
       if (last.ok() || !retry)
         return last;
@@ -383,8 +373,7 @@ class PostgresDatabase final : public Database {
 
  private:
   // One attempt; `retry` says whether running `op` again may succeed where this failed.
-  Status WriteOnce(PgConnection& conn, const std::function<Status(Transaction&)>& op,
-                   const std::function<Status()>& hook, bool& retry) {
+  Status WriteOnce(PgConnection& conn, const std::function<Status(Transaction&)>& op, bool& retry) {
     retry = false;
     Status begin = conn.Exec("BEGIN");
     if (!begin.ok()) {
@@ -392,8 +381,6 @@ class PostgresDatabase final : public Database {
       return begin;
     }
     Status st = op(conn);
-    if (st.ok() && hook)
-      st = hook();
     if (!st.ok()) {
       (void)conn.Exec("ROLLBACK");
       // Nothing was committed: a deadlock, a serialization failure or a lost connection may
@@ -512,7 +499,6 @@ class PostgresDatabase final : public Database {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<PgConnection>> idle_;  // guarded by mu_
   int open_ = 0;                                     // guarded by mu_: idle and lent
-  std::function<Status()> pre_commit_;               // guarded by mu_
 };
 
 }  // namespace

@@ -288,11 +288,6 @@ class SqliteDatabase final : public Database {
     return st;
   }
 
-  void SetPreCommitHook(std::function<Status()> hook) override {
-    std::lock_guard lock(write_mu_);
-    pre_commit_ = std::move(hook);
-  }
-
  private:
   struct Pending {
     const std::function<Status(Transaction&)>* op;  // the caller waits, so it outlives this
@@ -336,19 +331,6 @@ class SqliteDatabase final : public Database {
   }
 
   void CommitBatch(std::vector<Pending>& batch) {
-    std::function<Status()> hook;
-    {
-      std::lock_guard lock(write_mu_);
-      hook = pre_commit_;
-    }
-    if (hook) {
-      Status ready = hook();
-      if (!ready.ok()) {
-        for (auto& p : batch)
-          p.done.set_value(ready);
-        return;
-      }
-    }
     Status begin = writer_->Exec("BEGIN IMMEDIATE");
     if (!begin.ok()) {
       for (auto& p : batch)
@@ -381,9 +363,8 @@ class SqliteDatabase final : public Database {
 
   std::mutex write_mu_;
   std::condition_variable write_cv_;
-  std::deque<Pending> queue_;           // guarded by write_mu_
-  bool stopping_ = false;               // guarded by write_mu_
-  std::function<Status()> pre_commit_;  // guarded by write_mu_
+  std::deque<Pending> queue_;  // guarded by write_mu_
+  bool stopping_ = false;      // guarded by write_mu_
   std::thread writer_thread_;
 
   std::mutex read_mu_;
