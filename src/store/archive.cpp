@@ -28,6 +28,10 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
   if (!blobs.ok())
     return blobs.error();
   archive->blobs_ = std::move(blobs.value());
+  auto locks = KeyLocks::Open(config.data_dir + "/locks");
+  if (!locks.ok())
+    return locks.error();
+  archive->key_locks_ = std::move(locks.value());
   const bool postgres = sql::IsPostgresUrl(config.index);
   if (!postgres && !config.index.empty() && config.index != "sqlite") {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -54,10 +58,6 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
 }
 
 Archive::~Archive() = default;
-
-std::mutex& Archive::StripeFor(const std::string& key) {
-  return stripes_[std::hash<std::string>{}(key) % kStripes];
-}
 
 Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const IngestContext& ctx) {
   const ForegroundActivity::Scope foreground(ingest_activity_);
@@ -104,7 +104,9 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     return sha.error();
 
   const std::string key = BlobKeyFor(info->sop_uid);
-  std::lock_guard lock(StripeFor(key));
+  auto key_lock = key_locks_->Lock(key);
+  if (!key_lock.ok())
+    return key_lock.error();
 
   auto existing = index_->FindInstance(info->sop_uid);
   if (!existing.ok())
@@ -160,6 +162,9 @@ Status Archive::Recover() {
     auto info = dicom::ReadInstanceFile(file);
     if (info.ok()) {
       const std::string key = BlobKeyFor(info->sop_uid);
+      auto key_lock = key_locks_->Lock(key);
+      if (!key_lock.ok())
+        return key_lock.error();
       auto row = index_->FindInstance(info->sop_uid);
       auto sha = Sha256File(file);
       if (row.ok() && row->has_value() && sha.ok() && (*row)->sha256 == *sha &&

@@ -33,6 +33,7 @@
 #include "core/result.h"
 #include "dicom/instance.h"
 #include "store/blob_store.h"
+#include "store/key_locks.h"
 #include "store/study_index.h"
 
 namespace dxhub::store {
@@ -117,21 +118,17 @@ class Archive {
 
  private:
   Status Recover();
-  std::mutex& StripeFor(const std::string& key);
 
   Config config_;
   const Clock& clock_;
   BlobStorePtr blobs_;
+  KeyLocksPtr key_locks_;
   StudyIndexPtr index_;
   RecoveryStats recovery_;
   JobPlanner planner_;
   std::function<void()> jobs_queued_;
   std::atomic<int64_t> ingested_{0};
   ForegroundActivity ingest_activity_;
-  // Serialises ingest of the same SOP Instance UID (duplicate check, commit, rename) while
-  // different UIDs proceed in parallel.
-  static constexpr size_t kStripes = 64;
-  std::mutex stripes_[kStripes];
 };
 
 /// The blob key for an instance: SHA-256 of its (validated) SOP Instance UID.

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/file.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "../test_util.h"
 #include "core/fs.h"
@@ -89,6 +91,44 @@ TEST_F(ArchiveTest, DuplicateReplacePolicyReplacesBytes) {
             fs::ReadFile(inputs_ / "b.dcm").value());
   EXPECT_EQ(archive->index().Counts()->instances, 1);
   EXPECT_TRUE(archive->Verify(true).value().Clean());
+}
+
+// Two processes on one data directory (serve and import, or two nodes sharing the blob
+// directory) receive one SOP Instance UID with different bytes at the same moment: whichever
+// commits last, the blob on disk must be the version its index row describes.
+TEST_F(ArchiveTest, ConcurrentVersionsFromTwoArchivesLeaveRowAndBlobAgreeing) {
+  auto first = Open(DuplicatePolicy::kReplace);
+  auto second = Open(DuplicatePolicy::kReplace);  // a second "process" on the same directory
+  ASSERT_TRUE(first && second);
+  constexpr int kRounds = 20;
+  constexpr int kVersions = 4;
+  std::vector<std::string> versions;
+  SyntheticInstance s;
+  for (int v = 0; v < kVersions; ++v) {
+    s.fill = static_cast<uint16_t>(10 + v);
+    versions.push_back(inputs_ / ("v" + std::to_string(v) + ".dcm"));
+    ASSERT_TRUE(WriteSynthetic(s, versions.back()));
+  }
+  std::atomic<int> failures{0};
+  auto send = [&](Archive& archive, int offset) {
+    for (int round = 0; round < kRounds; ++round) {
+      if (!archive.ImportFile(versions[(round + offset) % kVersions]).ok())
+        ++failures;
+    }
+  };
+  std::thread a([&] { send(*first, 0); });
+  std::thread b([&] { send(*second, 1); });
+  std::thread c([&] { send(*first, 2); });
+  std::thread d([&] { send(*second, 3); });
+  for (auto* t : {&a, &b, &c, &d})
+    t->join();
+  EXPECT_EQ(failures.load(), 0);
+  auto report = first->Verify(/*deep=*/true);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->Clean()) << report->corrupt_blobs.size() << " corrupt";
+  auto row = first->index().FindInstance(s.sop_uid);
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->sha256, Sha256File(first->blobs().PathOf(BlobKeyFor(s.sop_uid))).value());
 }
 
 TEST_F(ArchiveTest, RejectedInputLeavesNothingBehind) {
