@@ -38,7 +38,8 @@
 #   TARGETS="dxhub orthanc storescp"   receivers to run (also: dxhub-noai dxhub-pg
 #                          dxhub-pg-2nodes orthanc-pg)
 #   ASSOCS="1 8"           association counts (each must divide 8)
-#   REPEAT=1               runs per (target, associations); the median rate is reported
+#   REPEAT=1               rounds, each running every (target, associations) once; the median
+#                          rate is reported
 #   DXHUB=build/bin/dxhub  ORTHANC=/usr/sbin/Orthanc
 #   ORTHANC_PG_PLUGIN=     libOrthancPostgreSQLIndex.so (default: found via dpkg -L orthanc-postgresql)
 #   RESULTS=bench/RESULTS.md   (RESULTS=- to not write any file)
@@ -533,20 +534,29 @@ median2() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {if (NR%2) prin
 declare -A RATE SECS CPUMS PGMS THREADS
 TMP_FS=$(df -T "$OUT" | awk 'NR==2 {print $2 " (" $1 ", mounted on " $7 ")"}')
 log "N=$N ($((N / 20)) studies, $((INST_BYTES / 1024 / 1024)) MiB), targets: $TARGETS, associations: $ASSOCS, repeat: $REPEAT, TCP_NODELAY=$TCP_NODELAY"
-for target in $TARGETS; do
-  for assoc in $ASSOCS; do
-    rates=""; secs=""; cpus=""; pgs=""
-    for r in $(seq "$REPEAT"); do
+# Rounds: every target and association count once per round, so that a machine whose speed
+# drifts during the run (a shared VM) weighs on every target alike instead of on whichever ran
+# while it was slow.
+declare -A RATES SECSS CPUSS PGSS
+for r in $(seq "$REPEAT"); do
+  for target in $TARGETS; do
+    for assoc in $ASSOCS; do
       run_once "$target" "$assoc"
       rate=$RUN_RATE; sec=$RUN_SECS
       log "$(printf '%-15s %d assoc  run %d: %8.1f instances/s  (%.3f s)  receiver CPU %s ms/instance%s' "$target" "$assoc" "$r" "$rate" "$sec" "$RUN_CPU" "${RUN_PG_CPU:+, PostgreSQL $RUN_PG_CPU ms/instance}")"
       [[ -n "$RUN_THREADS" ]] && log "  by thread (ms/instance): $RUN_THREADS"
-      rates+="$rate "; secs+="$sec "; cpus+="$RUN_CPU "; pgs+="${RUN_PG_CPU:-} "
+      RATES[$target.$assoc]+="$rate "; SECSS[$target.$assoc]+="$sec "
+      CPUSS[$target.$assoc]+="$RUN_CPU "; PGSS[$target.$assoc]+="${RUN_PG_CPU:-} "
       [[ -n "$RUN_THREADS" ]] && THREADS[$target.$assoc]+="- $target, $assoc association(s), run $r ($rate instances/s): $RUN_THREADS"$'\n'
     done
-    RATE[$target.$assoc]=$(echo "$rates" | median)
-    SECS[$target.$assoc]=$(echo "$secs" | median)
-    CPUMS[$target.$assoc]=$(echo "$cpus" | median2)
+  done
+done
+for target in $TARGETS; do
+  for assoc in $ASSOCS; do
+    RATE[$target.$assoc]=$(echo "${RATES[$target.$assoc]}" | median)
+    SECS[$target.$assoc]=$(echo "${SECSS[$target.$assoc]}" | median)
+    CPUMS[$target.$assoc]=$(echo "${CPUSS[$target.$assoc]}" | median2)
+    pgs=${PGSS[$target.$assoc]}
     [[ -n "${pgs// /}" ]] && PGMS[$target.$assoc]=$(echo "$pgs" | median2)
   done
 done
@@ -617,7 +627,7 @@ SECTION=$(mktemp "$OUT/section.XXXXXX")
   fi
   echo "- TCP_NODELAY=$TCP_NODELAY in the environment of storescu and of every receiver (all three use Debian's DCMTK libdcmnet, which disables Nagle's algorithm only when TCP_NODELAY=1; with the default every C-STORE on loopback stalls ~40-90 ms on Nagle + delayed ACK and all receivers look alike)."
   echo "- CPU = utime + stime (from /proc/PID/stat) of the receiver's processes, their threads and their children (storescp's forked processes; both dxhub nodes), read just before and just after the send phase, divided by N. For the PostgreSQL targets the PostgreSQL server's processes (postmaster and all its children) are counted in their own column. The senders (storescu) are not counted."
-  (( REPEAT > 1 )) && echo "- Each value is the median of $REPEAT runs."
+  (( REPEAT > 1 )) && echo "- Each value is the median of $REPEAT runs, taken in rounds (each round runs every target once, in the order listed), so that drift of a shared machine during the run weighs on all targets alike."
   echo
   echo "| Receiver | 1 association (instances/s) | 8 associations (instances/s) | receiver CPU ms/instance (1 / 8) | PostgreSQL CPU ms/instance (1 / 8) |"
   echo "|---|---:|---:|---:|---:|"
