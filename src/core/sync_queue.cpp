@@ -1,11 +1,23 @@
 #include "core/sync_queue.h"
 
-#include <algorithm>
+#include <utility>
 
 #include "core/fs.h"
 #include "core/thread_priority.h"
 
 namespace dxhub {
+
+PendingSync::PendingSync(PendingSync&& other) noexcept
+    : file_(std::move(other.file_)),
+      queue_(std::exchange(other.queue_, nullptr)),
+      dir_ticket_(other.dir_ticket_) {}
+
+PendingSync& PendingSync::operator=(PendingSync&& other) noexcept {
+  file_ = std::move(other.file_);
+  queue_ = std::exchange(other.queue_, nullptr);
+  dir_ticket_ = other.dir_ticket_;
+  return *this;
+}
 
 Status PendingSync::Wait() {
   if (queue_ == nullptr)
@@ -21,20 +33,31 @@ SyncQueue::SyncQueue(std::string dir, size_t threads) : dir_(std::move(dir)) {
   if (threads == 0)
     threads = 1;
   threads_.reserve(threads + 1);
-  threads_.emplace_back([this] { DirectoryLoop(); });
-  for (size_t i = 0; i < threads; ++i)
-    threads_.emplace_back([this] { FileLoop(); });
+  try {
+    threads_.emplace_back([this] { DirectoryLoop(); });
+    for (size_t i = 0; i < threads; ++i)
+      threads_.emplace_back([this] { FileLoop(); });
+  } catch (...) {  // out of threads: stop those that started before the vector goes
+    Stop();
+    throw;
+  }
 }
 
 SyncQueue::~SyncQueue() {
+  Stop();
+}
+
+void SyncQueue::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   file_cv_.notify_all();
   dir_work_cv_.notify_all();
-  for (auto& t : threads_)
-    t.join();
+  for (auto& t : threads_) {
+    if (t.joinable())
+      t.join();
+  }
 }
 
 PendingSync SyncQueue::Sync(const std::string& path) {
@@ -55,24 +78,24 @@ PendingSync SyncQueue::Sync(const std::string& path) {
 
 Status SyncQueue::WaitForDirectory(uint64_t ticket) {
   std::unique_lock lock(mu_);
-  dir_done_cv_.wait(lock, [&] { return dir_synced_ >= ticket || dir_failed_ >= ticket; });
-  if (dir_synced_ >= ticket)  // a later fsync that succeeded covers this entry too
-    return Ok();
-  return dir_error_;
+  dir_done_cv_.wait(lock, [&] { return dir_synced_ >= ticket; });
+  for (const auto& failure : dir_failures_) {
+    if (ticket > failure.after && ticket <= failure.through)
+      return failure.error;
+  }
+  return Ok();
 }
 
 void SyncQueue::FileLoop() {
   NameThisThread("blob-sync");
   for (;;) {
-    FileJob job;
-    {
-      std::unique_lock lock(mu_);
-      file_cv_.wait(lock, [&] { return stopping_ || !files_.empty(); });
-      if (files_.empty())
-        return;  // stopping, and everything submitted is done
-      job = std::move(files_.front());
-      files_.pop_front();
-    }
+    std::unique_lock lock(mu_);
+    file_cv_.wait(lock, [&] { return stopping_ || !files_.empty(); });
+    if (files_.empty())
+      return;  // stopping, and everything submitted is done
+    FileJob job = std::move(files_.front());
+    files_.pop_front();
+    lock.unlock();
     job.done.set_value(fs::DataSyncPath(job.path));
   }
 }
@@ -81,23 +104,25 @@ void SyncQueue::DirectoryLoop() {
   NameThisThread("blob-sync");
   for (;;) {
     uint64_t target = 0;
+    uint64_t after = 0;
     {
       std::unique_lock lock(mu_);
-      auto owed = [&] { return dir_requested_ > std::max(dir_synced_, dir_failed_); };
+      auto owed = [&] { return dir_requested_ > dir_synced_; };
       dir_work_cv_.wait(lock, [&] { return stopping_ || owed(); });
       if (!owed())
         return;  // stopping, and every ticket handed out has its answer
       target = dir_requested_;
+      after = dir_synced_;
     }
     Status synced = fs::SyncPath(dir_);
     {
       std::lock_guard lock(mu_);
-      if (synced.ok()) {
-        dir_synced_ = target;
-      } else {
-        dir_failed_ = target;
-        dir_error_ = synced.error();
+      if (!synced.ok()) {
+        dir_failures_.push_back({after, target, synced.error()});
+        if (dir_failures_.size() > kFailuresKept)
+          dir_failures_.pop_front();
       }
+      dir_synced_ = target;  // answered: durable, or failed as recorded above
     }
     dir_done_cv_.notify_all();
   }

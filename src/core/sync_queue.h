@@ -24,8 +24,10 @@ class SyncQueue;
 class PendingSync {
  public:
   PendingSync() = default;  // nothing to wait for
-  PendingSync(PendingSync&&) = default;
-  PendingSync& operator=(PendingSync&&) = default;
+  PendingSync(PendingSync&& other) noexcept;
+  PendingSync& operator=(PendingSync&& other) noexcept;
+  PendingSync(const PendingSync&) = delete;
+  PendingSync& operator=(const PendingSync&) = delete;
 
   /// Blocks until the file's bytes and its directory entry are on disk; the first error of
   /// either otherwise.
@@ -62,6 +64,7 @@ class SyncQueue {
   };
 
   Status WaitForDirectory(uint64_t ticket);
+  void Stop();
   void FileLoop();
   void DirectoryLoop();
 
@@ -73,10 +76,19 @@ class SyncQueue {
   std::condition_variable dir_done_cv_;  // a directory sync finished
   std::deque<FileJob> files_;            // guarded by mu_
   uint64_t dir_requested_ = 0;           // guarded by mu_: tickets handed out
-  uint64_t dir_synced_ = 0;              // guarded by mu_: every ticket <= this is durable
-  uint64_t dir_failed_ = 0;              // guarded by mu_: tickets <= this saw a failed fsync
-  Error dir_error_{ErrorCode::kIo, ""};  // guarded by mu_: the last failure
+  uint64_t dir_synced_ = 0;              // guarded by mu_: every ticket <= this has its answer
   bool stopping_ = false;                // guarded by mu_
+  // Tickets a failed directory fsync was to cover, (after, through]. They fail even if a later
+  // fsync succeeds: after a failed fsync Linux may drop the dirty state it could not write, so a
+  // later success proves nothing about them. The last few are kept; their waiters wake at once,
+  // long before a failure that old would be dropped.
+  struct DirFailure {
+    uint64_t after = 0;
+    uint64_t through = 0;
+    Error error;
+  };
+  static constexpr size_t kFailuresKept = 16;
+  std::deque<DirFailure> dir_failures_;  // guarded by mu_
   std::vector<std::thread> threads_;
 };
 

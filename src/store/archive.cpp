@@ -120,7 +120,9 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     kind = IngestKind::kReplaced;
   }
 
-  // The bytes and the temp name must be on disk before a committed row can point at them.
+  // The bytes and the temp name must be on disk before a committed row can point at them. The
+  // key lock is held meanwhile (another sender of this stripe waits out this sync too), so that
+  // a duplicate, decided above, never waits for a sync whose file it then deletes.
   DXHUB_TRY(durable.Wait());
   InstanceRecord record{info.value(), key, *size, *sha, ctx.source, clock_.NowMillis(), {}};
   // dxhub's own derived images (bone-free CT, SEG, projections) are not new patient images for

@@ -4,24 +4,28 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "core/fs.h"
 
 namespace dxhub::store {
 
-Result<std::unique_ptr<KeyLocks>> KeyLocks::Open(const std::string& dir) {
+Result<std::unique_ptr<KeyLocks>> KeyLocks::Open(const std::string& dir,
+                                                 std::chrono::milliseconds max_wait) {
   DXHUB_TRY(fs::MakeDirs(dir));
-  auto locks = std::make_unique<KeyLocks>(OpenTag{});
+  auto locks = std::make_unique<KeyLocks>(OpenTag{}, max_wait);
   for (size_t i = 0; i < kStripes; ++i) {
     char name[8];
     std::snprintf(name, sizeof name, "%02zx", i);
     const std::string path = dir + "/" + name;
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    // Read-only is enough for flock, and works on a lock file another user created.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
       return fs::ErrnoError(errno, "open lock file " + path);
     locks->stripes_[i].fd = fd;
@@ -49,10 +53,27 @@ Result<KeyLocks::Guard> KeyLocks::Lock(const std::string& key) {
       !std::isxdigit(static_cast<unsigned char>(key[1])))
     return MakeError(ErrorCode::kInternal, "bad blob key");
   Stripe& stripe = stripes_[std::stoul(key.substr(0, 2), nullptr, 16)];
-  std::unique_lock lock(stripe.mu);
-  while (::flock(stripe.fd, LOCK_EX) != 0) {
-    if (errno != EINTR)
+  // Neither wait blocks without an end; the holder is normally another thread's or node's
+  // ingest of the same stripe, done within milliseconds.
+  const auto deadline = std::chrono::steady_clock::now() + max_wait_;
+  auto too_long = [&] {
+    return MakeError(ErrorCode::kUnavailable,
+                     "another ingest has held this instance's lock (DATA/locks/" +
+                         key.substr(0, 2) + ") too long");
+  };
+  std::unique_lock lock(stripe.mu, deadline);
+  if (!lock.owns_lock())
+    return too_long();
+  auto pause = std::chrono::microseconds(200);
+  while (::flock(stripe.fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno != EWOULDBLOCK)
       return fs::ErrnoError(errno, "lock blob key");
+    if (std::chrono::steady_clock::now() >= deadline)
+      return too_long();
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(20000));
   }
   return Guard(std::move(lock), stripe.fd);
 }

@@ -6,6 +6,7 @@
 // arrive, and the blob on disk is always the version the index row describes.
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,12 +19,15 @@ class KeyLocks {
  public:
   /// Opens (creating if needed) the lock files under `dir`. Locking is advisory (flock); on NFS
   /// the Linux client maps flock to NFS byte-range locks, which every node then honours.
-  static Result<std::unique_ptr<KeyLocks>> Open(const std::string& dir);
+  /// `max_wait`: how long Lock() waits for a holder elsewhere (a stopped `dxhub import`, a hung
+  /// NFS server) before it gives up, so the sender gets a failure it retries, not a stall.
+  static Result<std::unique_ptr<KeyLocks>> Open(
+      const std::string& dir, std::chrono::milliseconds max_wait = std::chrono::seconds(30));
   /// Use Open(); the tag keeps construction there while make_unique can still reach it.
   struct OpenTag {
     explicit OpenTag() = default;
   };
-  explicit KeyLocks(OpenTag) {}
+  KeyLocks(OpenTag, std::chrono::milliseconds max_wait) : max_wait_(max_wait) {}
   ~KeyLocks();
   KeyLocks(const KeyLocks&) = delete;
   KeyLocks& operator=(const KeyLocks&) = delete;
@@ -39,21 +43,23 @@ class KeyLocks {
 
    private:
     friend class KeyLocks;
-    Guard(std::unique_lock<std::mutex> lock, int fd) : lock_(std::move(lock)), fd_(fd) {}
-    std::unique_lock<std::mutex> lock_;  // excludes this process's other threads
-    int fd_ = -1;                        // flocked: excludes other processes
+    Guard(std::unique_lock<std::timed_mutex> lock, int fd) : lock_(std::move(lock)), fd_(fd) {}
+    std::unique_lock<std::timed_mutex> lock_;  // excludes this process's other threads
+    int fd_ = -1;                              // flocked: excludes other processes
   };
 
-  /// Blocks until the stripe of `key` (a blob key: hex digits) is this caller's. The stripe is
-  /// the key's first two digits, so every process and every version agrees on it.
+  /// Blocks until the stripe of `key` (a blob key: hex digits) is this caller's, or fails with
+  /// kUnavailable after max_wait. The stripe is the key's first two digits, so every process and
+  /// every version agrees on it.
   [[nodiscard]] Result<Guard> Lock(const std::string& key);
 
  private:
   static constexpr size_t kStripes = 256;
   struct Stripe {
-    std::mutex mu;
+    std::timed_mutex mu;
     int fd = -1;
   };
+  std::chrono::milliseconds max_wait_;
   std::array<Stripe, kStripes> stripes_;
 };
 

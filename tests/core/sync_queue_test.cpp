@@ -66,6 +66,18 @@ TEST(SyncQueue, ADirectoryThatCannotBeSyncedFailsEveryWaitOnIt) {
   EXPECT_NE(st.error().message.find("no-such-dir"), std::string::npos) << st.error().message;
 }
 
+TEST(SyncQueue, AMovedPendingSyncWaitsOnceAndItsSourceHasNothingToWaitFor) {
+  ScratchDir dir;
+  const std::string file = dir / "f";
+  ASSERT_TRUE(fs::WriteFile(file, Bytes("z"), false).ok());
+  SyncQueue queue(dir.path(), 1);
+  PendingSync first = queue.Sync(file);
+  PendingSync second = std::move(first);
+  EXPECT_TRUE(first.Wait().ok());  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_TRUE(second.Wait().ok());
+  EXPECT_TRUE(second.Wait().ok());  // already answered
+}
+
 TEST(SyncQueue, DroppedWaitsAndAnEmptyPendingAreHarmless) {
   ScratchDir dir;
   EXPECT_TRUE(PendingSync().Wait().ok());
