@@ -158,6 +158,7 @@ Result<IngestOutcome> Archive::ImportFile(const std::string& path) {
 
 Status Archive::Recover() {
   auto files = blobs_->AbandonedTempFiles();
+  std::vector<std::string> placed_keys;
   for (const auto& file : files) {
     bool placed = false;
     // Coerced copies were rewritten before indexing, so their UIDs are in the dataset.
@@ -175,6 +176,7 @@ Status Archive::Recover() {
                                              : Result<std::string>(std::string());
         if (!current.ok() || *current != *sha) {
           DXHUB_TRY(blobs_->Commit(file, key));
+          placed_keys.push_back(key);
           placed = true;
           ++recovery_.committed;
         }
@@ -185,6 +187,10 @@ Status Archive::Recover() {
       ++recovery_.discarded;
     }
   }
+  // The renames must be on disk before the areas go: until then the acknowledged bytes are
+  // durable only under their temp names.
+  for (const auto& key : placed_keys)
+    DXHUB_TRY(blobs_->SyncDirectoryOf(key));
   blobs_->RemoveAbandonedAreas();
   if (recovery_.committed + recovery_.discarded > 0) {
     spdlog::info("archive: recovery placed {} acknowledged file(s), discarded {} partial one(s)",

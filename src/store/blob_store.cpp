@@ -78,6 +78,12 @@ class FileBlobStore final : public BlobStore {
 
   PendingSync MakeDurable(const std::string& temp_path) override { return sync_->Sync(temp_path); }
 
+  Status SyncDirectoryOf(const std::string& key) override {
+    if (!IsBlobKey(key))
+      return MakeError(ErrorCode::kInternal, "bad blob key");
+    return fs::SyncPath(root_ + "/blobs/" + key.substr(0, 3));
+  }
+
   bool Contains(const std::string& key) const override {
     return IsBlobKey(key) && fs::Exists(PathOf(key));
   }

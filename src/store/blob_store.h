@@ -30,6 +30,9 @@ class BlobStore {
   /// fdatasync, and an fsync of the temp area shared with every file created before it), so
   /// that the caller can parse and hash meanwhile. Wait() on it before the index row commits.
   virtual PendingSync MakeDurable(const std::string& temp_path) = 0;
+  /// fsyncs the directory that holds the blob of `key`, making a Commit() of it durable.
+  /// Recovery calls it before it deletes the temp area the bytes came from.
+  virtual Status SyncDirectoryOf(const std::string& key) = 0;
   virtual bool Contains(const std::string& key) const = 0;
   /// Calls `fn` with every blob key present (for verify). Stops early if `fn` returns false.
   virtual Status ForEachKey(const std::function<bool(const std::string&)>& fn) const = 0;
