@@ -62,22 +62,23 @@ Error ErrnoError(int err, const std::string& what) {
   return MakeError(code, what + ": " + std::strerror(err));
 }
 
-Status SyncPath(const std::string& path) {
+namespace {
+Status OpenAndSync(const std::string& path, int (*sync)(int), const char* name) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0)
     return ErrnoError(errno, "open " + path);
-  if (::fsync(fd.get()) != 0)
-    return ErrnoError(errno, "fsync " + path);
+  if (sync(fd.get()) != 0)
+    return ErrnoError(errno, std::string(name) + " " + path);
   return Ok();
+}
+}  // namespace
+
+Status SyncPath(const std::string& path) {
+  return OpenAndSync(path, ::fsync, "fsync");
 }
 
 Status DataSyncPath(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0)
-    return ErrnoError(errno, "open " + path);
-  if (::fdatasync(fd.get()) != 0)
-    return ErrnoError(errno, "fdatasync " + path);
-  return Ok();
+  return OpenAndSync(path, ::fdatasync, "fdatasync");
 }
 
 Status MakeDirs(const std::string& dir) {

@@ -19,18 +19,7 @@ namespace dxhub::store {
 Result<std::unique_ptr<KeyLocks>> KeyLocks::Open(const std::string& dir,
                                                  std::chrono::milliseconds max_wait) {
   DXHUB_TRY(fs::MakeDirs(dir));
-  auto locks = std::make_unique<KeyLocks>(OpenTag{}, max_wait);
-  for (size_t i = 0; i < kStripes; ++i) {
-    char name[8];
-    std::snprintf(name, sizeof name, "%02zx", i);
-    const std::string path = dir + "/" + name;
-    // Read-only is enough for flock, and works on a lock file another user created.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0)
-      return fs::ErrnoError(errno, "open lock file " + path);
-    locks->stripes_[i].fd = fd;
-  }
-  return locks;
+  return std::make_unique<KeyLocks>(OpenTag{}, dir, max_wait);
 }
 
 KeyLocks::~KeyLocks() {
@@ -52,7 +41,8 @@ Result<KeyLocks::Guard> KeyLocks::Lock(const std::string& key) {
   if (key.size() < 2 || !std::isxdigit(static_cast<unsigned char>(key[0])) ||
       !std::isxdigit(static_cast<unsigned char>(key[1])))
     return MakeError(ErrorCode::kInternal, "bad blob key");
-  Stripe& stripe = stripes_[std::stoul(key.substr(0, 2), nullptr, 16)];
+  const size_t index = std::stoul(key.substr(0, 2), nullptr, 16);
+  Stripe& stripe = stripes_[index];
   // Neither wait blocks without an end; the holder is normally another thread's or node's
   // ingest of the same stripe, done within milliseconds.
   const auto deadline = std::chrono::steady_clock::now() + max_wait_;
@@ -64,6 +54,17 @@ Result<KeyLocks::Guard> KeyLocks::Lock(const std::string& key) {
   std::unique_lock lock(stripe.mu, deadline);
   if (!lock.owns_lock())
     return too_long();
+  if (stripe.fd < 0) {
+    // Opened on first use, not up front: most commands never ingest, and a stripe's file stays
+    // open after (its lock is per open file). Read-only is enough for flock, and works on a lock
+    // file another user created.
+    char name[8];
+    std::snprintf(name, sizeof name, "%02zx", index);  // "AB..." and "ab..." share a file
+    const std::string path = dir_ + "/" + name;
+    stripe.fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (stripe.fd < 0)
+      return fs::ErrnoError(errno, "open lock file " + path);
+  }
   auto pause = std::chrono::microseconds(200);
   while (::flock(stripe.fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR)

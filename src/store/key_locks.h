@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "core/result.h"
 
@@ -27,7 +28,8 @@ class KeyLocks {
   struct OpenTag {
     explicit OpenTag() = default;
   };
-  KeyLocks(OpenTag, std::chrono::milliseconds max_wait) : max_wait_(max_wait) {}
+  KeyLocks(OpenTag, std::string dir, std::chrono::milliseconds max_wait)
+      : dir_(std::move(dir)), max_wait_(max_wait) {}
   ~KeyLocks();
   KeyLocks(const KeyLocks&) = delete;
   KeyLocks& operator=(const KeyLocks&) = delete;
@@ -57,8 +59,9 @@ class KeyLocks {
   static constexpr size_t kStripes = 256;
   struct Stripe {
     std::timed_mutex mu;
-    int fd = -1;
+    int fd = -1;  // guarded by mu; opened by the first Lock() of the stripe
   };
+  const std::string dir_;
   std::chrono::milliseconds max_wait_;
   std::array<Stripe, kStripes> stripes_;
 };
