@@ -52,6 +52,16 @@ Status LowerThisThreadPriority() {
   return Ok();
 }
 
+bool ThisThreadIsBackground() {
+  const pid_t tid = ThreadId();
+  const int policy = ::sched_getscheduler(tid);
+  if (policy == SCHED_IDLE || policy == SCHED_BATCH)
+    return true;
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+  return errno == 0 && nice > 0;
+}
+
 std::string ThisThreadPriority() {
   const pid_t tid = ThreadId();
   const int policy = ::sched_getscheduler(tid);

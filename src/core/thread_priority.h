@@ -21,6 +21,11 @@ Status LowerThisThreadPriority();
 /// bytes are kept), so an engineer can see which of dxhub's threads takes the CPU.
 void NameThisThread(const std::string& name);
 
+/// Whether the calling thread runs below normal priority (SCHED_IDLE, SCHED_BATCH or niced):
+/// such a thread must not take a lock that foreground threads wait for, as it may not get the
+/// CPU to release it while they are busy.
+bool ThisThreadIsBackground();
+
 /// The calling thread's policy as "idle", "batch" or "normal", and its nice value (tests).
 std::string ThisThreadPriority();
 

@@ -6,12 +6,17 @@
 
 #include <cerrno>
 #include <functional>
+#include <map>
 #include <unordered_set>
 
 #include "core/fs.h"
 #include "core/hash.h"
 
 namespace dxhub::store {
+
+namespace {
+constexpr size_t kHashThreads = 2;
+}  // namespace
 
 std::string BlobKeyFor(const std::string& sop_uid) {
   return Sha256Hex(sop_uid);
@@ -54,10 +59,24 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
     }
   }
   DXHUB_TRY(archive->Recover());
+  archive->hash_pool_ = std::make_unique<ThreadPool>(kHashThreads, 256);
+  // Often enough that recovery after a crash checks at most a second's worth of rows.
+  archive->pending_clearer_ =
+      std::make_unique<Periodic>(std::chrono::seconds(1), [a = archive.get()] {
+        Status st = a->ClearDurablePending();
+        if (!st.ok())
+          spdlog::warn("archive: clearing pending marks failed (retried): {}", st.error().message);
+      });
+  archive->pending_clearer_->Start();
   return archive;
 }
 
-Archive::~Archive() = default;
+Archive::~Archive() {
+  if (pending_clearer_) {
+    pending_clearer_->Stop();
+    (void)ClearDurablePending();  // what is left is checked by the next recovery
+  }
+}
 
 Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const IngestContext& ctx) {
   const ForegroundActivity::Scope foreground(ingest_activity_);
@@ -70,8 +89,9 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
         fs::RemoveQuiet(path);
     }
   } guard{received_path};
-  // The fsyncs run while the dataset is parsed and hashed; the commit waits for them below.
+  // The fsyncs and the hash run while the dataset is parsed; what needs them waits below.
   PendingSync durable = blobs_->MakeDurable(guard.path);
+  std::future<Result<std::string>> sha = HashInBackground(guard.path);
 
   auto info = dicom::ReadInstanceFile(guard.path, ctx.coerce_missing_uids);
   if (!info.ok())
@@ -88,10 +108,12 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     // Store what we index: the archived copy carries the UIDs the index and DICOMweb expose.
     std::string coerced_path = NewTempPath();
     Status written = dicom::WriteCoerced(guard.path, *info, coerced_path);
+    (void)sha.wait();  // the old file goes: let its hash finish first
     fs::RemoveQuiet(guard.path);
     guard.path = coerced_path;
     DXHUB_TRY(written);
     durable = blobs_->MakeDurable(guard.path);
+    sha = HashInBackground(guard.path);
     spdlog::debug("archive: {} arrived without {}; filled in", info->sop_uid,
                   fmt::join(info->coerced, ", "));
   }
@@ -99,9 +121,9 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
   auto size = fs::FileSize(temp_path);
   if (!size.ok())
     return size.error();
-  auto sha = Sha256File(temp_path);
-  if (!sha.ok())
-    return sha.error();
+  auto digest = sha.get();
+  if (!digest.ok())
+    return digest.error();
 
   const std::string key = BlobKeyFor(info->sop_uid);
   auto key_lock = key_locks_->Lock(key);
@@ -113,25 +135,46 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     return existing.error();
   IngestKind kind = IngestKind::kStored;
   if (existing->has_value()) {
-    bool identical = (*existing)->sha256 == *sha && blobs_->Contains(key);
+    bool identical = (*existing)->sha256 == *digest && blobs_->Contains(key);
     if (identical || config_.duplicates == DuplicatePolicy::kKeepFirst) {
       return IngestOutcome{IngestKind::kDuplicate, std::move(info.value())};
     }
     kind = IngestKind::kReplaced;
   }
 
-  // The bytes and the temp name must be on disk before a committed row can point at them. The
-  // key lock is held meanwhile (another sender of this stripe waits out this sync too), so that
-  // a duplicate, decided above, never waits for a sync whose file it then deletes.
-  DXHUB_TRY(durable.Wait());
-  InstanceRecord record{info.value(), key, *size, *sha, ctx.source, clock_.NowMillis(), {}};
+  InstanceRecord record{info.value(), key, *size, *digest, ctx.source, clock_.NowMillis(), {}, {}};
   // dxhub's own derived images (bone-free CT, SEG, projections) are not new patient images for
   // the models to read.
   if (planner_ && info->frames > 0 && ctx.source != "processing")
     record.ai_jobs = planner_(*info);
+  if (kind == IngestKind::kStored) {
+    // A new instance commits while its bytes are still being synced, marked pending in this
+    // process's temp area, so the two syncs overlap; if we die before the mark is cleared,
+    // recovery keeps the row only if the bytes made it to the disk (archive.h).
+    record.pending_area = blobs_->TempAreaName();
+  } else {
+    // A replacement overwrites the row of an acknowledged version: only durable bytes may.
+    DXHUB_TRY(durable.Wait());
+  }
+  // The key lock is held throughout (another sender of this stripe waits out this sync too), so
+  // that a duplicate, decided above, never waits for a sync whose file it then deletes.
   DXHUB_TRY(index_->PutInstance(record));
   // From here the instance is indexed: if we die before the rename, Recover() finishes it.
   guard.keep = true;
+  if (!record.pending_area.empty()) {
+    Status synced = durable.Wait();
+    if (!synced.ok()) {
+      // Never acknowledged: the row goes now, or (if that fails too) at the next recovery,
+      // which finds no durable bytes for it.
+      guard.keep = false;
+      auto removed = index_->RemoveUnacknowledged(info->sop_uid, record.pending_area);
+      if (!removed.ok()) {
+        spdlog::error("archive: {} could not be synced and its row not removed: {}", info->sop_uid,
+                      removed.error().message);
+      }
+      return synced.error();
+    }
+  }
   Status committed = blobs_->Commit(temp_path, key);
   if (!committed.ok()) {
     // The row points at bytes we failed to place; keep the temp file for recovery and report the
@@ -140,10 +183,37 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
                   committed.error().message);
     return committed.error();
   }
+  if (!record.pending_area.empty()) {
+    const std::lock_guard lock(pending_mu_);
+    durable_pending_.push_back(info->sop_uid);
+  }
   if (!record.ai_jobs.empty() && jobs_queued_)
     jobs_queued_();  // only now is the blob in place for a worker to read
   ingested_.fetch_add(1, std::memory_order_relaxed);
   return IngestOutcome{kind, std::move(info.value())};
+}
+
+std::future<Result<std::string>> Archive::HashInBackground(const std::string& path) {
+  auto task = std::make_shared<std::packaged_task<Result<std::string>()>>(
+      [path] { return Sha256File(path); });
+  auto digest = task->get_future();
+  hash_pool_->Submit([task] { (*task)(); });
+  return digest;
+}
+
+Status Archive::ClearDurablePending() {
+  std::vector<std::string> uids;
+  {
+    const std::lock_guard lock(pending_mu_);
+    uids.swap(durable_pending_);
+  }
+  Status st = index_->ClearPending(blobs_->TempAreaName(), uids);
+  if (!st.ok()) {
+    // Harmless meanwhile (recovery would check these rows and find their bytes); try again.
+    const std::lock_guard lock(pending_mu_);
+    durable_pending_.insert(durable_pending_.end(), uids.begin(), uids.end());
+  }
+  return st;
 }
 
 Result<IngestOutcome> Archive::ImportFile(const std::string& path) {
@@ -175,6 +245,9 @@ Status Archive::Recover() {
         auto current = blobs_->Contains(key) ? Sha256File(blobs_->PathOf(key))
                                              : Result<std::string>(std::string());
         if (!current.ok() || *current != *sha) {
+          // A pending row's file may have died with its sync still running: complete bytes in
+          // the page cache are not yet bytes on the disk.
+          DXHUB_TRY(fs::DataSyncPath(file));
           DXHUB_TRY(blobs_->Commit(file, key));
           placed_keys.push_back(key);
           placed = true;
@@ -187,15 +260,54 @@ Status Archive::Recover() {
       ++recovery_.discarded;
     }
   }
+  DXHUB_TRY(ResolvePendingRows(placed_keys));
   // The renames must be on disk before the areas go: until then the acknowledged bytes are
   // durable only under their temp names.
   for (const auto& key : placed_keys)
     DXHUB_TRY(blobs_->SyncDirectoryOf(key));
   blobs_->RemoveAbandonedAreas();
-  if (recovery_.committed + recovery_.discarded > 0) {
-    spdlog::info("archive: recovery placed {} acknowledged file(s), discarded {} partial one(s)",
-                 recovery_.committed, recovery_.discarded);
+  if (recovery_.committed + recovery_.discarded + recovery_.unacknowledged > 0) {
+    spdlog::info(
+        "archive: recovery placed {} acknowledged file(s), discarded {} partial one(s), removed "
+        "{} row(s) whose bytes never reached the disk",
+        recovery_.committed, recovery_.discarded, recovery_.unacknowledged);
   }
+  return Ok();
+}
+
+Status Archive::ResolvePendingRows(std::vector<std::string>& confirmed_keys) {
+  std::vector<std::pair<std::string, StoredInstance>> dead;
+  DXHUB_TRY(index_->ForEachPending([&](const std::string& area, const StoredInstance& row) {
+    if (!blobs_->TempAreaAlive(area))
+      dead.emplace_back(area, row);
+  }));
+  std::map<std::string, std::vector<std::string>> durable;  // by area
+  for (const auto& [area, row] : dead) {
+    auto key_lock = key_locks_->Lock(row.blob_key);
+    if (!key_lock.ok())
+      return key_lock.error();
+    // Its file was renamed into place only after its sync finished, or placed (and synced)
+    // by the loop before this.
+    auto sha = blobs_->Contains(row.blob_key) ? Sha256File(blobs_->PathOf(row.blob_key))
+                                              : Result<std::string>(std::string());
+    if (sha.ok() && *sha == row.sha256) {
+      durable[area].push_back(row.sop_uid);
+      confirmed_keys.push_back(row.blob_key);
+      continue;
+    }
+    auto removed = index_->RemoveUnacknowledged(row.sop_uid, area);
+    if (!removed.ok())
+      return removed.error();
+    if (*removed) {
+      spdlog::warn(
+          "archive: removed {}: indexed, but its bytes never reached the disk (it was "
+          "never acknowledged)",
+          row.sop_uid);
+      ++recovery_.unacknowledged;
+    }
+  }
+  for (const auto& [area, uids] : durable)
+    DXHUB_TRY(index_->ClearPending(area, uids));
   return Ok();
 }
 

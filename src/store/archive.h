@@ -6,21 +6,24 @@
 // Ordering, and why it is crash-safe:
 //   1. the dataset sits in a temp file of this process's temp area;
 //   2. the file is fdatasync'd and the temp area directory fsync'd (one directory fsync serves
-//      every file created before it began) on the blob store's sync threads, while this thread
-//      parses, validates and hashes it and checks for a duplicate;
-//   3. once both syncs are done the file is durable under its temp name, and only then is the
-//      index row committed (group commit, synchronous=FULL);
-//   4. the temp file is renamed to its blob path; then Success.
+//      every file created before it began) on the blob store's sync threads, and hashed on a
+//      hash thread, while this thread parses and validates it and checks for a duplicate;
+//   3. the index row is committed: a new instance's at once, marked pending with this process's
+//      temp area so that the WAL's sync overlaps the file's, then the syncs are waited for; a
+//      replacement's only after the syncs (it overwrites an acknowledged row);
+//   4. the temp file is renamed to its blob path; then Success. The pending marks of durable
+//      files are cleared once a second.
 // A crash (or power loss) before the rename reaches the disk leaves an index row whose bytes are
 // still in the (now unlocked) temp area; Open() finds such files and renames those whose SHA-256
-// matches their index row into place. Everything else in a dead temp area was never acknowledged
-// and is deleted. Per instance this costs one fdatasync overlapped with the parse, a share of a
-// directory fsync, and a share of a WAL fsync. (It assumes, as PostgreSQL does, a filesystem
-// whose rename never loses both names.)
+// matches their index row into place. A pending row of a dead area whose bytes are neither in
+// place nor in the area never reached the disk, was never acknowledged, and is removed.
+// Everything else in a dead temp area was never acknowledged and is deleted. (It assumes, as
+// PostgreSQL does, a filesystem whose rename never loses both names.)
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,7 +33,9 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/foreground_activity.h"
+#include "core/periodic.h"
 #include "core/result.h"
+#include "core/thread_pool.h"
 #include "dicom/instance.h"
 #include "store/blob_store.h"
 #include "store/key_locks.h"
@@ -111,13 +116,20 @@ class Archive {
   BlobStore& blobs() { return *blobs_; }
 
   struct RecoveryStats {
-    int committed = 0;  // acknowledged-but-not-renamed files put in place
-    int discarded = 0;  // unacknowledged temp files deleted
+    int committed = 0;       // acknowledged-but-not-renamed files put in place
+    int discarded = 0;       // unacknowledged temp files deleted
+    int unacknowledged = 0;  // rows removed: indexed, but their bytes never reached the disk
   };
   const RecoveryStats& recovery() const { return recovery_; }
 
  private:
   Status Recover();
+  /// Checks the pending rows of dead temp areas against their blobs: clears those whose bytes
+  /// are in place (adding their keys to `confirmed_keys`) and removes the others.
+  Status ResolvePendingRows(std::vector<std::string>& confirmed_keys);
+  std::future<Result<std::string>> HashInBackground(const std::string& path);
+  /// Clears the pending mark of the rows whose blobs this process has made durable since.
+  Status ClearDurablePending();
 
   Config config_;
   const Clock& clock_;
@@ -129,6 +141,11 @@ class Archive {
   std::function<void()> jobs_queued_;
   std::atomic<int64_t> ingested_{0};
   ForegroundActivity ingest_activity_;
+  // Hashes run beside the parse, so that at one association they cost no latency.
+  std::unique_ptr<ThreadPool> hash_pool_;
+  std::mutex pending_mu_;
+  std::vector<std::string> durable_pending_;  // guarded by pending_mu_: SOP UIDs to clear
+  std::unique_ptr<Periodic> pending_clearer_;
 };
 
 /// The blob key for an instance: SHA-256 of its (validated) SOP Instance UID.

@@ -123,6 +123,17 @@ class FileBlobStore final : public BlobStore {
     return files;
   }
 
+  std::string TempAreaName() const override { return stdfs::path(temp_dir_).filename().string(); }
+
+  bool TempAreaAlive(const std::string& name) const override {
+    if (name == TempAreaName())
+      return true;
+    // The name comes from the index, not from a sender, but it still only names a folder of tmp/.
+    if (name.empty() || name.find('/') != std::string::npos || name[0] == '.')
+      return false;
+    return TempAreaInUse(root_ + "/tmp/" + name);
+  }
+
   void RemoveAbandonedAreas() override {
     std::error_code ec;
     for (const auto& dir : abandoned_)

@@ -41,6 +41,11 @@ class BlobStore {
   /// RemoveAbandonedAreas() afterwards.
   virtual std::vector<std::string> AbandonedTempFiles() = 0;
   virtual void RemoveAbandonedAreas() = 0;
+  /// This process's temp area, by the name an index row's pending_area records.
+  virtual std::string TempAreaName() const = 0;
+  /// Whether the temp area called `name` belongs to a live process (this one included); false
+  /// for an area that is gone or was never ours to judge (a name that is not an area's).
+  virtual bool TempAreaAlive(const std::string& name) const = 0;
 };
 
 using BlobStorePtr = std::unique_ptr<BlobStore>;

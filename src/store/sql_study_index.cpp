@@ -270,6 +270,91 @@ class SqlStudyIndex final : public StudyIndex {
     return db_->Write([&](Transaction& tx) { return WriteOne(tx, record); });
   }
 
+  Status ClearPending(const std::string& area, const std::vector<std::string>& sop_uids) override {
+    if (sop_uids.empty())
+      return Ok();
+    return db_->Write([&](Transaction& tx) -> Status {
+      auto stmt = tx.Prepare(
+          "UPDATE instances SET pending_area = NULL WHERE sop_uid = :sop_uid AND "
+          "pending_area = :area");
+      if (!stmt.ok())
+        return stmt.error();
+      for (const auto& uid : sop_uids) {
+        stmt->Reset();
+        stmt->Bind("sop_uid", uid).Bind("area", area);
+        DXHUB_TRY(stmt->Run());
+      }
+      return Ok();
+    });
+  }
+
+  Status ForEachPending(
+      const std::function<void(const std::string&, const StoredInstance&)>& fn) override {
+    std::vector<std::pair<std::string, StoredInstance>> rows;
+    DXHUB_TRY(db_->Read([&](Transaction& tx) -> Status {
+      rows.clear();
+      auto stmt = tx.Prepare(
+          "SELECT pending_area, sop_uid, blob_key, size, sha256 FROM instances "
+          "WHERE pending_area IS NOT NULL ORDER BY id");
+      if (!stmt.ok())
+        return stmt.error();
+      return stmt->ForEach(
+          [&](const Stmt& r) { rows.emplace_back(r.Text("pending_area"), ReadStored(r)); });
+    }));
+    for (const auto& [area, row] : rows)
+      fn(area, row);
+    return Ok();
+  }
+
+  Result<bool> RemoveUnacknowledged(const std::string& sop_uid, const std::string& area) override {
+    bool removed = false;
+    Status st = db_->Write([&](Transaction& tx) -> Status {
+      removed = false;
+      auto find = tx.Prepare(
+          "SELECT i.id, i.series_pk, s.study_pk, st.patient_pk FROM instances i "
+          "JOIN series s ON s.id = i.series_pk JOIN studies st ON st.id = s.study_pk "
+          "WHERE i.sop_uid = :sop_uid AND i.pending_area = :area");
+      if (!find.ok())
+        return find.error();
+      find->Bind("sop_uid", sop_uid).Bind("area", area);
+      int64_t id = 0, series_pk = 0, study_pk = 0, patient_pk = 0;
+      DXHUB_TRY(find->ForEach([&](const Stmt& r) {
+        id = r.Int("id");
+        series_pk = r.Int("series_pk");
+        study_pk = r.Int("study_pk");
+        patient_pk = r.Int("patient_pk");
+      }));
+      if (id == 0)
+        return Ok();
+      // Jobs, results and decisions of the instance go with it (ON DELETE CASCADE); the counts
+      // follow through the triggers. Parents are removed only if nothing else arrived in them.
+      const std::pair<const char*, int64_t> deletes[] = {
+          {"DELETE FROM instances WHERE id = :pk", id},
+          {"DELETE FROM series WHERE id = :pk AND NOT EXISTS "
+           "(SELECT 1 FROM instances WHERE series_pk = :pk)",
+           series_pk},
+          {"DELETE FROM studies WHERE id = :pk AND NOT EXISTS "
+           "(SELECT 1 FROM series WHERE study_pk = :pk)",
+           study_pk},
+          {"DELETE FROM patients WHERE id = :pk AND NOT EXISTS "
+           "(SELECT 1 FROM studies WHERE patient_pk = :pk)",
+           patient_pk},
+      };
+      for (const auto& [sql, pk] : deletes) {
+        auto stmt = tx.Prepare(sql);
+        if (!stmt.ok())
+          return stmt.error();
+        stmt->Bind("pk", pk);
+        DXHUB_TRY(stmt->Run());
+      }
+      removed = true;
+      return Ok();
+    });
+    if (!st.ok())
+      return st.error();
+    return removed;
+  }
+
   AiStore& ai() override { return *ai_; }
   UserStore& users() override { return *users_; }
   ReviewStore& reviews() override { return *reviews_; }
@@ -668,15 +753,15 @@ class SqlStudyIndex final : public StudyIndex {
     auto instance = tx.Prepare(
         "INSERT INTO instances(sop_uid, series_pk, sop_class_uid, instance_number, "
         "transfer_syntax, rows, columns, frames, charset, blob_key, size, sha256, source, "
-        "received_at) VALUES (:sop_uid, :series_pk, :sop_class_uid, :instance_number, "
-        ":transfer_syntax, :rows, :columns, :frames, :charset, :blob_key, :size, :sha256, "
-        ":source, :received_at) ON CONFLICT(sop_uid) DO UPDATE SET "
+        "received_at, pending_area) VALUES (:sop_uid, :series_pk, :sop_class_uid, "
+        ":instance_number, :transfer_syntax, :rows, :columns, :frames, :charset, :blob_key, "
+        ":size, :sha256, :source, :received_at, :pending_area) ON CONFLICT(sop_uid) DO UPDATE SET "
         "series_pk = excluded.series_pk, sop_class_uid = excluded.sop_class_uid, "
         "instance_number = excluded.instance_number, transfer_syntax = excluded.transfer_syntax, "
         "rows = excluded.rows, columns = excluded.columns, frames = excluded.frames, "
         "charset = excluded.charset, blob_key = excluded.blob_key, size = excluded.size, "
-        "sha256 = excluded.sha256, source = excluded.source, received_at = excluded.received_at "
-        "RETURNING id");
+        "sha256 = excluded.sha256, source = excluded.source, received_at = excluded.received_at, "
+        "pending_area = excluded.pending_area RETURNING id");
     if (!instance.ok())
       return instance.error();
     instance->Bind("sop_uid", i.sop_uid)
@@ -693,6 +778,10 @@ class SqlStudyIndex final : public StudyIndex {
         .Bind("sha256", r.sha256)
         .Bind("source", r.source)
         .Bind("received_at", r.received_ms);
+    if (r.pending_area.empty())
+      instance->BindNull("pending_area");
+    else
+      instance->Bind("pending_area", r.pending_area);
     auto instance_pk = ReturningId(*instance);
     if (!instance_pk.ok())
       return instance_pk.error();

@@ -33,6 +33,9 @@ struct InstanceRecord {
   int64_t received_ms = 0;
   /// AI jobs to queue in the same transaction (the models that apply to this instance).
   std::vector<AiJobSpec> ai_jobs;
+  /// Non-empty while the blob may not be durable yet: the temp area (of a live process) that
+  /// holds its bytes. Recovery checks such rows when their area is dead (store/archive.h).
+  std::string pending_area;
 };
 
 /// The storage facts about an instance (what verify and duplicate handling need).
@@ -184,6 +187,19 @@ class StudyIndex {
   /// Inserts the instance (creating its patient/study/series as needed) or replaces the row of
   /// the same SOP Instance UID. Durable (committed and synced) on Ok.
   virtual Status PutInstance(const InstanceRecord& record) = 0;
+
+  /// Records that the blobs of these instances (indexed with this `area` as pending_area) are
+  /// durable, so recovery no longer checks them. Rows of another area are left alone.
+  virtual Status ClearPending(const std::string& area,
+                              const std::vector<std::string>& sop_uids) = 0;
+  /// Calls `fn(area, instance)` for every row still marked pending (for recovery).
+  virtual Status ForEachPending(
+      const std::function<void(const std::string& area, const StoredInstance&)>& fn) = 0;
+  /// Deletes a row indexed as pending in `area` whose bytes never became durable (so it was
+  /// never acknowledged), with its jobs, and its series, study and patient where it was their
+  /// last. A row that is no longer pending in `area` is kept: Ok(false).
+  virtual Result<bool> RemoveUnacknowledged(const std::string& sop_uid,
+                                            const std::string& area) = 0;
 
   virtual Result<StudyPage> FindStudies(const StudyQuery& query) = 0;
 

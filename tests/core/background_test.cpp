@@ -20,8 +20,11 @@ TEST(ThreadPriority, ABackgroundThreadRunsIdleAndItsChildrenInherit) {
   std::string own;
   std::string child;
   std::string after;
+  bool background_before = true, background_after = false;
   std::thread t([&] {
+    background_before = ThisThreadIsBackground();
     ASSERT_TRUE(LowerThisThreadPriority().ok());
+    background_after = ThisThreadIsBackground();
     own = ThisThreadPriority();
     std::thread([&] { child = ThisThreadPriority(); }).join();  // OpenCV's pool, say
   });
@@ -30,6 +33,9 @@ TEST(ThreadPriority, ABackgroundThreadRunsIdleAndItsChildrenInherit) {
   EXPECT_EQ(own.rfind("idle", 0), 0u) << own;
   EXPECT_EQ(child.rfind("idle", 0), 0u) << child;
   EXPECT_EQ(after.rfind("normal", 0), 0u) << after;  // the rest of the process is untouched
+  EXPECT_FALSE(background_before);
+  EXPECT_TRUE(background_after);  // so it never leads a SQLite group commit
+  EXPECT_FALSE(ThisThreadIsBackground());
 }
 
 TEST(ForegroundActivity, QuietUntilSomethingRunsAndForAWhileAfter) {

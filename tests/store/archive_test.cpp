@@ -208,6 +208,91 @@ TEST_F(ArchiveTest, RecoveryFinishesAcknowledgedAndDiscardsTheRest) {
   EXPECT_EQ(report.indexed, 1);
 }
 
+// A new instance commits while its file is still being synced (marked pending in its temp area).
+// If the process and its sync die, the row stays only if the bytes reached the disk.
+TEST_F(ArchiveTest, RecoveryResolvesRowsCommittedBeforeTheirSyncFinished) {
+  SyntheticInstance lost, in_temp, placed, other_study;
+  lost.sop_uid = "1.2.3.5.1";
+  lost.study_uid = "1.2.3.5.100";
+  lost.series_uid = "1.2.3.5.101";
+  in_temp.sop_uid = "1.2.3.5.2";
+  placed.sop_uid = "1.2.3.5.3";
+  other_study.sop_uid = "1.2.3.5.4";
+  const std::string dead_area = data_ / "tmp/99999998-dead";
+  {
+    auto archive = Open();
+    ASSERT_TRUE(fs::MakeDirs(dead_area).ok());
+    std::ofstream(dead_area + "/.lock").put('x');
+    auto index_pending = [&](const SyntheticInstance& s, const std::string& file) {
+      InstanceRecord record;
+      record.info = dicom::ReadInstanceFile(file).value();
+      record.blob_key = BlobKeyFor(s.sop_uid);
+      record.size = fs::FileSize(file).value();
+      record.sha256 = Sha256File(file).value();
+      record.source = "CT1";
+      record.pending_area = "99999998-dead";
+      record.ai_jobs = {AiJobSpec{"m", "1"}};
+      ASSERT_TRUE(archive->index().PutInstance(record).ok());
+    };
+    // Its bytes never reached the disk: after the crash the file is empty.
+    ASSERT_TRUE(WriteSynthetic(lost, inputs_ / "lost.dcm"));
+    index_pending(lost, inputs_ / "lost.dcm");
+    std::ofstream(dead_area + "/1.part").flush();
+    // Synced, not yet renamed.
+    ASSERT_TRUE(WriteSynthetic(in_temp, dead_area + "/2.part"));
+    index_pending(in_temp, dead_area + "/2.part");
+    // Synced and renamed, mark not yet cleared.
+    ASSERT_TRUE(WriteSynthetic(placed, inputs_ / "placed.dcm"));
+    index_pending(placed, inputs_ / "placed.dcm");
+    ASSERT_TRUE(fs::CopyFileSynced(inputs_ / "placed.dcm",
+                                   archive->blobs().PathOf(BlobKeyFor(placed.sop_uid)))
+                    .ok());
+    // A row of this (live) process is not another's to judge.
+    ASSERT_TRUE(WriteSynthetic(other_study, inputs_ / "live.dcm"));
+    InstanceRecord live;
+    live.info = dicom::ReadInstanceFile(inputs_ / "live.dcm").value();
+    live.blob_key = BlobKeyFor(other_study.sop_uid);
+    live.sha256 = std::string(64, '0');  // no blob has it
+    live.pending_area = archive->blobs().TempAreaName();
+    ASSERT_TRUE(archive->index().PutInstance(live).ok());
+
+    auto second = Open();  // the first is alive: only the dead area is resolved
+    EXPECT_EQ(second->recovery().unacknowledged, 1);
+    EXPECT_TRUE(second->index().FindInstance(other_study.sop_uid).value().has_value());
+  }
+  auto archive = Open();
+  EXPECT_EQ(archive->recovery().unacknowledged, 1);  // the live one, now dead with sha "0"
+  EXPECT_FALSE(archive->index().FindInstance(lost.sop_uid).value().has_value());
+  EXPECT_FALSE(archive->index().GetStudy(lost.study_uid).value().has_value());
+  EXPECT_TRUE(archive->blobs().Contains(BlobKeyFor(in_temp.sop_uid)));
+  int pending = 0;
+  ASSERT_TRUE(archive->index()
+                  .ForEachPending([&](const std::string&, const StoredInstance&) { ++pending; })
+                  .ok());
+  EXPECT_EQ(pending, 0);
+  auto report = archive->Verify(true).value();
+  EXPECT_TRUE(report.Clean()) << report.missing_blobs.size() << " missing";
+  EXPECT_EQ(report.indexed, 2);
+}
+
+TEST_F(ArchiveTest, IngestClearsThePendingMarkOnceDurable) {
+  SyntheticInstance s;
+  s.sop_uid = "1.2.3.6.1";
+  {
+    auto archive = Open();
+    ASSERT_TRUE(WriteSynthetic(s, inputs_ / "a.dcm"));
+    ASSERT_TRUE(archive->ImportFile(inputs_ / "a.dcm").ok());
+  }  // closing clears what the periodic duty has not
+  auto archive = Open();
+  int pending = 0;
+  ASSERT_TRUE(archive->index()
+                  .ForEachPending([&](const std::string&, const StoredInstance&) { ++pending; })
+                  .ok());
+  EXPECT_EQ(pending, 0);
+  EXPECT_EQ(archive->recovery().unacknowledged, 0);
+  EXPECT_TRUE(archive->Verify(true).value().Clean());
+}
+
 TEST_F(ArchiveTest, RecoveryLeavesLiveProcessesAlone) {
   auto first = Open();
   std::string temp = first->NewTempPath();

@@ -39,7 +39,7 @@ TEST_P(IndexTest, CountsPerLevelAndDetail) {
   auto index = Open();
   ASSERT_TRUE(index.ok()) << index.error().ToString();
   StudyIndex& ix = **index;
-  EXPECT_EQ(ix.SchemaVersion(), 9);
+  EXPECT_EQ(ix.SchemaVersion(), 10);
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
@@ -84,6 +84,45 @@ TEST_P(IndexTest, ReplaceKeepsCountsAndUpdatesRow) {
     total += s.num_instances;
   EXPECT_EQ(total, 1);
   EXPECT_EQ(d.study.num_instances, 1);
+}
+
+TEST_P(IndexTest, PendingRowsAreClearedOrRemovedWithTheirEmptyParents) {
+  auto ix = Open().value();
+  auto pending = [](InstanceRecord r) {
+    r.pending_area = "123-area";
+    r.ai_jobs = {AiJobSpec{"m", "1"}};
+    return r;
+  };
+  ASSERT_TRUE(ix->PutInstance(pending(Record("1.1", "1.1.1", "1.1.1.1"))).ok());
+  ASSERT_TRUE(ix->PutInstance(pending(Record("1.1", "1.1.1", "1.1.1.2"))).ok());
+  ASSERT_TRUE(
+      ix->PutInstance(pending(Record("2.2", "2.2.1", "2.2.1.1", "CT", "P2", "ROE^R"))).ok());
+  std::vector<std::string> seen;
+  ASSERT_TRUE(ix->ForEachPending([&](const std::string& area, const StoredInstance& row) {
+                  EXPECT_EQ(area, "123-area");
+                  seen.push_back(row.sop_uid);
+                }).ok());
+  EXPECT_EQ(seen.size(), 3u);
+
+  ASSERT_TRUE(ix->ClearPending("other-area", {"1.1.1.1"}).ok());  // not its area: kept
+  ASSERT_TRUE(ix->ClearPending("123-area", {"1.1.1.1"}).ok());
+  EXPECT_FALSE(ix->RemoveUnacknowledged("1.1.1.1", "123-area").value());  // durable: kept
+  EXPECT_TRUE(ix->RemoveUnacknowledged("1.1.1.2", "123-area").value());
+  EXPECT_TRUE(ix->RemoveUnacknowledged("2.2.1.1", "123-area").value());
+  EXPECT_FALSE(ix->RemoveUnacknowledged("2.2.1.1", "123-area").value());  // already gone
+
+  seen.clear();
+  ASSERT_TRUE(ix->ForEachPending([&](const std::string&, const StoredInstance& row) {
+                  seen.push_back(row.sop_uid);
+                }).ok());
+  EXPECT_TRUE(seen.empty());
+  auto counts = ix->Counts().value();
+  EXPECT_EQ(counts.instances, 1);
+  EXPECT_EQ(counts.series, 1);
+  EXPECT_EQ(counts.studies, 1);  // 2.2 held only the removed instance
+  EXPECT_EQ(counts.patients, 1);
+  EXPECT_EQ(ix->GetStudy("1.1").value()->study.num_instances, 1);
+  EXPECT_FALSE(ix->GetStudy("2.2").value().has_value());
 }
 
 TEST_P(IndexTest, ASeriesCannotSpanTwoStudies) {
@@ -200,7 +239,7 @@ TEST_P(IndexTest, ReopenKeepsDataAndSchema) {
     ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   }
   auto ix = Open().value();
-  EXPECT_EQ(ix->SchemaVersion(), 9);
+  EXPECT_EQ(ix->SchemaVersion(), 10);
   EXPECT_EQ(ix->Counts()->instances, 1);
 }
 
