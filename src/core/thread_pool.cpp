@@ -1,14 +1,20 @@
 #include "core/thread_pool.h"
 
+#include "core/thread_priority.h"
+
 namespace dxhub {
 
-ThreadPool::ThreadPool(size_t threads, size_t max_queued)
+ThreadPool::ThreadPool(size_t threads, size_t max_queued, const std::string& name)
     : max_queued_(max_queued == 0 ? 1 : max_queued) {
   if (threads == 0)
     threads = 1;
   workers_.reserve(threads);
   for (size_t i = 0; i < threads; ++i)
-    workers_.emplace_back([this] { Run(); });
+    workers_.emplace_back([this, name] {
+      if (!name.empty())
+        NameThisThread(name);
+      Run();
+    });
 }
 
 ThreadPool::~ThreadPool() {

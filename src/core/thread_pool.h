@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,7 +16,8 @@ namespace dxhub {
 /// Thread-safe. The destructor drains the queue and joins the workers.
 class ThreadPool {
  public:
-  ThreadPool(size_t threads, size_t max_queued);
+  /// `name`, if given, names the threads (as `top -H` shows them).
+  ThreadPool(size_t threads, size_t max_queued, const std::string& name = "");
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

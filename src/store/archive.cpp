@@ -59,7 +59,7 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
     }
   }
   DXHUB_TRY(archive->Recover());
-  archive->hash_pool_ = std::make_unique<ThreadPool>(kHashThreads, 256);
+  archive->hash_pool_ = std::make_unique<ThreadPool>(kHashThreads, 256, "blob-hash");
   // Often enough that recovery after a crash checks at most a second's worth of rows.
   archive->pending_clearer_ =
       std::make_unique<Periodic>(std::chrono::seconds(1), [a = archive.get()] {

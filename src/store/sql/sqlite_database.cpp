@@ -387,7 +387,7 @@ class SqliteDatabase final : public Database {
 
   std::string path_;
   int schema_version_ = 0;
-  std::unique_ptr<Connection> writer_;  // the writer thread's alone after Init()
+  std::unique_ptr<Connection> writer_;  // used by whoever set committing_
 
   std::mutex write_mu_;
   std::condition_variable write_cv_;
