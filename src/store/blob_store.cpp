@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <random>
+#include <utility>
 
 #include "core/fs.h"
 #include "core/sync_queue.h"
@@ -34,6 +35,7 @@ class FileBlobStore final : public BlobStore {
  public:
   explicit FileBlobStore(std::string root) : root_(std::move(root)) {}
   ~FileBlobStore() override {
+    ReleaseClaims();
     sync_.reset();  // finish in-flight syncs before the area goes
     if (lock_fd_ >= 0) {
       std::error_code ec;
@@ -107,13 +109,20 @@ class FileBlobStore final : public BlobStore {
   std::vector<std::string> AbandonedTempFiles() override {
     std::vector<std::string> files;
     abandoned_.clear();
+    ReleaseClaims();
     std::error_code ec;
     for (const auto& area : stdfs::directory_iterator(root_ + "/tmp", ec)) {
       if (!area.is_directory() || area.path().string() == temp_dir_)
         continue;
-      if (TempAreaInUse(area.path().string()))
-        continue;  // its owner is alive
+      // Claimed, not just probed: a node starting at the same moment sees the area in use and
+      // leaves it to us, instead of both placing (and one failing on) the same files.
+      const int fd = ::open((area.path().string() + "/.lock").c_str(), O_RDWR | O_CLOEXEC);
+      if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        continue;  // its owner is alive, or another process is recovering it
+      }
       abandoned_.push_back(area.path().string());
+      claimed_.emplace_back(area.path().filename().string(), fd);
       for (const auto& f : stdfs::directory_iterator(area.path(), ec)) {
         if (f.is_regular_file() && f.path().filename() != ".lock") {
           files.push_back(f.path().string());
@@ -128,6 +137,10 @@ class FileBlobStore final : public BlobStore {
   bool TempAreaAlive(const std::string& name) const override {
     if (name == TempAreaName())
       return true;
+    for (const auto& claim : claimed_) {
+      if (claim.first == name)
+        return false;  // dead: its lock is ours only while we recover it
+    }
     // The name comes from the index, not from a sender, but it still only names a folder of tmp/.
     if (name.empty() || name.find('/') != std::string::npos || name[0] == '.')
       return false;
@@ -139,6 +152,7 @@ class FileBlobStore final : public BlobStore {
     for (const auto& dir : abandoned_)
       stdfs::remove_all(dir, ec);
     abandoned_.clear();
+    ReleaseClaims();
   }
 
  private:
@@ -163,7 +177,18 @@ class FileBlobStore final : public BlobStore {
   std::unique_ptr<SyncQueue> sync_;
   int lock_fd_ = -1;
   std::atomic<uint64_t> counter_{0};
+  void ReleaseClaims() {
+    for (const auto& claim : claimed_) {
+      if (claim.second >= 0)
+        ::close(claim.second);
+    }
+    claimed_.clear();
+  }
+
   std::vector<std::string> abandoned_;
+  // Dead areas being recovered, by name, with the descriptor holding their lock (-1: an area
+  // without a lock file).
+  std::vector<std::pair<std::string, int>> claimed_;
 };
 
 }  // namespace

@@ -37,8 +37,9 @@ class BlobStore {
   /// Calls `fn` with every blob key present (for verify). Stops early if `fn` returns false.
   virtual Status ForEachKey(const std::function<bool(const std::string&)>& fn) const = 0;
   /// Temp files left behind by processes that died (their temp areas are no longer locked).
-  /// The caller decides for each whether to Commit or delete it; the areas are removed by
-  /// RemoveAbandonedAreas() afterwards.
+  /// Their areas are locked by this process until RemoveAbandonedAreas() (or the store's end),
+  /// so another process recovering at the same time leaves them alone. The caller decides for
+  /// each file whether to Commit or delete it; RemoveAbandonedAreas() then removes the areas.
   virtual std::vector<std::string> AbandonedTempFiles() = 0;
   virtual void RemoveAbandonedAreas() = 0;
   /// This process's temp area, by the name an index row's pending_area records.

@@ -293,6 +293,40 @@ TEST_F(ArchiveTest, IngestClearsThePendingMarkOnceDurable) {
   EXPECT_TRUE(archive->Verify(true).value().Clean());
 }
 
+// Two nodes starting at once must not both recover one dead area (one of them would fail on
+// the files the other already placed).
+TEST_F(ArchiveTest, ADeadAreaIsRecoveredByOneProcessAtATime) {
+  SyntheticInstance s;
+  s.sop_uid = "1.2.3.7.1";
+  const std::string dead_area = data_ / "tmp/99999997-dead";
+  auto first = Open();
+  ASSERT_TRUE(fs::MakeDirs(dead_area).ok());
+  std::ofstream(dead_area + "/.lock").put('x');
+  ASSERT_TRUE(WriteSynthetic(s, dead_area + "/1.part"));
+  InstanceRecord record;
+  record.info = dicom::ReadInstanceFile(dead_area + "/1.part").value();
+  record.blob_key = BlobKeyFor(s.sop_uid);
+  record.size = fs::FileSize(dead_area + "/1.part").value();
+  record.sha256 = Sha256File(dead_area + "/1.part").value();
+  record.pending_area = "99999997-dead";
+  ASSERT_TRUE(first->index().PutInstance(record).ok());
+
+  // `first` stands for a node in the middle of recovering the area.
+  ASSERT_EQ(first->blobs().AbandonedTempFiles().size(), 1u);
+  EXPECT_FALSE(first->blobs().TempAreaAlive("99999997-dead"));
+  {
+    auto second = Open();
+    EXPECT_EQ(second->recovery().committed, 0);
+    EXPECT_EQ(second->recovery().unacknowledged, 0);  // its row is not second's to judge
+    EXPECT_TRUE(second->blobs().TempAreaAlive("99999997-dead"));
+    EXPECT_TRUE(fs::Exists(dead_area + "/1.part"));
+  }
+  first.reset();  // gave up without finishing: the claim goes with it
+  auto third = Open();
+  EXPECT_EQ(third->recovery().committed, 1);
+  EXPECT_TRUE(third->Verify(true).value().Clean());
+}
+
 TEST_F(ArchiveTest, RecoveryLeavesLiveProcessesAlone) {
   auto first = Open();
   std::string temp = first->NewTempPath();
