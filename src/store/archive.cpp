@@ -108,7 +108,6 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     // Store what we index: the archived copy carries the UIDs the index and DICOMweb expose.
     std::string coerced_path = NewTempPath();
     Status written = dicom::WriteCoerced(guard.path, *info, coerced_path);
-    (void)sha.wait();  // the old file goes: let its hash finish first
     fs::RemoveQuiet(guard.path);
     guard.path = coerced_path;
     DXHUB_TRY(written);
@@ -242,8 +241,7 @@ Status Archive::Recover() {
       auto sha = Sha256File(file);
       if (row.ok() && row->has_value() && sha.ok() && (*row)->sha256 == *sha &&
           (*row)->blob_key == key) {
-        auto current = blobs_->Contains(key) ? Sha256File(blobs_->PathOf(key))
-                                             : Result<std::string>(std::string());
+        auto current = PlacedBlobSha(key);
         if (!current.ok() || *current != *sha) {
           // A pending row's file may have died with its sync still running: complete bytes in
           // the page cache are not yet bytes on the disk.
@@ -275,6 +273,10 @@ Status Archive::Recover() {
   return Ok();
 }
 
+Result<std::string> Archive::PlacedBlobSha(const std::string& key) const {
+  return blobs_->Contains(key) ? Sha256File(blobs_->PathOf(key)) : std::string();
+}
+
 Status Archive::ResolvePendingRows(std::vector<std::string>& confirmed_keys) {
   std::vector<std::pair<std::string, StoredInstance>> dead;
   DXHUB_TRY(index_->ForEachPending([&](const std::string& area, const StoredInstance& row) {
@@ -288,8 +290,7 @@ Status Archive::ResolvePendingRows(std::vector<std::string>& confirmed_keys) {
       return key_lock.error();
     // Its file was renamed into place only after its sync finished, or placed (and synced)
     // by the loop before this.
-    auto sha = blobs_->Contains(row.blob_key) ? Sha256File(blobs_->PathOf(row.blob_key))
-                                              : Result<std::string>(std::string());
+    auto sha = PlacedBlobSha(row.blob_key);
     if (sha.ok() && *sha == row.sha256) {
       durable[area].push_back(row.sop_uid);
       confirmed_keys.push_back(row.blob_key);

@@ -128,6 +128,8 @@ class Archive {
   /// are in place (adding their keys to `confirmed_keys`) and removes the others.
   Status ResolvePendingRows(std::vector<std::string>& confirmed_keys);
   std::future<Result<std::string>> HashInBackground(const std::string& path);
+  /// SHA-256 of the blob in place for `key`; empty if there is none.
+  Result<std::string> PlacedBlobSha(const std::string& key) const;
   /// Clears the pending mark of the rows whose blobs this process has made durable since.
   Status ClearDurablePending();
 

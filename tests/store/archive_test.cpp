@@ -30,6 +30,17 @@ class ArchiveTest : public ::testing::Test {
     EXPECT_TRUE(a.ok()) << a.error().ToString();
     return a.ok() ? std::move(a.value()) : nullptr;
   }
+  // The index row of the instance in `file`, as Ingest would write it.
+  static InstanceRecord RecordOf(const std::string& file, const std::string& pending_area = "") {
+    InstanceRecord record;
+    record.info = dicom::ReadInstanceFile(file).value();
+    record.blob_key = BlobKeyFor(record.info.sop_uid);
+    record.size = fs::FileSize(file).value();
+    record.sha256 = Sha256File(file).value();
+    record.source = "CT1";
+    record.pending_area = pending_area;
+    return record;
+  }
   // Files left anywhere under DATA/tmp except lock files.
   int TempFiles() {
     int n = 0;
@@ -188,13 +199,7 @@ TEST_F(ArchiveTest, RecoveryFinishesAcknowledgedAndDiscardsTheRest) {
     ASSERT_TRUE(WriteSynthetic(acked, dead_area + "/1.part"));
     ASSERT_TRUE(WriteSynthetic(unacked, dead_area + "/2.part"));
     std::ofstream(dead_area + "/3.part") << "half a dataset";
-    InstanceRecord record;
-    record.info = dicom::ReadInstanceFile(dead_area + "/1.part").value();
-    record.blob_key = BlobKeyFor(acked.sop_uid);
-    record.size = fs::FileSize(dead_area + "/1.part").value();
-    record.sha256 = Sha256File(dead_area + "/1.part").value();
-    record.source = "CT1";
-    ASSERT_TRUE(archive->index().PutInstance(record).ok());
+    ASSERT_TRUE(archive->index().PutInstance(RecordOf(dead_area + "/1.part")).ok());
     EXPECT_FALSE(archive->Verify(false).value().Clean());  // indexed, blob missing
   }
   auto archive = Open();
@@ -223,37 +228,28 @@ TEST_F(ArchiveTest, RecoveryResolvesRowsCommittedBeforeTheirSyncFinished) {
     auto archive = Open();
     ASSERT_TRUE(fs::MakeDirs(dead_area).ok());
     std::ofstream(dead_area + "/.lock").put('x');
-    auto index_pending = [&](const SyntheticInstance& s, const std::string& file) {
-      InstanceRecord record;
-      record.info = dicom::ReadInstanceFile(file).value();
-      record.blob_key = BlobKeyFor(s.sop_uid);
-      record.size = fs::FileSize(file).value();
-      record.sha256 = Sha256File(file).value();
-      record.source = "CT1";
-      record.pending_area = "99999998-dead";
+    auto index_pending = [&](const std::string& file) {
+      InstanceRecord record = RecordOf(file, "99999998-dead");
       record.ai_jobs = {AiJobSpec{"m", "1"}};
       ASSERT_TRUE(archive->index().PutInstance(record).ok());
     };
     // Its bytes never reached the disk: after the crash the file is empty.
     ASSERT_TRUE(WriteSynthetic(lost, inputs_ / "lost.dcm"));
-    index_pending(lost, inputs_ / "lost.dcm");
+    index_pending(inputs_ / "lost.dcm");
     std::ofstream(dead_area + "/1.part").flush();
     // Synced, not yet renamed.
     ASSERT_TRUE(WriteSynthetic(in_temp, dead_area + "/2.part"));
-    index_pending(in_temp, dead_area + "/2.part");
+    index_pending(dead_area + "/2.part");
     // Synced and renamed, mark not yet cleared.
     ASSERT_TRUE(WriteSynthetic(placed, inputs_ / "placed.dcm"));
-    index_pending(placed, inputs_ / "placed.dcm");
+    index_pending(inputs_ / "placed.dcm");
     ASSERT_TRUE(fs::CopyFileSynced(inputs_ / "placed.dcm",
                                    archive->blobs().PathOf(BlobKeyFor(placed.sop_uid)))
                     .ok());
     // A row of this (live) process is not another's to judge.
     ASSERT_TRUE(WriteSynthetic(other_study, inputs_ / "live.dcm"));
-    InstanceRecord live;
-    live.info = dicom::ReadInstanceFile(inputs_ / "live.dcm").value();
-    live.blob_key = BlobKeyFor(other_study.sop_uid);
+    InstanceRecord live = RecordOf(inputs_ / "live.dcm", archive->blobs().TempAreaName());
     live.sha256 = std::string(64, '0');  // no blob has it
-    live.pending_area = archive->blobs().TempAreaName();
     ASSERT_TRUE(archive->index().PutInstance(live).ok());
 
     auto second = Open();  // the first is alive: only the dead area is resolved
@@ -303,13 +299,7 @@ TEST_F(ArchiveTest, ADeadAreaIsRecoveredByOneProcessAtATime) {
   ASSERT_TRUE(fs::MakeDirs(dead_area).ok());
   std::ofstream(dead_area + "/.lock").put('x');
   ASSERT_TRUE(WriteSynthetic(s, dead_area + "/1.part"));
-  InstanceRecord record;
-  record.info = dicom::ReadInstanceFile(dead_area + "/1.part").value();
-  record.blob_key = BlobKeyFor(s.sop_uid);
-  record.size = fs::FileSize(dead_area + "/1.part").value();
-  record.sha256 = Sha256File(dead_area + "/1.part").value();
-  record.pending_area = "99999997-dead";
-  ASSERT_TRUE(first->index().PutInstance(record).ok());
+  ASSERT_TRUE(first->index().PutInstance(RecordOf(dead_area + "/1.part", "99999997-dead")).ok());
 
   // `first` stands for a node in the middle of recovering the area.
   ASSERT_EQ(first->blobs().AbandonedTempFiles().size(), 1u);
