@@ -1,5 +1,6 @@
 // libFuzzer target for the parser of outside input every ingest path uses
-// (dicom::ReadInstanceFile), with and without blank-UID coercion and the coerced rewrite.
+// (dicom::ReadInstanceFile, and dicom::ReadInstance on the bytes in memory as C-STORE parses
+// them), with and without blank-UID coercion and the coerced rewrite.
 // Build and run: `make fuzz` (clang, -fsanitize=fuzzer,address,undefined).
 
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "dicom/instance.h"
 
@@ -28,7 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   std::fwrite(data, 1, size, f);
   std::fclose(f);
-  (void)dxhub::dicom::ReadInstanceFile(input, false);
+  auto from_file = dxhub::dicom::ReadInstanceFile(input, false);
+  auto from_memory = dxhub::dicom::ReadInstance(
+      input, std::string_view(reinterpret_cast<const char*>(data), size), false);
+  // The two must agree on every input: a C-STORE must be judged as an import of the same file.
+  if (size > 0 && from_file.ok() != from_memory.ok())
+    __builtin_trap();
   auto coerced = dxhub::dicom::ReadInstanceFile(input, true);
   if (coerced.ok() && !coerced->coerced.empty()) {
     (void)dxhub::dicom::WriteCoerced(input, *coerced, output);

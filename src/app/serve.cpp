@@ -32,10 +32,12 @@ class ScpIngest final : public dicom::StoreHandler {
  public:
   explicit ScpIngest(store::Archive& archive) : archive_(archive) {}
   std::string NewTempPath() override { return archive_.NewTempPath(); }
-  Status Store(const dicom::StoreRequest& request, const std::string& temp_path) override {
+  Status Store(const dicom::StoreRequest& request, const std::string& temp_path,
+               const std::shared_ptr<const std::string>& contents) override {
     auto outcome = archive_.Ingest(
         temp_path,
-        store::IngestContext{request.calling_aet, request.sop_instance_uid, request.sop_class_uid});
+        store::IngestContext{request.calling_aet, request.sop_instance_uid, request.sop_class_uid},
+        contents);
     if (!outcome.ok())
       return outcome.error();
     if (outcome->kind == store::IngestKind::kDuplicate) {

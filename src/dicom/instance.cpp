@@ -2,6 +2,7 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcjson.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcuid.h>
@@ -105,13 +106,32 @@ bool HasPart10Preamble(const std::string& path) {
 // only a dataset that passes is parsed from the original.
 constexpr uint64_t kMaxInflatedBytes = uint64_t{256} << 20;
 
+// The File Meta Information's transfer syntax, or empty when there is none (a raw dataset) or
+// it cannot be read (the full parse reports that).
+std::string MetaTransferSyntax(DcmMetaInfo& meta) {
+  OFString ts;
+  meta.findAndGetOFString(DCM_TransferSyntaxUID, ts);
+  return std::string(ts.c_str(), ts.length());
+}
+
+// Reads `bytes` (a whole Part-10 file or raw dataset) into `item` (a DcmFileFormat as loadFile
+// reads a file, or a DcmMetaInfo alone). Values longer than kMaxReadLength are read too (a memory
+// stream cannot defer them): a copy, but no system call.
+OFCondition ReadFromMemory(DcmObject& item, std::string_view bytes) {
+  DcmInputBufferStream in;
+  in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  in.setEos();
+  item.transferInit();
+  OFCondition cond = item.read(in, EXS_Unknown, EGL_noChange, kMaxReadLength);
+  item.transferEnd();
+  return cond;
+}
+
 Status CheckDeflated(const std::string& path) {
   DcmFileFormat meta;
   if (meta.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_metaOnly).bad())
     return Ok();  // the full parse reports it
-  OFString ts;
-  meta.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts);
-  if (ts != UID_DeflatedExplicitVRLittleEndianTransferSyntax)
+  if (MetaTransferSyntax(*meta.getMetaInfo()) != UID_DeflatedExplicitVRLittleEndianTransferSyntax)
     return Ok();
   Uint32 group_length = 0;
   if (meta.getMetaInfo()->findAndGetUint32(DCM_FileMetaInformationGroupLength, group_length).bad())
@@ -180,7 +200,19 @@ Status CheckDeflated(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// What the index needs of a loaded file, validated (see ReadInstanceFile).
+Result<InstanceInfo> InfoOf(DcmFileFormat& file, bool coerce_missing_uids);
+
+}  // namespace
+
 Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missing_uids) {
+  return ReadInstance(path, {}, coerce_missing_uids);
+}
+
+Result<InstanceInfo> ReadInstance(const std::string& path, std::string_view contents,
+                                  bool coerce_missing_uids) {
   // DCMTK silently "corrects" input by default (e.g. drops spaces inside UIDs), which would make
   // the index disagree with the archived bytes and hide hostile values from validation. This is
   // a process-wide DCMTK setting; set it once, before the first parse.
@@ -189,8 +221,22 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
   DcmFileFormat file;
   OFCondition cond;
   try {
-    DXHUB_TRY(CheckDeflated(path));
-    cond = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
+    bool from_memory = !contents.empty();
+    if (from_memory) {
+      // Only the meta header, to see whether the dataset is deflated: that one is checked from
+      // the file (CheckDeflated).
+      DcmMetaInfo meta;
+      if (ReadFromMemory(meta, contents).good() &&
+          MetaTransferSyntax(meta) == UID_DeflatedExplicitVRLittleEndianTransferSyntax) {
+        from_memory = false;
+      }
+    }
+    if (from_memory) {
+      cond = ReadFromMemory(file, contents);
+    } else {
+      DXHUB_TRY(CheckDeflated(path));
+      cond = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxReadLength, ERM_autoDetect);
+    }
   } catch (const std::exception& e) {  // DCMTK mostly reports by status; be safe at the edge
     return MakeError(ErrorCode::kMalformedDicom, std::string("parse failed: ") + e.what());
   }
@@ -198,6 +244,12 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
     return MakeError(ErrorCode::kMalformedDicom,
                      std::string("not a readable DICOM dataset: ") + cond.text());
   }
+  return InfoOf(file, coerce_missing_uids);
+}
+
+namespace {
+
+Result<InstanceInfo> InfoOf(DcmFileFormat& file, bool coerce_missing_uids) {
   DcmDataset* ds = file.getDataset();
   if (ds == nullptr || ds->card() == 0) {
     return MakeError(ErrorCode::kMalformedDicom, "empty dataset");
@@ -289,6 +341,8 @@ Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missi
   }
   return info;
 }
+
+}  // namespace
 
 std::string UidFromText(const std::string& text) {
   std::string hex = Sha256Hex(text).substr(0, 32);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -45,6 +46,8 @@ struct InstanceInfo {
   /// Attributes that were empty in the dataset and were filled in by dxhub (see
   /// ReadInstanceFile). Non-empty means the stored copy must be rewritten with WriteCoerced().
   std::vector<std::string> coerced;
+
+  bool operator==(const InstanceInfo&) const = default;
 };
 
 /// Reads and validates a DICOM Part-10 file (or a raw dataset): the file must parse to its end
@@ -62,6 +65,13 @@ struct InstanceInfo {
 /// re-sending the same files gives the same UIDs. A UID that is present but invalid (e.g.
 /// "../../etc") is always refused. Thread-safe; holds no state.
 Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missing_uids = false);
+
+/// ReadInstanceFile for a file whose bytes the caller already holds: `contents` must be the
+/// whole content of the file at `path` (empty: read the file). Parsing them in memory saves
+/// reading the file back, at the price of copying its large values; a deflated dataset is still
+/// checked and parsed from `path`.
+Result<InstanceInfo> ReadInstance(const std::string& path, std::string_view contents,
+                                  bool coerce_missing_uids = false);
 
 /// "2.25." followed by the decimal value of the first 128 bits of SHA-256(text): a UUID-derived
 /// UID (PS3.5 §B.2) that is the same for the same text (coerced and derived series).

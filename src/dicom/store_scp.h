@@ -31,9 +31,12 @@ class StoreHandler {
   /// A fresh path, on the archive's filesystem, where the SCP writes the incoming dataset.
   virtual std::string NewTempPath() = 0;
   /// Takes ownership of `temp_path` (a Part-10 file exactly as received) and must have removed or
-  /// moved it on return. Returning Ok means durably archived and indexed: the SCP then answers
-  /// Success; an error is answered with the error table's DICOM status and its message.
-  virtual Status Store(const StoreRequest& request, const std::string& temp_path) = 0;
+  /// moved it on return. `contents` holds the same bytes when the SCP kept them in memory (null
+  /// for a dataset too large to keep), so they need not be read back. Returning Ok means durably
+  /// archived and indexed: the SCP then answers Success; an error is answered with the error
+  /// table's DICOM status and its message.
+  virtual Status Store(const StoreRequest& request, const std::string& temp_path,
+                       const std::shared_ptr<const std::string>& contents) = 0;
 };
 
 /// A C-FIND identifier in dxhub terms: the query level and the keys in request order (tag as

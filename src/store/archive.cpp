@@ -78,7 +78,8 @@ Archive::~Archive() {
   }
 }
 
-Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const IngestContext& ctx) {
+Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const IngestContext& ctx,
+                                      const std::shared_ptr<const std::string>& contents) {
   const ForegroundActivity::Scope foreground(ingest_activity_);
   // Whatever happens below, the temp file must not outlive this call unless it was committed.
   struct TempGuard {
@@ -91,9 +92,10 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
   } guard{received_path};
   // The fsyncs and the hash run while the dataset is parsed; what needs them waits below.
   PendingSync durable = blobs_->MakeDurable(guard.path);
-  std::future<Result<std::string>> sha = HashInBackground(guard.path);
+  std::future<Result<std::string>> sha = HashInBackground(guard.path, contents);
 
-  auto info = dicom::ReadInstanceFile(guard.path, ctx.coerce_missing_uids);
+  auto info = dicom::ReadInstance(guard.path, contents ? std::string_view(*contents) : "",
+                                  ctx.coerce_missing_uids);
   if (!info.ok())
     return info.error();
   if (!ctx.expected_sop_uid.empty() && ctx.expected_sop_uid != info->sop_uid) {
@@ -112,7 +114,7 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     guard.path = coerced_path;
     DXHUB_TRY(written);
     durable = blobs_->MakeDurable(guard.path);
-    sha = HashInBackground(guard.path);
+    sha = HashInBackground(guard.path, nullptr);
     spdlog::debug("archive: {} arrived without {}; filled in", info->sop_uid,
                   fmt::join(info->coerced, ", "));
   }
@@ -192,9 +194,15 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
   return IngestOutcome{kind, std::move(info.value())};
 }
 
-std::future<Result<std::string>> Archive::HashInBackground(const std::string& path) {
+std::future<Result<std::string>> Archive::HashInBackground(
+    const std::string& path, std::shared_ptr<const std::string> contents) {
+  // The task owns what it reads: a caller that returns early does not wait for it.
   auto task = std::make_shared<std::packaged_task<Result<std::string>()>>(
-      [path] { return Sha256File(path); });
+      [path, contents = std::move(contents)]() -> Result<std::string> {
+        if (contents)
+          return Sha256Hex(*contents);
+        return Sha256File(path);
+      });
   auto digest = task->get_future();
   hash_pool_->Submit([task] { (*task)(); });
   return digest;

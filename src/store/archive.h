@@ -89,7 +89,10 @@ class Archive {
   std::string NewTempPath() { return blobs_->NewTempPath(); }
 
   /// Ingests the Part-10 file at `received_path` (from NewTempPath()); always consumes it.
-  Result<IngestOutcome> Ingest(const std::string& received_path, const IngestContext& context);
+  /// `contents`, when given, is the whole file as the caller holds it in memory: parsed and
+  /// hashed from there, the file is not read back.
+  Result<IngestOutcome> Ingest(const std::string& received_path, const IngestContext& context,
+                               const std::shared_ptr<const std::string>& contents = nullptr);
 
   /// Copies an outside file into the temp area (as Part-10) and ingests it.
   Result<IngestOutcome> ImportFile(const std::string& path);
@@ -127,7 +130,9 @@ class Archive {
   /// Checks the pending rows of dead temp areas against their blobs: clears those whose bytes
   /// are in place (adding their keys to `confirmed_keys`) and removes the others.
   Status ResolvePendingRows(std::vector<std::string>& confirmed_keys);
-  std::future<Result<std::string>> HashInBackground(const std::string& path);
+  /// SHA-256 of `contents` if given, else of the file at `path`, on a hash thread.
+  std::future<Result<std::string>> HashInBackground(const std::string& path,
+                                                    std::shared_ptr<const std::string> contents);
   /// SHA-256 of the blob in place for `key`; empty if there is none.
   Result<std::string> PlacedBlobSha(const std::string& key) const;
   /// Clears the pending mark of the rows whose blobs this process has made durable since.

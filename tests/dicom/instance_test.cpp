@@ -220,6 +220,60 @@ TEST(ReadInstance, RefusesADeflatedElementLongerThanTheData) {
   EXPECT_NE(info.error().message.find("deflated"), std::string::npos) << info.error().message;
 }
 
+// The C-STORE path parses the bytes it kept in memory: every input must come out as it does
+// from the file, refusals (truncated, hostile, deflate bombs) included.
+TEST(ReadInstance, FromMemoryAsFromTheFile) {
+  ScratchDir dir;
+  std::vector<std::string> files;
+  for (const char* sample : {"/ct-abdomen-20slices", "/cr-chest"}) {
+    for (const auto& e : std::filesystem::directory_iterator(kShared + sample))
+      files.push_back(e.path());
+  }
+  SyntheticInstance gb;
+  gb.charset = "GB18030";
+  gb.patient_name = "\xCD\xF5^\xD0\xA1\xB6\xAB";
+  ASSERT_TRUE(WriteSynthetic(gb, dir / "gb.dcm"));
+  SyntheticInstance hostile;
+  hostile.sop_uid = "../../etc/passwd";
+  ASSERT_TRUE(WriteSynthetic(hostile, dir / "hostile.dcm"));
+  ASSERT_TRUE(WriteSynthetic(SyntheticInstance{}, dir / "plain.dcm"));
+  DcmFileFormat plain;
+  ASSERT_TRUE(plain.loadFile((dir / "plain.dcm").c_str()).good());
+  ASSERT_TRUE(
+      plain.saveFile((dir / "deflated.dcm").c_str(), EXS_DeflatedLittleEndianExplicit).good());
+  const std::string megabyte(size_t{1} << 20, '\0');
+  ASSERT_TRUE(WriteDeflated(dir.path(), dir / "bomb.dcm", ObHeader(0x7FE0, 0x0010, 300u << 20),
+                            megabyte, 300));
+  ASSERT_TRUE(
+      WriteDeflated(dir.path(), dir / "lie.dcm", ObHeader(0x0009, 0x1010, 0xD0000000u), "abcd", 1));
+  for (const char* name : {"gb.dcm", "hostile.dcm", "deflated.dcm", "bomb.dcm", "lie.dcm"})
+    files.push_back(dir / name);
+  const auto ct = fs::ReadFile(FirstFileIn(kShared + "/ct-abdomen-20slices")).value();
+  for (size_t keep : {ct.size() / 2, ct.size() - 1, size_t{200}, size_t{10}}) {
+    const std::string cut = dir / ("cut" + std::to_string(keep) + ".dcm");
+    std::ofstream(cut, std::ios::binary).write(ct.data(), static_cast<std::streamsize>(keep));
+    files.push_back(cut);
+  }
+
+  int refused = 0;
+  for (const auto& file : files) {
+    SCOPED_TRACE(file);
+    const std::string bytes = fs::ReadFile(file).value();
+    // Coerced: the shared CT series has its UIDs blanked (see below).
+    auto from_file = ReadInstanceFile(file, true);
+    auto from_memory = ReadInstance(file, bytes, true);
+    ASSERT_EQ(from_file.ok(), from_memory.ok())
+        << (from_file.ok() ? from_memory.error() : from_file.error()).ToString();
+    if (from_file.ok()) {
+      EXPECT_EQ(*from_file, *from_memory);
+    } else {
+      EXPECT_EQ(from_file.error().code, from_memory.error().code) << from_memory.error().message;
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, 7);  // hostile, bomb, lie and the four cut files
+}
+
 TEST(ReadInstance, RejectsMissingSopInstanceUid) {
   ScratchDir dir;
   SyntheticInstance s;

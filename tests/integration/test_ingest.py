@@ -121,6 +121,34 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn(f"{len(expected)} indexed instances, {len(expected)} blobs", r.stdout)
 
+    def test_small_and_large_instances_are_stored_byte_for_byte(self):
+        # The SCP keeps a dataset of up to 16 MiB in memory beside its file, and the archive
+        # parses and hashes that copy; a larger one is read back from the file. Both must store
+        # the bytes sent, under the hash the index records.
+        with tempfile.TemporaryDirectory() as tmp:
+            small = harness.write_instance(os.path.join(tmp, "small.dcm"), "1.2.3.77.1",
+                                           rows=256, cols=256, fill=3)
+            large = harness.write_instance(os.path.join(tmp, "large.dcm"), "1.2.3.77.2",
+                                           rows=2048, cols=4200, fill=9)
+            self.assertGreater(os.path.getsize(large), 16 << 20)
+            rc, out = harness.storescu(self.server, [small, large])
+            self.assertEqual(rc, 0, out)
+            self.assertEqual(harness.storescu_acknowledged(out), {small, large}, out)
+            index = self.index_by_sop()
+            self.assertEqual((index["1.2.3.77.1"]["rows"], index["1.2.3.77.1"]["columns"]),
+                             (256, 256))
+            self.assertEqual((index["1.2.3.77.2"]["rows"], index["1.2.3.77.2"]["columns"]),
+                             (2048, 4200))
+            sent = sorted(harness.dataset_bytes(f) for f in (small, large))
+            self.server.stop()
+            stored = sorted(harness.dataset_bytes(f) for f in glob.glob(
+                os.path.join(self.server.var, "blobs", "**", "*"), recursive=True)
+                if os.path.isfile(f))
+            self.assertEqual(stored, sent)
+            r = harness.verify(self.server.var)  # --deep: every blob against its indexed SHA-256
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("2 indexed instances, 2 blobs", r.stdout)
+
     def test_known_bad_files_are_refused_by_import(self):
         bad = [f for f in corpus() if os.path.basename(f) in KNOWN_BAD]
         self.assertEqual(len(bad), len(KNOWN_BAD))

@@ -1,15 +1,18 @@
-// C-STORE as SCP: the dataset goes to a temp file on the archive's filesystem as it arrives,
-// and Success is answered only once the StoreHandler has archived and indexed it.
+// C-STORE as SCP: the dataset goes to a temp file on the archive's filesystem as it arrives (and,
+// when not too large, into memory beside it), and Success is answered only once the StoreHandler
+// has archived and indexed it.
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcostrma.h>
 #include <dcmtk/dcmdata/dcostrmf.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <vector>
+#include <memory>
+#include <string>
 
 #include "core/fs.h"
 #include "dicom/scp/services.h"
@@ -17,16 +20,21 @@
 namespace dxhub::dicom::scp {
 namespace {
 
-// Appends the received dataset to the temp file. A failing write (disk full) is remembered, not
-// reported to DCMTK: the DIMSE layer then keeps reading the rest of the dataset, so the sender
-// gets a proper "Out of Resources" response instead of an aborted association.
+// Appends the received dataset to the temp file, keeping a copy of the whole file in memory
+// (up to kKeepLimit) so that the archive parses and hashes it without reading it back. A failing
+// write (disk full) is remembered, not reported to DCMTK: the DIMSE layer then keeps reading the
+// rest of the dataset, so the sender gets a proper "Out of Resources" response instead of an
+// aborted association.
 class TolerantFileConsumer final : public DcmConsumer {
  public:
   explicit TolerantFileConsumer(const std::string& path)
-      : fd_(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC)) {
-    if (fd_ < 0)
+      : fd_(::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC)) {
+    if (fd_ < 0) {
       error_ = errno;
-    buffer_.reserve(kBufferSize);
+      return;
+    }
+    contents_.reserve(kBufferSize);
+    KeepWhatIsWritten();
   }
   ~TolerantFileConsumer() override {
     Drain();
@@ -38,12 +46,11 @@ class TolerantFileConsumer final : public DcmConsumer {
 
   OFBool good() const override { return OFTrue; }
   OFCondition status() const override { return EC_Normal; }
-  OFBool isFlushed() const override { return buffer_.empty(); }
+  OFBool isFlushed() const override { return contents_.size() == written_; }
   offile_off_t avail() const override { return 1 << 30; }
   offile_off_t write(const void* buf, offile_off_t len) override {
-    const char* p = static_cast<const char*>(buf);
-    buffer_.insert(buffer_.end(), p, p + len);
-    if (buffer_.size() >= kBufferSize)
+    contents_.append(static_cast<const char*>(buf), static_cast<size_t>(len));
+    if (contents_.size() - written_ >= kBufferSize)
       Drain();
     return len;
   }
@@ -54,14 +61,49 @@ class TolerantFileConsumer final : public DcmConsumer {
     Drain();
     return error_;
   }
+  /// The whole file as written, or null when it was too large to keep (or could not be read).
+  std::shared_ptr<const std::string> TakeContents() {
+    Drain();
+    if (!keeping_ || error_ != 0)
+      return nullptr;
+    return std::make_shared<const std::string>(std::move(contents_));
+  }
 
  private:
   // PDVs arrive in pieces of the sender's PDU size (often 16 KiB): write in larger blocks.
   static constexpr size_t kBufferSize = size_t{256} * 1024;
+  // Most images (CT, MR, CR, DX) are smaller; a larger one is read back from its file. Bounds
+  // the memory of the association workers (--max-associations of them).
+  static constexpr size_t kKeepLimit = size_t{16} << 20;
+
+  // DCMTK wrote the File Meta Information before this stream was opened: start the copy with it.
+  void KeepWhatIsWritten() {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || st.st_size < 0 || static_cast<size_t>(st.st_size) > kKeepLimit) {
+      keeping_ = false;
+      return;
+    }
+    contents_.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < contents_.size()) {
+      ssize_t n =
+          ::pread(fd_, contents_.data() + got, contents_.size() - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        keeping_ = false;
+        break;
+      }
+      got += static_cast<size_t>(n);
+    }
+    if (!keeping_)
+      contents_.clear();
+    written_ = contents_.size();
+  }
 
   void Drain() {
-    const char* p = buffer_.data();
-    size_t left = buffer_.size();
+    const char* p = contents_.data() + written_;
+    size_t left = contents_.size() - written_;
     while (error_ == 0 && left > 0) {
       ssize_t n = ::write(fd_, p, left);
       if (n < 0) {
@@ -72,12 +114,19 @@ class TolerantFileConsumer final : public DcmConsumer {
       p += n;
       left -= static_cast<size_t>(n);
     }
-    buffer_.clear();
+    written_ = contents_.size();
+    if (!keeping_ || contents_.size() > kKeepLimit || error_ != 0) {
+      keeping_ = false;
+      contents_.clear();
+      written_ = 0;
+    }
   }
 
   int fd_;
   int error_ = 0;
-  std::vector<char> buffer_;
+  bool keeping_ = true;
+  std::string contents_;  // the file from its start while keeping_, else what is not yet written
+  size_t written_ = 0;    // bytes of contents_ already written to the file
 };
 
 // DcmOutputStream's constructor is protected and needs its consumer to exist first.
@@ -90,6 +139,7 @@ class TolerantFileStream final : private ConsumerHolder, public DcmOutputStream 
   explicit TolerantFileStream(const std::string& path)
       : ConsumerHolder(path), DcmOutputStream(&consumer) {}
   int error() { return consumer.error(); }
+  std::shared_ptr<const std::string> TakeContents() { return consumer.TakeContents(); }
 };
 
 OFCondition Respond(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
@@ -148,6 +198,7 @@ OFCondition ServeStore(ServiceContext& ctx, StoreHandler& handler,
   cond = DIMSE_receiveDataSetInFile(ctx.assoc, DIMSE_NONBLOCKING, timeout_s, &data_pres_id,
                                     stream.get(), nullptr, nullptr);
   const int write_error = stream->error();
+  std::shared_ptr<const std::string> contents = stream->TakeContents();
   stream.reset();  // close the file before anyone reads it
   if (cond.bad()) {
     // The association broke mid-dataset: nothing was acknowledged, so nothing may remain.
@@ -163,7 +214,7 @@ OFCondition ServeStore(ServiceContext& ctx, StoreHandler& handler,
     return Respond(ctx, pres_id, req, error.DicomStatus(), error.message);
   }
   StoreRequest request{calling, ctx.caller.ip, req.AffectedSOPClassUID, req.AffectedSOPInstanceUID};
-  Status status = handler.Store(request, temp);
+  Status status = handler.Store(request, temp, contents);
   if (status.ok())
     return Respond(ctx, pres_id, req, STATUS_Success, "");
   spdlog::warn("dicom: C-STORE {} from '{}' refused: {}", req.AffectedSOPInstanceUID, calling,
