@@ -648,11 +648,13 @@ class SqlStudyIndex final : public StudyIndex {
     // A series belongs to one study (PS3.3 C.7.3.1). An instance claiming a series that holds
     // another study's images is refused: taking the series over would move those images, perhaps
     // another patient's, into this study, and a C-MOVE of either would send the other's. A series
-    // that holds only this instance (re-sent with a corrected study) may move.
+    // that holds only this instance (re-sent with a corrected study) may move. EXISTS, not a
+    // count: a count would read the whole series for each of its images (quadratic for a
+    // 2,000-slice CT).
     auto owner_of = tx.Prepare(
-        "SELECT st.study_uid, (SELECT COUNT(*) FROM instances i WHERE i.series_pk = s.id AND "
-        "i.sop_uid <> :sop_uid) AS others FROM series s JOIN studies st ON st.id = s.study_pk "
-        "WHERE s.series_uid = :series_uid");
+        "SELECT st.study_uid, CASE WHEN EXISTS (SELECT 1 FROM instances i WHERE i.series_pk = "
+        "s.id AND i.sop_uid <> :sop_uid) THEN 1 ELSE 0 END AS others FROM series s JOIN studies "
+        "st ON st.id = s.study_pk WHERE s.series_uid = :series_uid");
     if (!owner_of.ok())
       return owner_of.error();
     owner_of->Bind("series_uid", i.series_uid).Bind("sop_uid", i.sop_uid);

@@ -63,6 +63,26 @@ TEST_P(IndexTest, CountsPerLevelAndDetail) {
   EXPECT_FALSE(ix.GetStudy("9.9").value().has_value());
 }
 
+TEST_P(IndexTest, ASeriesNeverSpansTwoStudies) {
+  auto ix = Open().value();
+  ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
+  // The only image of its series, re-sent with a corrected study: the series moves with it.
+  ASSERT_TRUE(ix->PutInstance(Record("1.2", "1.1.1", "1.1.1.1")).ok());
+  EXPECT_EQ(ix->GetStudy("1.2").value()->study.num_instances, 1);
+  // Once the series holds another image, no instance may take it to another study.
+  ASSERT_TRUE(ix->PutInstance(Record("1.2", "1.1.1", "1.1.1.2")).ok());
+  for (const char* sop : {"1.1.1.1", "1.1.1.3"}) {
+    auto refused = ix->PutInstance(Record("1.3", "1.1.1", sop));
+    ASSERT_FALSE(refused.ok()) << sop;
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(refused.error().message.find("series already belongs to study 1.2"),
+              std::string::npos)
+        << refused.error().message;
+  }
+  EXPECT_EQ(ix->GetStudy("1.2").value()->study.num_instances, 2);
+  EXPECT_EQ(ix->Counts()->instances, 2);
+}
+
 TEST_P(IndexTest, ReplaceKeepsCountsAndUpdatesRow) {
   auto ix = Open().value();
   ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
