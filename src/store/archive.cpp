@@ -58,7 +58,7 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
       (void)::chmod(file.c_str(), 0600);  // -wal/-shm may not exist yet
     }
   }
-  DXHUB_TRY(archive->Recover());
+  DXHUB_TRY(archive->RecoverDeadAreas());
   archive->hash_pool_ = std::make_unique<ThreadPool>(kHashThreads, 256, "blob-hash");
   // Often enough that recovery after a crash checks at most a second's worth of rows.
   archive->pending_clearer_ =
@@ -68,10 +68,20 @@ Result<std::unique_ptr<Archive>> Archive::Open(const Config& config, const Clock
           spdlog::warn("archive: clearing pending marks failed (retried): {}", st.error().message);
       });
   archive->pending_clearer_->Start();
+  archive->dead_area_sweeper_ = std::make_unique<Periodic>(
+      std::chrono::seconds(std::max(1, config.job_lease_s)), [a = archive.get()] {
+        Status st = a->RecoverDeadAreas();
+        if (!st.ok())
+          spdlog::warn("archive: recovering dead temp areas failed (retried): {}",
+                       st.error().message);
+      });
+  archive->dead_area_sweeper_->Start();
   return archive;
 }
 
 Archive::~Archive() {
+  if (dead_area_sweeper_)
+    dead_area_sweeper_->Stop();
   if (pending_clearer_) {
     pending_clearer_->Stop();
     (void)ClearDurablePending();  // what is left is checked by the next recovery
@@ -160,7 +170,8 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
   // The key lock is held throughout (another sender of this stripe waits out this sync too), so
   // that a duplicate, decided above, never waits for a sync whose file it then deletes.
   DXHUB_TRY(index_->PutInstance(record));
-  // From here the instance is indexed: if we die before the rename, Recover() finishes it.
+  // From here the instance is indexed: if we die before the rename, RecoverDeadAreas() finishes
+  // it.
   guard.keep = true;
   if (!record.pending_area.empty()) {
     Status synced = durable.Wait();
@@ -233,7 +244,9 @@ Result<IngestOutcome> Archive::ImportFile(const std::string& path) {
   return Ingest(temp, IngestContext{"import", "", "", /*coerce_missing_uids=*/true});
 }
 
-Status Archive::Recover() {
+Status Archive::RecoverDeadAreas() {
+  const std::lock_guard lock(recover_mu_);
+  RecoveryStats done;
   auto files = blobs_->AbandonedTempFiles();
   std::vector<std::string> placed_keys;
   for (const auto& file : files) {
@@ -257,27 +270,30 @@ Status Archive::Recover() {
           DXHUB_TRY(blobs_->Commit(file, key));
           placed_keys.push_back(key);
           placed = true;
-          ++recovery_.committed;
+          ++done.committed;
         }
       }
     }
     if (!placed) {
       fs::RemoveQuiet(file);
-      ++recovery_.discarded;
+      ++done.discarded;
     }
   }
-  DXHUB_TRY(ResolvePendingRows(placed_keys));
+  DXHUB_TRY(ResolvePendingRows(placed_keys, done));
   // The renames must be on disk before the areas go: until then the acknowledged bytes are
   // durable only under their temp names.
   for (const auto& key : placed_keys)
     DXHUB_TRY(blobs_->SyncDirectoryOf(key));
   blobs_->RemoveAbandonedAreas();
-  if (recovery_.committed + recovery_.discarded + recovery_.unacknowledged > 0) {
+  if (done.committed + done.discarded + done.unacknowledged > 0) {
     spdlog::info(
         "archive: recovery placed {} acknowledged file(s), discarded {} partial one(s), removed "
         "{} row(s) whose bytes never reached the disk",
-        recovery_.committed, recovery_.discarded, recovery_.unacknowledged);
+        done.committed, done.discarded, done.unacknowledged);
   }
+  recovery_.committed += done.committed;
+  recovery_.discarded += done.discarded;
+  recovery_.unacknowledged += done.unacknowledged;
   return Ok();
 }
 
@@ -285,10 +301,12 @@ Result<std::string> Archive::PlacedBlobSha(const std::string& key) const {
   return blobs_->Contains(key) ? Sha256File(blobs_->PathOf(key)) : std::string();
 }
 
-Status Archive::ResolvePendingRows(std::vector<std::string>& confirmed_keys) {
+Status Archive::ResolvePendingRows(std::vector<std::string>& confirmed_keys, RecoveryStats& done) {
   std::vector<std::pair<std::string, StoredInstance>> dead;
   DXHUB_TRY(index_->ForEachPending([&](const std::string& area, const StoredInstance& row) {
-    if (!blobs_->TempAreaAlive(area))
+    // Only areas this recovery claimed (their files were just placed or deleted) or that are
+    // gone: an area that died since still holds files that may be these rows' bytes.
+    if (!blobs_->TempAreaInPlay(area))
       dead.emplace_back(area, row);
   }));
   std::map<std::string, std::vector<std::string>> durable;  // by area
@@ -312,7 +330,7 @@ Status Archive::ResolvePendingRows(std::vector<std::string>& confirmed_keys) {
           "archive: removed {}: indexed, but its bytes never reached the disk (it was "
           "never acknowledged)",
           row.sop_uid);
-      ++recovery_.unacknowledged;
+      ++done.unacknowledged;
     }
   }
   for (const auto& [area, uids] : durable)

@@ -123,13 +123,23 @@ class Archive {
     int discarded = 0;       // unacknowledged temp files deleted
     int unacknowledged = 0;  // rows removed: indexed, but their bytes never reached the disk
   };
-  const RecoveryStats& recovery() const { return recovery_; }
+  /// What recovery has done since Open(), at start-up and in the sweeps since.
+  RecoveryStats recovery() const {
+    const std::lock_guard lock(recover_mu_);
+    return recovery_;
+  }
+
+  /// Settles what dead processes left in the blob store's temp areas: places their acknowledged
+  /// files, deletes the rest, and resolves the rows they committed before their sync finished
+  /// (archive.h, top). Open() runs it, and then every job lease (Config::job_lease_s), so that
+  /// a node that dies does not leave rows whose bytes no node can serve until a node starts.
+  /// Areas of live processes, and areas another process is recovering, are left alone.
+  Status RecoverDeadAreas();
 
  private:
-  Status Recover();
   /// Checks the pending rows of dead temp areas against their blobs: clears those whose bytes
   /// are in place (adding their keys to `confirmed_keys`) and removes the others.
-  Status ResolvePendingRows(std::vector<std::string>& confirmed_keys);
+  Status ResolvePendingRows(std::vector<std::string>& confirmed_keys, RecoveryStats& done);
   /// SHA-256 of `contents` if given, else of the file at `path`, on a hash thread.
   std::future<Result<std::string>> HashInBackground(const std::string& path,
                                                     std::shared_ptr<const std::string> contents);
@@ -140,10 +150,11 @@ class Archive {
 
   Config config_;
   const Clock& clock_;
+  mutable std::mutex recover_mu_;  // one recovery at a time; guards recovery_
   BlobStorePtr blobs_;
   KeyLocksPtr key_locks_;
   StudyIndexPtr index_;
-  RecoveryStats recovery_;
+  RecoveryStats recovery_;  // guarded by recover_mu_
   JobPlanner planner_;
   std::function<void()> jobs_queued_;
   std::atomic<int64_t> ingested_{0};
@@ -153,6 +164,7 @@ class Archive {
   std::mutex pending_mu_;
   std::vector<std::string> durable_pending_;  // guarded by pending_mu_: SOP UIDs to clear
   std::unique_ptr<Periodic> pending_clearer_;
+  std::unique_ptr<Periodic> dead_area_sweeper_;
 };
 
 /// The blob key for an instance: SHA-256 of its (validated) SOP Instance UID.

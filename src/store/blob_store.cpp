@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <random>
 #include <utility>
@@ -50,13 +51,25 @@ class FileBlobStore final : public BlobStore {
     DXHUB_TRY(fs::MakeDirs(root_ + "/blobs"));
     DXHUB_TRY(CreateFanOut());
     DXHUB_TRY(fs::MakeDirs(root_ + "/tmp"));
-    temp_dir_ = root_ + "/tmp/" + std::to_string(::getpid()) + "-" + RandomHex(4);
-    DXHUB_TRY(fs::MakeDirs(temp_dir_));
-    lock_fd_ = ::open((temp_dir_ + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (lock_fd_ < 0)
-      return fs::ErrnoError(errno, "create temp area lock");
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
-      return fs::ErrnoError(errno, "lock temp area");
+    // Another process recovering dead areas may take a new area in the instant between its
+    // mkdir and its flock (it looks dead then) and delete it: start again with a new one.
+    for (int attempt = 0;; ++attempt) {
+      temp_dir_ = root_ + "/tmp/" + std::to_string(::getpid()) + "-" + RandomHex(4);
+      DXHUB_TRY(fs::MakeDirs(temp_dir_));
+      const std::string lock = temp_dir_ + "/.lock";
+      lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+      if (lock_fd_ < 0 && errno == ENOENT && attempt < kAreaAttempts)
+        continue;
+      if (lock_fd_ < 0)
+        return fs::ErrnoError(errno, "create temp area lock");
+      if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0 && SameFile(lock_fd_, lock))
+        break;
+      const int err = errno;
+      ::close(lock_fd_);
+      lock_fd_ = -1;
+      if (attempt >= kAreaAttempts)
+        return fs::ErrnoError(err == 0 ? EAGAIN : err, "lock temp area " + temp_dir_);
+    }
     sync_ = std::make_unique<SyncQueue>(temp_dir_, kSyncThreads);
     return Ok();
   }
@@ -121,6 +134,8 @@ class FileBlobStore final : public BlobStore {
         ::close(fd);
         continue;  // its owner is alive, or another process is recovering it
       }
+      if (fd < 0 && Younger(area.path().string(), kNewAreaGrace))
+        continue;  // just made: its owner has yet to create the lock (older versions don't retry)
       abandoned_.push_back(area.path().string());
       claimed_.emplace_back(area.path().filename().string(), fd);
       for (const auto& f : stdfs::directory_iterator(area.path(), ec)) {
@@ -134,17 +149,18 @@ class FileBlobStore final : public BlobStore {
 
   std::string TempAreaName() const override { return stdfs::path(temp_dir_).filename().string(); }
 
-  bool TempAreaAlive(const std::string& name) const override {
+  bool TempAreaInPlay(const std::string& name) const override {
     if (name == TempAreaName())
       return true;
     for (const auto& claim : claimed_) {
       if (claim.first == name)
-        return false;  // dead: its lock is ours only while we recover it
+        return false;  // dead, and ours to settle while we hold its lock
     }
     // The name comes from the index, not from a sender, but it still only names a folder of tmp/.
     if (name.empty() || name.find('/') != std::string::npos || name[0] == '.')
       return false;
-    return TempAreaInUse(root_ + "/tmp/" + name);
+    std::error_code ec;
+    return stdfs::exists(root_ + "/tmp/" + name, ec) || ec;
   }
 
   void RemoveAbandonedAreas() override {
@@ -169,6 +185,23 @@ class FileBlobStore final : public BlobStore {
     }
     return fs::SyncPath(blobs);
   }
+
+  // Whether `fd` is still the file at `path` (not one that was deleted, or replaced, under it).
+  static bool SameFile(int fd, const std::string& path) {
+    struct stat by_fd {};
+    struct stat by_path {};
+    return ::fstat(fd, &by_fd) == 0 && ::stat(path.c_str(), &by_path) == 0 &&
+           by_fd.st_dev == by_path.st_dev && by_fd.st_ino == by_path.st_ino;
+  }
+  static bool Younger(const std::string& path, std::chrono::seconds age) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+      return false;
+    return std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime) <
+           age;
+  }
+  static constexpr int kAreaAttempts = 5;
+  static constexpr std::chrono::seconds kNewAreaGrace{60};
 
   std::string root_;
   std::string temp_dir_;

@@ -44,9 +44,12 @@ class BlobStore {
   virtual void RemoveAbandonedAreas() = 0;
   /// This process's temp area, by the name an index row's pending_area records.
   virtual std::string TempAreaName() const = 0;
-  /// Whether the temp area called `name` belongs to a live process (this one included); false
-  /// for an area that is gone or was never ours to judge (a name that is not an area's).
-  virtual bool TempAreaAlive(const std::string& name) const = 0;
+  /// Whether the temp area called `name` may still hold files that someone will place: this
+  /// process's own, and any area that still exists but that the last AbandonedTempFiles() did
+  /// not claim (a live process's, one another process is recovering, or one whose owner died
+  /// since, left to the next recovery). False for an area claimed by the last
+  /// AbandonedTempFiles(), for one that is gone, and for a name that is not an area's.
+  virtual bool TempAreaInPlay(const std::string& name) const = 0;
 };
 
 using BlobStorePtr = std::unique_ptr<BlobStore>;

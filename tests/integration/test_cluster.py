@@ -4,6 +4,7 @@ combination; a node killed while it holds jobs loses none of them and none runs 
 received through two nodes becomes stable once; PostgreSQL going away mid-ingest costs no
 acknowledged instance and no restart of dxhub."""
 
+import glob
 import json
 import os
 import re
@@ -165,7 +166,15 @@ class ClusterTest(unittest.TestCase):
                 break
             time.sleep(0.05)
         self.assertIsNotNone(held, "B never held AI and processing jobs at once")
+        b_pid = b.proc.pid
         b.kill9()
+        # A, still running, settles B's temp area within a lease: nobody has to restart.
+        b_area = os.path.join(a.var, "tmp", f"{b_pid}-*")
+        self.assertTrue(glob.glob(b_area))
+        deadline = time.time() + 20 * LEASE_S
+        while glob.glob(b_area) and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(glob.glob(b_area), [])
         held_ai = int(self.sql("three", "SELECT COUNT(*) FROM ai_jobs WHERE state = 'running' "
                                         "AND claimed_by = 'b'")[0][0])
         held_processing = int(self.sql("three", "SELECT COUNT(*) FROM processing_jobs WHERE "
