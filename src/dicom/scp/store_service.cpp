@@ -66,7 +66,12 @@ class TolerantFileConsumer final : public DcmConsumer {
     Drain();
     if (!keeping_ || error_ != 0)
       return nullptr;
-    return std::make_shared<const std::string>(std::move(contents_));
+    auto taken = std::make_shared<const std::string>(std::move(contents_));
+    // Nothing is left to write; the later Drain()s must see that, not a moved-from string.
+    keeping_ = false;
+    contents_.clear();
+    written_ = 0;
+    return taken;
   }
 
  private:
