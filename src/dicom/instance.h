@@ -2,6 +2,7 @@
 // dxhub's own view of a DICOM instance: the attributes the index needs, already converted to
 // UTF-8 and validated. DCMTK types never leave this layer.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -65,6 +66,10 @@ struct InstanceInfo {
 /// re-sending the same files gives the same UIDs. A UID that is present but invalid (e.g.
 /// "../../etc") is always refused. Thread-safe; holds no state.
 Result<InstanceInfo> ReadInstanceFile(const std::string& path, bool coerce_missing_uids = false);
+
+/// The largest dataset the ingest paths (C-STORE, STOW-RS) keep in memory beside its temp file
+/// to parse and hash it there; a larger one is read back from its file. Bounds their memory.
+inline constexpr size_t kInMemoryIngestLimit = size_t{16} << 20;
 
 /// ReadInstanceFile for a file whose bytes the caller already holds: `contents` must be the
 /// whole content of the file at `path` (empty: read the file). Parsing them in memory saves

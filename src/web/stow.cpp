@@ -128,6 +128,11 @@ void DicomWebRoutes::Stow(RouteTable& s, const std::string& pattern, bool study_
             failure(0xC000, "part is not a DICOM Part-10 file", nullptr);
             continue;
           }
+          // Parsed and hashed from memory (one copy of the part) rather than read back from the
+          // file, as C-STORE does; a larger part is read from its file.
+          std::shared_ptr<const std::string> contents;
+          if (part.body.size() <= dicom::kInMemoryIngestLimit)
+            contents = std::make_shared<const std::string>(part.body);
           std::string temp = archive_.NewTempPath();
           Status written = fs::WriteFile(
               temp,
@@ -141,14 +146,15 @@ void DicomWebRoutes::Stow(RouteTable& s, const std::string& pattern, bool study_
           }
           if (study_in_path) {
             // Refuse before storing anything of a part that belongs to another study.
-            auto info = dicom::ReadInstanceFile(temp);
+            auto info = dicom::ReadInstance(temp, contents ? std::string_view(*contents) : "");
             if (info.ok() && info->study_uid != study_uid) {
               fs::RemoveQuiet(temp);
               failure(0xA900, "instance belongs to another study than the URL names", &*info);
               continue;
             }
           }
-          auto outcome = archive_.Ingest(temp, store::IngestContext{"stow", "", "", false});
+          auto outcome =
+              archive_.Ingest(temp, store::IngestContext{"stow", "", "", false}, contents);
           if (!outcome.ok()) {
             failure(outcome.error().DicomStatus(), outcome.error().message, nullptr);
             continue;

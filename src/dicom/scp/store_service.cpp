@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/fs.h"
+#include "dicom/instance.h"
 #include "dicom/scp/services.h"
 
 namespace dxhub::dicom::scp {
@@ -79,7 +80,7 @@ class TolerantFileConsumer final : public DcmConsumer {
   static constexpr size_t kBufferSize = size_t{256} * 1024;
   // Most images (CT, MR, CR, DX) are smaller; a larger one is read back from its file. Bounds
   // the memory of the association workers (--max-associations of them).
-  static constexpr size_t kKeepLimit = size_t{16} << 20;
+  static constexpr size_t kKeepLimit = kInMemoryIngestLimit;
 
   // DCMTK wrote the File Meta Information before this stream was opened: start the copy with it.
   void KeepWhatIsWritten() {
