@@ -79,7 +79,7 @@ class TolerantFileConsumer final : public DcmConsumer {
   // PDVs arrive in pieces of the sender's PDU size (often 16 KiB): write in larger blocks.
   static constexpr size_t kBufferSize = size_t{256} * 1024;
   // Most images (CT, MR, CR, DX) are smaller; a larger one is read back from its file. Bounds
-  // the memory of the association workers (--max-associations of them).
+  // the memory of the association workers (--max-associations of them, default 32).
   static constexpr size_t kKeepLimit = kInMemoryIngestLimit;
 
   // DCMTK wrote the File Meta Information before this stream was opened: start the copy with it.
