@@ -14,6 +14,7 @@ struct ImportOptions {
   std::vector<std::string> paths;
   int threads = 0;  // 0: one per core
   bool progress = true;
+  std::string institution;  // the institution the files' new studies are attributed to
 };
 int RunImport(const Config& config, const ImportOptions& options);
 
@@ -36,8 +37,19 @@ struct UserOptions {
   int token_days = 365;
   bool token_list = false;   // token --list: the user's tokens
   std::string token_revoke;  // token --revoke ID|all
+  std::string institution;   // add, or alone to move the user: the institution they belong to
 };
 int RunUser(const Config& config, const UserOptions& options);
+
+struct InstitutionOptions {
+  std::string action;  // add, list, set
+  std::string name;
+  std::string issuer;
+  std::vector<std::string> senders;    // AET or AET@IP
+  std::vector<std::string> aliases;    // InstitutionName values that mean it
+  std::vector<std::string> reads_for;  // institutions whose studies its users read
+};
+int RunInstitution(const Config& config, const InstitutionOptions& options);
 
 struct ProcessOptions {
   std::string operation;  // mpr, mip, minip, mesh, dsa, lungs, bone, vessels

@@ -41,21 +41,39 @@ Result<store::IndexQuery> IdentifierToQuery(const dicom::FindQuery& query) {
   return q;
 }
 
+namespace {
+
+// What a DICOM node sees: the studies of the institution its AE title (from its address) sends
+// for, and of those that institution reads for; a node of no institution sees everything (it was
+// let in as a query peer by the administrator).
+Result<store::Scope> ScopeOfCaller(store::StudyIndex& index, const dicom::FindQuery& query) {
+  auto institution = index.institutions().SenderInstitution(query.calling_aet, query.peer_ip);
+  if (!institution.ok())
+    return institution.error();
+  return index.institutions().ScopeOf(*institution);
+}
+
+}  // namespace
+
 Result<std::vector<dicom::FindMatch>> FindIndex::Find(const dicom::FindQuery& query) {
   auto parsed = IdentifierToQuery(query);
   if (!parsed.ok())
     return parsed.error();
   const store::IndexQuery& q = *parsed;
   const bool patient_level = query.level == "PATIENT";
-  auto rows = index_.Query(q);
+  auto scope = ScopeOfCaller(index_, query);
+  if (!scope.ok())
+    return scope.error();
+  auto rows = index_.Query(*scope, q);
   if (!rows.ok())
     return rows.error();
 
   std::vector<dicom::FindMatch> matches;
   std::set<std::string> patients_seen;
   for (const auto& row : *rows) {
-    if (patient_level && !patients_seen.insert(row.study.patient_id).second)
-      continue;  // one answer per patient
+    if (patient_level &&
+        !patients_seen.insert(row.study.patient_id + '\\' + row.study.issuer_of_patient_id).second)
+      continue;  // one answer per patient: (PatientID, IssuerOfPatientID)
     dicom::FindMatch match;
     for (const auto& [tag, value] : query.keys) {
       std::string answer;
@@ -89,7 +107,10 @@ Result<std::vector<dicom::OutgoingInstance>> MoveIndex::Resolve(const dicom::Fin
   }
   q.level = store::Level::kInstance;
   q.limit = 1 << 30;
-  auto rows = index_.Query(q);
+  auto scope = ScopeOfCaller(index_, query);
+  if (!scope.ok())
+    return scope.error();
+  auto rows = index_.Query(*scope, q);
   if (!rows.ok())
     return rows.error();
   std::vector<dicom::OutgoingInstance> out;

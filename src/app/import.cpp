@@ -78,6 +78,17 @@ int RunImport(const Config& config, const ImportOptions& options) {
     return 1;
   }
 
+  store::Attribution attribution;
+  if (!options.institution.empty()) {
+    auto found = (*archive)->index().institutions().Find(options.institution);
+    if (!found.ok() || !found->has_value()) {
+      std::fprintf(stderr, "dxhub import: no institution named '%s' (see dxhub institution list)\n",
+                   options.institution.c_str());
+      return 1;
+    }
+    attribution.institution = (*found)->id;
+  }
+
   // Imported images are queued for the AI models like received ones; `serve` runs the jobs.
   auto models = ai::ScanModels(config.ModelRoots());
   auto disabled = (*archive)->index().ai().DisabledModels();
@@ -107,7 +118,7 @@ int RunImport(const Config& config, const ImportOptions& options) {
     });
     for (const auto& file : files) {
       pool.Submit([&, file] {
-        auto outcome = (*archive)->ImportFile(file);
+        auto outcome = (*archive)->ImportFile(file, attribution);
         if (!outcome.ok()) {
           ++tally.rejected;
           std::lock_guard lock(tally.mu);

@@ -114,9 +114,10 @@ int main(int argc, char** argv) {
   dxhub::app::UserOptions user_options;
   auto* user = app.add_subcommand("user", "manage accounts (passwords are read from stdin)");
   add_common(user);
-  user->add_option("action", user_options.action, "add | passwd | disable | enable | list | token")
+  user->add_option("action", user_options.action,
+                   "add | passwd | disable | enable | list | token | set (--institution)")
       ->required()
-      ->check(CLI::IsMember({"add", "passwd", "disable", "enable", "list", "token"}));
+      ->check(CLI::IsMember({"add", "passwd", "disable", "enable", "list", "token", "set"}));
   user->add_option("username", user_options.username, "the account");
   user->add_option("--role", user_options.role, "add: admin | radiologist | clinician | viewer");
   user->add_option("--display-name", user_options.display_name, "add: the name shown in the UI");
@@ -124,6 +125,27 @@ int main(int argc, char** argv) {
   user->add_option("--token-days", user_options.token_days, "token: validity (0 = no expiry)");
   user->add_flag("--list", user_options.token_list, "token: list the user's tokens");
   user->add_option("--revoke", user_options.token_revoke, "token: revoke token ID, or all");
+  user->add_option("--institution", user_options.institution,
+                   "add: the institution the user belongs to (sees); with `set`: move them "
+                   "('' for none: the whole region)");
+
+  dxhub::app::InstitutionOptions institution_options;
+  auto* institution = app.add_subcommand(
+      "institution", "manage the region's institutions (the hospital, its clinics)");
+  add_common(institution);
+  institution->add_option("action", institution_options.action, "add | set | list")
+      ->required()
+      ->check(CLI::IsMember({"add", "set", "list"}));
+  institution->add_option("name", institution_options.name, "the institution");
+  institution->add_option("--issuer", institution_options.issuer,
+                          "add: IssuerOfPatientID for its patients sent without one");
+  institution->add_option("--aet", institution_options.senders,
+                          "add/set: a calling AE title that sends for it, AET or AET@IP "
+                          "(repeatable)");
+  institution->add_option("--alias", institution_options.aliases,
+                          "add: an InstitutionName that also means it (repeatable)");
+  institution->add_option("--reads-for", institution_options.reads_for,
+                          "add/set: an institution whose studies its users read (repeatable)");
 
   dxhub::app::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");
@@ -131,6 +153,8 @@ int main(int argc, char** argv) {
   import->add_option("paths", import_options.paths, "files or folders")->required();
   import->add_option("--threads", import_options.threads, "parallel workers (default: cores)");
   import->add_flag("!--no-progress", import_options.progress, "no progress bar");
+  import->add_option("--institution", import_options.institution,
+                     "attribute the files' new studies to this institution");
 
   bool deep = false;
   auto* verify = app.add_subcommand("verify",
@@ -205,6 +229,8 @@ int main(int argc, char** argv) {
     return dxhub::app::RunImport(config, import_options);
   if (user->parsed())
     return dxhub::app::RunUser(config, user_options);
+  if (institution->parsed())
+    return dxhub::app::RunInstitution(config, institution_options);
   if (model->parsed())
     return dxhub::app::RunModel(config, model_options);
   if (verify->parsed())

@@ -34,10 +34,13 @@ class ScpIngest final : public dicom::StoreHandler {
   std::string NewTempPath() override { return archive_.NewTempPath(); }
   Status Store(const dicom::StoreRequest& request, const std::string& temp_path,
                const std::shared_ptr<const std::string>& contents) override {
-    auto outcome = archive_.Ingest(
-        temp_path,
-        store::IngestContext{request.calling_aet, request.sop_instance_uid, request.sop_class_uid},
-        contents);
+    auto outcome = archive_.Ingest(temp_path,
+                                   store::IngestContext{request.calling_aet,
+                                                        request.sop_instance_uid,
+                                                        request.sop_class_uid,
+                                                        false,
+                                                        {0, request.calling_aet, request.peer_ip}},
+                                   contents);
     if (!outcome.ok())
       return outcome.error();
     if (outcome->kind == store::IngestKind::kDuplicate) {

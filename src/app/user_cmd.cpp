@@ -46,6 +46,16 @@ int RunUser(const Config& config, const UserOptions& options) {
   const std::string& name = options.username;
   if (options.action != "list" && name.empty())
     return Fail("user " + options.action + " needs a username");
+  int64_t institution = 0;
+  if (!options.institution.empty()) {
+    auto found = (*archive)->index().institutions().Find(options.institution);
+    if (!found.ok())
+      return Fail(found.error().message);
+    if (!found->has_value())
+      return Fail("no institution named '" + options.institution +
+                  "' (see dxhub institution list)");
+    institution = (*found)->id;
+  }
 
   if (options.action == "add" || options.action == "passwd") {
     if (options.action == "add" && !web::ParseRole(options.role).ok())
@@ -66,6 +76,7 @@ int RunUser(const Config& config, const UserOptions& options) {
       user.display_name = options.display_name;
       user.role = options.role;
       user.password_hash = *hash;
+      user.institution = institution;
       st = users.CreateUser(user, clock.NowMillis());
     } else {
       st = users.SetPassword(name, *hash, clock.NowMillis());
@@ -77,6 +88,17 @@ int RunUser(const Config& config, const UserOptions& options) {
       std::printf("password for %s: %s\n", name.c_str(), password.c_str());
     std::printf("%s %s\n", options.action == "add" ? "added" : "password changed for",
                 name.c_str());
+    return 0;
+  }
+  if (options.action == "set") {
+    Status st = users.SetInstitution(name, institution);
+    if (!st.ok())
+      return Fail(st.error().message);
+    (void)users.Audit(
+        {clock.NowMillis(), "cli", "user.institution", name, "local", options.institution});
+    std::printf("%s now belongs to %s\n", name.c_str(),
+                options.institution.empty() ? "no institution (the whole region)"
+                                            : options.institution.c_str());
     return 0;
   }
   if (options.action == "disable" || options.action == "enable") {
@@ -134,11 +156,12 @@ int RunUser(const Config& config, const UserOptions& options) {
   auto list = users.ListUsers();
   if (!list.ok())
     return Fail(list.error().message);
-  std::printf("%-20s %-12s %-9s %s\n", "USER", "ROLE", "STATE", "NAME");
+  std::printf("%-20s %-12s %-9s %-24s %s\n", "USER", "ROLE", "STATE", "INSTITUTION", "NAME");
   for (const auto& u : *list) {
     const char* state =
         u.disabled ? "disabled" : (u.locked_until_ms > clock.NowMillis() ? "locked" : "active");
-    std::printf("%-20s %-12s %-9s %s\n", u.username.c_str(), u.role.c_str(), state,
+    std::printf("%-20s %-12s %-9s %-24s %s\n", u.username.c_str(), u.role.c_str(), state,
+                u.institution_name.empty() ? "-" : u.institution_name.c_str(),
                 u.display_name.c_str());
   }
   return 0;

@@ -308,6 +308,8 @@ Result<InstanceInfo> InfoOf(DcmFileFormat& file, bool coerce_missing_uids) {
   info.patient_name = TrimPersonName(GetString(*ds, DCM_PatientName));
   info.patient_birth_date = GetString(*ds, DCM_PatientBirthDate);
   info.patient_sex = GetString(*ds, DCM_PatientSex);
+  info.issuer_of_patient_id = GetString(*ds, DCM_IssuerOfPatientID);
+  info.institution_name = GetString(*ds, DCM_InstitutionName);
   info.study_date = GetString(*ds, DCM_StudyDate);
   info.study_time = GetString(*ds, DCM_StudyTime);
   info.accession_number = GetString(*ds, DCM_AccessionNumber);
@@ -328,7 +330,8 @@ Result<InstanceInfo> InfoOf(DcmFileFormat& file, bool coerce_missing_uids) {
   if (info.charset_unconverted) {
     for (std::string* s :
          {&info.patient_id, &info.patient_name, &info.study_description, &info.series_description,
-          &info.referring_physician, &info.accession_number, &info.study_id, &info.body_part}) {
+          &info.referring_physician, &info.accession_number, &info.study_id, &info.body_part,
+          &info.issuer_of_patient_id, &info.institution_name}) {
       AsciiOnly(*s);
     }
   }

@@ -18,6 +18,7 @@ struct InstanceInfo {
   std::string patient_name;  // UTF-8, DICOM PN form ("Family^Given")
   std::string patient_birth_date;
   std::string patient_sex;
+  std::string issuer_of_patient_id;  // (0010,0021); with patient_id, the patient's identity
   // Study level
   std::string study_uid;
   std::string study_date;  // YYYYMMDD as stored
@@ -26,6 +27,7 @@ struct InstanceInfo {
   std::string study_description;
   std::string study_id;
   std::string referring_physician;
+  std::string institution_name;  // (0008,0080), the last rule of attribution
   // Series level
   std::string series_uid;
   std::string modality;

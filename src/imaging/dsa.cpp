@@ -215,7 +215,7 @@ Result<FrameSeries> LoadFrames(store::Archive& archive, const std::string& sop_u
   store::IndexQuery query;
   query.level = store::Level::kInstance;
   query.filters.push_back({store::Field::kSopUid, store::Filter::Kind::kExact, {sop_uid}});
-  auto rows = archive.index().Query(query);
+  auto rows = archive.index().Query(store::Scope::Everything(), query);  // see assembly.cpp
   if (!rows.ok())
     return rows.error();
   if (rows->empty())

@@ -163,7 +163,8 @@ class JobContext {
     q.level = store::Level::kInstance;
     q.filters.push_back({store::Field::kSeriesUid, store::Filter::Kind::kExact, {job_.series_uid}});
     q.limit = 100000;
-    auto rows = archive_.index().Query(q);
+    auto rows =
+        archive_.index().Query(store::Scope::Everything(), q);  // a worker: see assembly.cpp
     if (!rows.ok())
       return rows.error();
     if (rows->empty())
@@ -208,7 +209,7 @@ class JobContext {
       image.sources.push_back({source->second.sop_class, source_uid});
     const std::string temp = archive_.NewTempPath();
     DXHUB_TRY(dicom::WriteDerivedImage(source->second.path, image, temp));
-    auto stored = archive_.Ingest(temp, store::IngestContext{"processing", "", "", false});
+    auto stored = archive_.Ingest(temp, store::IngestContext{"processing", "", "", false, {}});
     if (!stored.ok())
       return stored.error();
     return Ok();
@@ -244,7 +245,7 @@ class JobContext {
     in.segments = std::move(segments);
     const std::string temp = archive_.NewTempPath();
     DXHUB_TRY(dicom::WriteSegmentation(instances_.at(slice_uids.front()).path, in, temp));
-    auto stored = archive_.Ingest(temp, store::IngestContext{"processing", "", "", false});
+    auto stored = archive_.Ingest(temp, store::IngestContext{"processing", "", "", false, {}});
     if (!stored.ok())
       return stored.error();
     series.images = 1;

@@ -153,7 +153,8 @@ Result<IngestOutcome> Archive::Ingest(const std::string& received_path, const In
     kind = IngestKind::kReplaced;
   }
 
-  InstanceRecord record{info.value(), key, *size, *digest, ctx.source, clock_.NowMillis(), {}, {}};
+  InstanceRecord record{info.value(),       key, *size, *digest,        ctx.source,
+                        clock_.NowMillis(), {},  {},    ctx.attribution};
   // dxhub's own derived images (bone-free CT, SEG, projections) are not new patient images for
   // the models to read.
   if (planner_ && info->frames > 0 && ctx.source != "processing")
@@ -234,14 +235,14 @@ Status Archive::ClearDurablePending() {
   return st;
 }
 
-Result<IngestOutcome> Archive::ImportFile(const std::string& path) {
+Result<IngestOutcome> Archive::ImportFile(const std::string& path, const Attribution& attribution) {
   std::string temp = NewTempPath();
   Status copied = dicom::CopyAsPart10(path, temp);
   if (!copied.ok()) {
     fs::RemoveQuiet(temp);
     return copied.error();
   }
-  return Ingest(temp, IngestContext{"import", "", "", /*coerce_missing_uids=*/true});
+  return Ingest(temp, IngestContext{"import", "", "", /*coerce_missing_uids=*/true, attribution});
 }
 
 Status Archive::RecoverDeadAreas() {

@@ -51,6 +51,9 @@ struct IngestContext {
   /// Fill in blank UIDs (see dicom::ReadInstanceFile). Only for operator imports: a network
   /// sender that omits a required UID gets a failure status instead.
   bool coerce_missing_uids = false;
+  /// Whom a new study is attributed to (the calling AE and address, the STOW client's
+  /// institution, an import option).
+  Attribution attribution = {};
 };
 
 enum class IngestKind { kStored, kReplaced, kDuplicate };
@@ -95,7 +98,7 @@ class Archive {
                                const std::shared_ptr<const std::string>& contents = nullptr);
 
   /// Copies an outside file into the temp area (as Part-10) and ingests it.
-  Result<IngestOutcome> ImportFile(const std::string& path);
+  Result<IngestOutcome> ImportFile(const std::string& path, const Attribution& attribution = {});
 
   /// Cross-checks index and blob store. `deep` re-hashes every blob.
   Result<VerifyReport> Verify(bool deep);

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <map>
 #include <optional>
+#include <set>
 #include <variant>
 
 #include "core/hash.h"
@@ -51,7 +53,8 @@ Result<std::vector<Table>> ReadTables(sql::Database& from) {
   std::vector<Table> tables;
   Status st = from.Read([&](Transaction& tx) -> Status {
     tables.clear();
-    // Creation order: a table's parents were created before it, so foreign keys hold.
+    // Creation order, then parents first (below): a later migration may add a column that
+    // refers to a table created after its own (studies.institution_pk, schema 11).
     auto list = tx.Prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid");
     if (!list.ok())
       return list.error();
@@ -77,6 +80,43 @@ Result<std::vector<Table>> ReadTables(sql::Database& from) {
       if (pk_columns == 1)
         t.rowid = pk;
     }
+    // Parents before children, so every foreign key holds as rows arrive; otherwise creation
+    // order (a stable topological sort).
+    std::map<std::string, std::set<std::string>> parents;
+    for (const auto& t : tables) {
+      auto fks = tx.Prepare("PRAGMA foreign_key_list(\"" + t.name + "\")", /*cache=*/false);
+      if (!fks.ok())
+        return fks.error();
+      DXHUB_TRY(fks->ForEach([&](const Stmt& r) {
+        if (r.Text("table") != t.name)
+          parents[t.name].insert(r.Text("table"));
+      }));
+    }
+    std::vector<Table> ordered;
+    std::set<std::string> placed;
+    std::vector<bool> done(tables.size(), false);
+    while (ordered.size() < tables.size()) {
+      bool progress = false;
+      for (size_t i = 0; i < tables.size() && !progress; ++i) {
+        if (done[i])
+          continue;
+        bool ready = true;
+        for (const auto& parent : parents[tables[i].name]) {
+          if (placed.count(parent) == 0 && !Skipped(parent))
+            ready = false;
+        }
+        if (!ready)
+          continue;
+        // The first ready table in creation order; then start again from the first.
+        done[i] = true;
+        placed.insert(tables[i].name);
+        ordered.push_back(tables[i]);
+        progress = true;
+      }
+      if (!progress)
+        return MakeError(ErrorCode::kInternal, "the SQLite schema's foreign keys form a cycle");
+    }
+    tables = std::move(ordered);
     return Ok();
   });
   if (!st.ok())

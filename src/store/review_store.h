@@ -10,6 +10,7 @@
 
 #include "core/result.h"
 #include "store/ai_store.h"
+#include "store/scope.h"
 
 namespace dxhub::store {
 
@@ -93,7 +94,7 @@ class ReviewStore {
  public:
   virtual ~ReviewStore() = default;
 
-  virtual Result<WorklistPage> Worklist(const WorklistQuery& query) = 0;
+  virtual Result<WorklistPage> Worklist(const Scope& scope, const WorklistQuery& query) = 0;
   /// Changes whenever a study, an AI result or a decision is added: clients poll it and reload
   /// the worklist only when it moved. Cheap (three index lookups), and shows no patient data.
   virtual Result<std::string> ChangeStamp() = 0;
@@ -104,9 +105,11 @@ class ReviewStore {
   /// status.
   virtual Result<std::string> Decide(const DecisionInput& decision) = 0;
   /// Every decision on the study, newest first.
-  virtual Result<std::vector<DecisionRecord>> Decisions(const std::string& study_uid) = 0;
+  virtual Result<std::vector<DecisionRecord>> Decisions(const Scope& scope,
+                                                        const std::string& study_uid) = 0;
   /// The study's review row; nullopt for an unknown study.
-  virtual Result<std::optional<WorklistRow>> Review(const std::string& study_uid) = 0;
+  virtual Result<std::optional<WorklistRow>> Review(const Scope& scope,
+                                                    const std::string& study_uid) = 0;
   /// Statistics over studies received in [from_ms, to_ms).
   virtual Result<std::vector<ModelReviewStats>> Stats(int64_t from_ms, int64_t to_ms) = 0;
 };

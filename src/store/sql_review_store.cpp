@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/strings.h"
+#include "store/sql_scope.h"
 
 namespace dxhub::store {
 namespace {
@@ -101,10 +102,10 @@ class SqlReviewStore final : public ReviewStore {
   SqlReviewStore(sql::Database& db, AiStore& ai)
       : db_(db), ai_(ai), row_columns_(RowColumns(db.dialect())) {}
 
-  Result<WorklistPage> Worklist(const WorklistQuery& q) override {
+  Result<WorklistPage> Worklist(const Scope& scope, const WorklistQuery& q) override {
     const sql::Dialect& d = db_.dialect();
     // Parameters :now and :cap are used by the tier; filters bind as :a0, :a1, ...
-    std::string where = " WHERE 1=1";
+    std::string where = " WHERE 1=1" + ScopeSqlCondition(scope, "s.institution_pk");
     std::vector<std::string> args;
     auto arg = [&](std::string value) {
       std::string name = sql::NumberedParam(args.size());
@@ -318,7 +319,8 @@ class SqlReviewStore final : public ReviewStore {
     return status;
   }
 
-  Result<std::vector<DecisionRecord>> Decisions(const std::string& study_uid) override {
+  Result<std::vector<DecisionRecord>> Decisions(const Scope& scope,
+                                                const std::string& study_uid) override {
     std::vector<DecisionRecord> out;
     Status st = db_.Read([&](Transaction& tx) -> Status {
       out.clear();
@@ -327,7 +329,9 @@ class SqlReviewStore final : public ReviewStore {
           "version, COALESCE(r.label, '') AS label, d.verdict AS verdict, d.comment AS comment, "
           "d.username AS username, d.at AS at FROM decisions d LEFT JOIN instances i ON i.id = "
           "d.instance_pk LEFT JOIN ai_results r ON r.id = d.result_pk WHERE d.study_pk = (SELECT "
-          "id FROM studies WHERE study_uid = :study_uid) ORDER BY d.id DESC");
+          "s.id FROM studies s WHERE s.study_uid = :study_uid" +
+              ScopeSqlCondition(scope, "s.institution_pk") + ") ORDER BY d.id DESC",
+          /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
       stmt->Bind("study_uid", study_uid);
@@ -342,13 +346,17 @@ class SqlReviewStore final : public ReviewStore {
     return out;
   }
 
-  Result<std::optional<WorklistRow>> Review(const std::string& study_uid) override {
+  Result<std::optional<WorklistRow>> Review(const Scope& scope,
+                                            const std::string& study_uid) override {
     std::vector<WorklistRow> rows;
     Status st = db_.Read([&](Transaction& tx) -> Status {
       rows.clear();
       auto stmt = tx.Prepare("SELECT " + row_columns_ +
-                             " FROM studies s JOIN patients p ON p.id = s.patient_pk LEFT JOIN "
-                             "study_review r ON r.study_pk = s.id WHERE s.study_uid = :study_uid");
+                                 " FROM studies s JOIN patients p ON p.id = s.patient_pk LEFT JOIN "
+                                 "study_review r ON r.study_pk = s.id WHERE s.study_uid = "
+                                 ":study_uid" +
+                                 ScopeSqlCondition(scope, "s.institution_pk"),
+                             /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
       stmt->Bind("study_uid", study_uid);

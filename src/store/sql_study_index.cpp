@@ -8,9 +8,11 @@
 #include "store/sql/sqlite_database.h"
 #include "store/sql_ai_store.h"
 #include "store/sql_cluster_store.h"
+#include "store/sql_institution_store.h"
 #include "store/sql_peer_store.h"
 #include "store/sql_processing_store.h"
 #include "store/sql_review_store.h"
+#include "store/sql_scope.h"
 #include "store/sql_user_store.h"
 #include "store/study_index.h"
 
@@ -119,9 +121,12 @@ struct Where {
   }
 };
 
-Result<Where> BuildWhere(const sql::Dialect& d, Level level, const std::vector<Filter>& filters) {
+Result<Where> BuildWhere(const sql::Dialect& d, Level level, const Scope& scope,
+                         const std::vector<Filter>& filters) {
   Where w;
   w.text = " WHERE 1=1";
+  // Every listing, search and retrieve of studies, series and instances is built here.
+  w.text += ScopeSqlCondition(scope, "s.institution_pk");
   for (const auto& f : filters) {
     if (static_cast<int>(LevelOf(f.field)) > static_cast<int>(level)) {
       return MakeError(ErrorCode::kInvalidArgument,
@@ -216,15 +221,20 @@ class SqlStudyIndex final : public StudyIndex {
         "s.referring_physician, (SELECT " +
         d.JoinDistinct("m.modality") +
         " FROM series m WHERE m.study_pk = s.id AND m.modality <> '') AS modalities, "
-        "s.num_series, s.num_instances, s.received_at, s.updated_at, s.id AS study_pk";
+        "s.num_series, s.num_instances, s.received_at, s.updated_at, s.id AS study_pk, "
+        "p.issuer AS issuer, (SELECT n.name FROM institutions n WHERE n.id = s.institution_pk) "
+        "AS institution";
     // Later instances refresh patient/study/series attributes; an empty value never overwrites a
     // known one (some senders fill only part of the header).
     upsert_study_ =
         "INSERT INTO studies(study_uid, patient_pk, patient_name, study_date, study_time, "
         "accession_number, study_description, study_id, referring_physician, received_at, "
-        "updated_at) VALUES (:study_uid, :patient_pk, :patient_name, :study_date, :study_time, "
-        ":accession_number, :study_description, :study_id, :referring_physician, :received_at, "
-        ":received_at) ON CONFLICT(study_uid) DO UPDATE SET patient_pk = excluded.patient_pk, "
+        "updated_at, institution_pk) VALUES (:study_uid, :patient_pk, :patient_name, :study_date, "
+        ":study_time, :accession_number, :study_description, :study_id, :referring_physician, "
+        ":received_at, :received_at, :institution_pk) ON CONFLICT(study_uid) DO UPDATE SET "
+        "patient_pk = excluded.patient_pk, "
+        // The study stays with the institution it was first attributed to.
+        "institution_pk = COALESCE(studies.institution_pk, excluded.institution_pk), "
         "patient_name = excluded.patient_name, "
         "study_date = CASE WHEN excluded.study_date <> '' THEN excluded.study_date "
         "ELSE studies.study_date END, "
@@ -246,6 +256,7 @@ class SqlStudyIndex final : public StudyIndex {
     processing_ = MakeSqlProcessingStore(*db_, lease);
     cluster_ = MakeSqlClusterStore(*db_);
     peers_ = MakeSqlPeerStore(*db_);
+    institutions_ = MakeSqlInstitutionStore(*db_);
   }
 
   int SchemaVersion() const override { return db_->SchemaVersion(); }
@@ -361,8 +372,9 @@ class SqlStudyIndex final : public StudyIndex {
   ProcessingStore& processing() override { return *processing_; }
   ClusterStore& cluster() override { return *cluster_; }
   PeerStore& peers() override { return *peers_; }
+  InstitutionStore& institutions() override { return *institutions_; }
 
-  Result<StudyPage> FindStudies(const StudyQuery& q) override {
+  Result<StudyPage> FindStudies(const Scope& scope, const StudyQuery& q) override {
     std::vector<Filter> filters;
     auto text = [&](Field field, const std::string& value) {
       if (value.empty())
@@ -377,7 +389,7 @@ class SqlStudyIndex final : public StudyIndex {
       filters.push_back({Field::kStudyDate, Filter::Kind::kRange, {q.date_from, q.date_to}});
     if (!q.modality.empty())
       filters.push_back({Field::kModalitiesInStudy, Filter::Kind::kExact, {q.modality}});
-    auto where = BuildWhere(db_->dialect(), Level::kStudy, filters);
+    auto where = BuildWhere(db_->dialect(), Level::kStudy, scope, filters);
     if (!where.ok())
       return where.error();
 
@@ -403,8 +415,8 @@ class SqlStudyIndex final : public StudyIndex {
     return page;
   }
 
-  Result<std::vector<QueryRow>> Query(const IndexQuery& query) override {
-    auto where = BuildWhere(db_->dialect(), query.level, query.filters);
+  Result<std::vector<QueryRow>> Query(const Scope& scope, const IndexQuery& query) override {
+    auto where = BuildWhere(db_->dialect(), query.level, scope, query.filters);
     if (!where.ok())
       return where.error();
     std::vector<QueryRow> rows;
@@ -420,13 +432,16 @@ class SqlStudyIndex final : public StudyIndex {
     return rows;
   }
 
-  Result<std::optional<StudyDetail>> GetStudy(const std::string& study_uid) override {
+  Result<std::optional<StudyDetail>> GetStudy(const Scope& scope,
+                                              const std::string& study_uid) override {
     std::optional<StudyDetail> detail;
     Status st = db_->Read([&](Transaction& tx) -> Status {
       detail.reset();
       auto stmt = tx.Prepare(study_columns_ +
-                             " FROM studies s JOIN patients p ON p.id = s.patient_pk "
-                             "WHERE s.study_uid = :study_uid");
+                                 " FROM studies s JOIN patients p ON p.id = s.patient_pk "
+                                 "WHERE s.study_uid = :study_uid" +
+                                 ScopeSqlCondition(scope, "s.institution_pk"),
+                             /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
       stmt->Bind("study_uid", study_uid);
@@ -568,6 +583,8 @@ class SqlStudyIndex final : public StudyIndex {
     s.num_instances = static_cast<int>(r.Int("num_instances"));
     s.received_ms = r.Int("received_at");
     s.updated_ms = r.Int("updated_at");
+    s.issuer_of_patient_id = r.Text("issuer");
+    s.institution = r.IsNull("institution") ? std::string() : r.Text("institution");
     return s;
   }
 
@@ -642,6 +659,65 @@ class SqlStudyIndex final : public StudyIndex {
     return id;
   }
 
+  // The patient's key: the PatientID, or for anonymised data without one the name (so unrelated
+  // anonymous patients are not merged), then the issuer after a backslash, which no LO value
+  // holds. Without an issuer the key is what schemas before 11 stored.
+  static std::string PatientKey(const std::string& id, const std::string& name,
+                                const std::string& issuer) {
+    std::string key = id.empty() ? "~" + name : id;
+    if (!issuer.empty()) {
+      key += '\\';
+      key += issuer;
+    }
+    return key;
+  }
+
+  struct Attributed {
+    int64_t id = 0;  // 0: no institution
+    std::string issuer;
+  };
+
+  // Which institution a new instance's study belongs to, by the first rule that names one: the
+  // explicit institution, the calling AE title (from its address, or any), then the dataset's
+  // InstitutionName.
+  static Result<Attributed> Attribute(Transaction& tx, const Attribution& a,
+                                      const std::string& institution_name) {
+    Attributed out;
+    auto pick = [&](std::string_view sql, auto bind) -> Status {
+      auto stmt = tx.Prepare(sql);
+      if (!stmt.ok())
+        return stmt.error();
+      bind(*stmt);
+      return stmt->ForEach([&](const Stmt& row) {
+        out.id = row.Int("id");
+        out.issuer = row.Text("issuer");
+      });
+    };
+    if (a.institution != 0) {
+      DXHUB_TRY(pick("SELECT id, issuer FROM institutions WHERE id = :id",
+                     [&](Stmt& st) { st.Bind("id", a.institution); }));
+    }
+    if (out.id == 0 && !a.calling_aet.empty()) {
+      DXHUB_TRY(
+          pick("SELECT n.id AS id, n.issuer AS issuer FROM institution_senders x JOIN "
+               "institutions n ON n.id = x.institution_pk WHERE x.aet = :aet AND "
+               "(x.host = '' OR x.host = :ip) ORDER BY x.host DESC LIMIT 1",
+               [&](Stmt& st) { st.Bind("aet", a.calling_aet).Bind("ip", a.peer_ip); }));
+    }
+    if (out.id == 0 && !institution_name.empty()) {
+      std::string lower = institution_name;
+      for (char& c : lower) {
+        if (c >= 'A' && c <= 'Z')
+          c = static_cast<char>(c - 'A' + 'a');
+      }
+      DXHUB_TRY(
+          pick("SELECT n.id AS id, n.issuer AS issuer FROM institution_names x JOIN "
+               "institutions n ON n.id = x.institution_pk WHERE x.name = :name",
+               [&](Stmt& st) { st.Bind("name", lower); }));
+    }
+    return out;
+  }
+
   // Writes one record inside a write transaction.
   Status WriteOne(Transaction& tx, const InstanceRecord& r) {
     const auto& i = r.info;
@@ -674,11 +750,17 @@ class SqlStudyIndex final : public StudyIndex {
       return MakeError(ErrorCode::kInvalidArgument, why);
     }
 
+    auto institution = Attribute(tx, r.attribution, i.institution_name);
+    if (!institution.ok())
+      return institution.error();
+    // The patient is (PatientID, IssuerOfPatientID): an institution's issuer stands in for the
+    // one its sender left out, so two clinics' "P001" stay two patients.
+    const std::string issuer =
+        !i.issuer_of_patient_id.empty() ? i.issuer_of_patient_id : institution->issuer;
     auto patient = tx.Prepare(
-        "INSERT INTO patients(patient_key, patient_id, patient_name, birth_date, sex) VALUES "
-        "(CASE WHEN CAST(:patient_id AS TEXT) <> '' THEN :patient_id "
-        "ELSE '~' || CAST(:patient_name AS TEXT) END, :patient_id, :patient_name, :birth_date, "
-        ":sex) ON CONFLICT(patient_key) DO UPDATE SET "
+        "INSERT INTO patients(patient_key, patient_id, patient_name, birth_date, sex, issuer) "
+        "VALUES (:patient_key, :patient_id, :patient_name, :birth_date, :sex, :issuer) "
+        "ON CONFLICT(patient_key) DO UPDATE SET "
         "patient_name = CASE WHEN excluded.patient_name <> '' THEN excluded.patient_name "
         "ELSE patients.patient_name END, "
         "birth_date = CASE WHEN excluded.birth_date <> '' THEN excluded.birth_date "
@@ -687,7 +769,9 @@ class SqlStudyIndex final : public StudyIndex {
         "RETURNING id, patient_name");
     if (!patient.ok())
       return patient.error();
-    patient->Bind("patient_id", i.patient_id)
+    patient->Bind("patient_key", PatientKey(i.patient_id, i.patient_name, issuer))
+        .Bind("issuer", issuer)
+        .Bind("patient_id", i.patient_id)
         .Bind("patient_name", i.patient_name)
         .Bind("birth_date", i.patient_birth_date)
         .Bind("sex", i.patient_sex);
@@ -713,6 +797,10 @@ class SqlStudyIndex final : public StudyIndex {
         .Bind("study_id", i.study_id)
         .Bind("referring_physician", i.referring_physician)
         .Bind("received_at", r.received_ms);
+    if (institution->id == 0)
+      study->BindNull("institution_pk");
+    else
+      study->Bind("institution_pk", institution->id);
     auto study_pk = ReturningId(*study);
     if (!study_pk.ok())
       return study_pk.error();
@@ -799,6 +887,7 @@ class SqlStudyIndex final : public StudyIndex {
   std::unique_ptr<ProcessingStore> processing_;
   std::unique_ptr<ClusterStore> cluster_;
   std::unique_ptr<PeerStore> peers_;
+  std::unique_ptr<InstitutionStore> institutions_;
 };
 
 }  // namespace

@@ -12,7 +12,9 @@ using sql::Transaction;
 constexpr const char* kUserColumns =
     "u.id AS id, u.username AS username, u.display_name AS display_name, u.role AS role, "
     "u.password_hash AS password_hash, u.disabled AS disabled, u.failed_logins AS failed_logins, "
-    "u.locked_until AS locked_until, u.created_at AS created_at";
+    "u.locked_until AS locked_until, u.created_at AS created_at, "
+    "COALESCE(u.institution_pk, 0) AS institution_pk, "
+    "(SELECT n.name FROM institutions n WHERE n.id = u.institution_pk) AS institution";
 
 UserRecord ReadUser(const Stmt& s) {
   UserRecord u;
@@ -25,6 +27,8 @@ UserRecord ReadUser(const Stmt& s) {
   u.failed_logins = static_cast<int>(s.Int("failed_logins"));
   u.locked_until_ms = s.Int("locked_until");
   u.created_ms = s.Int("created_at");
+  u.institution = s.Int("institution_pk");
+  u.institution_name = s.IsNull("institution") ? std::string() : s.Text("institution");
   return u;
 }
 
@@ -86,8 +90,8 @@ class SqlUserStore final : public UserStore {
       // differently.
       auto insert = tx.Prepare(
           "INSERT INTO users(username, display_name, role, password_hash, disabled, created_at, "
-          "password_changed_at) VALUES (:username, :display_name, :role, :password_hash, "
-          ":disabled, :now, :now) ON CONFLICT(username) DO NOTHING");
+          "password_changed_at, institution_pk) VALUES (:username, :display_name, :role, "
+          ":password_hash, :disabled, :now, :now, :institution) ON CONFLICT(username) DO NOTHING");
       if (!insert.ok())
         return insert.error();
       insert->Bind("username", u.username)
@@ -96,6 +100,10 @@ class SqlUserStore final : public UserStore {
           .Bind("password_hash", u.password_hash)
           .Bind("disabled", u.disabled ? 1 : 0)
           .Bind("now", now_ms);
+      if (u.institution == 0)
+        insert->BindNull("institution");
+      else
+        insert->Bind("institution", u.institution);
       DXHUB_TRY(insert->Run());
       if (insert->Changes() == 0)
         return MakeError(ErrorCode::kAlreadyExists, "user '" + u.username + "' exists");
@@ -164,6 +172,21 @@ class SqlUserStore final : public UserStore {
       return Run(
           tx, "UPDATE users SET role = :role WHERE username = :username",
           [&](Stmt& s) { s.Bind("username", username).Bind("role", role); }, true);
+    });
+  }
+
+  Status SetInstitution(const std::string& username, int64_t institution) override {
+    return db_->Write([&](Transaction& tx) -> Status {
+      return Run(
+          tx, "UPDATE users SET institution_pk = :institution WHERE username = :username",
+          [&](Stmt& s) {
+            s.Bind("username", username);
+            if (institution == 0)
+              s.BindNull("institution");
+            else
+              s.Bind("institution", institution);
+          },
+          true);
     });
   }
 

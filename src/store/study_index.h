@@ -14,10 +14,12 @@
 #include "dicom/instance.h"
 #include "store/ai_store.h"
 #include "store/cluster_store.h"
+#include "store/institution_store.h"
 #include "store/job_lease.h"
 #include "store/peer_store.h"
 #include "store/processing_store.h"
 #include "store/review_store.h"
+#include "store/scope.h"
 #include "store/sql/postgres_database.h"
 #include "store/user_store.h"
 
@@ -36,6 +38,9 @@ struct InstanceRecord {
   /// Non-empty while the blob may not be durable yet: the temp area (of a live process) that
   /// holds its bytes. Recovery checks such rows when their area is dead (store/archive.h).
   std::string pending_area;
+  /// Whom a new study is attributed to (store/institution_store.h); the study keeps the
+  /// institution of its first instance.
+  Attribution attribution;
 };
 
 /// The storage facts about an instance (what verify and duplicate handling need).
@@ -74,6 +79,8 @@ struct StudySummary {
   int num_instances = 0;
   int64_t received_ms = 0;
   int64_t updated_ms = 0;
+  std::string issuer_of_patient_id;  // the patient's, as sent or given by the institution
+  std::string institution;           // the name of the institution it belongs to; "": none
 };
 
 struct StudyPage {
@@ -201,12 +208,14 @@ class StudyIndex {
   virtual Result<bool> RemoveUnacknowledged(const std::string& sop_uid,
                                             const std::string& area) = 0;
 
-  virtual Result<StudyPage> FindStudies(const StudyQuery& query) = 0;
+  /// The reads of patient data take the caller's scope first: only studies in it are found.
+  virtual Result<StudyPage> FindStudies(const Scope& scope, const StudyQuery& query) = 0;
 
   /// Matches at any level, in a stable order (studies newest first; series and instances by
   /// number). A filter on an attribute below the query level is an kInvalidArgument error.
-  virtual Result<std::vector<QueryRow>> Query(const IndexQuery& query) = 0;
-  virtual Result<std::optional<StudyDetail>> GetStudy(const std::string& study_uid) = 0;
+  virtual Result<std::vector<QueryRow>> Query(const Scope& scope, const IndexQuery& query) = 0;
+  virtual Result<std::optional<StudyDetail>> GetStudy(const Scope& scope,
+                                                      const std::string& study_uid) = 0;
 
   /// Calls `fn` for every indexed instance (for verify). Stops early if `fn` returns false.
   virtual Status ForEachInstance(const std::function<bool(const StoredInstance&)>& fn) = 0;
@@ -232,6 +241,8 @@ class StudyIndex {
   /// The peers administrators added at run time (store/peer_directory.h combines them with
   /// the config file's).
   virtual PeerStore& peers() = 0;
+  /// The region's institutions, their senders and readers, in the same database.
+  virtual InstitutionStore& institutions() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;

@@ -21,6 +21,10 @@ struct UserRecord {
   int failed_logins = 0;
   int64_t locked_until_ms = 0;
   int64_t created_ms = 0;
+  /// The institution the user belongs to (store/institution_store.h) and so sees; 0: none, a
+  /// user of the whole region.
+  int64_t institution = 0;
+  std::string institution_name;  // read only: filled in from `institution`
 };
 
 struct SessionRecord {
@@ -64,6 +68,8 @@ class UserStore {
   /// Disabling ends the user's sessions and revokes their API tokens.
   virtual Status SetDisabled(const std::string& username, bool disabled) = 0;
   virtual Status SetRole(const std::string& username, const std::string& role) = 0;
+  /// Moves the user to `institution` (0: none, the whole region).
+  virtual Status SetInstitution(const std::string& username, int64_t institution) = 0;
   /// Records a login attempt's outcome: success clears the counter; a failure increments it and,
   /// at `lock_after` failures, locks the account until `lock_until_ms`.
   virtual Status RecordLogin(const std::string& username, bool success, int lock_after,

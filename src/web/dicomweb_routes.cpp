@@ -105,7 +105,7 @@ void DicomWebRoutes::Register(RouteTable& s) {
 void DicomWebRoutes::Qido(RouteTable& s, const std::string& pattern, Level level,
                           const std::vector<Field>& path_fields) {
   s.Get(pattern, kRead,
-        [this, level, path_fields](const RequestContext&, const httplib::Request& req,
+        [this, level, path_fields](const RequestContext& ctx, const httplib::Request& req,
                                    httplib::Response& res) {
           if (!AcceptsJson(req)) {
             return SendErrorResponse(res, MakeError(ErrorCode::kNotAcceptable,
@@ -118,7 +118,7 @@ void DicomWebRoutes::Qido(RouteTable& s, const std::string& pattern, Level level
           auto qido = ParseQido(level, params, std::move(path.value()));
           if (!qido.ok())
             return SendErrorResponse(res, qido.error());
-          auto rows = archive_.index().Query(qido->query);
+          auto rows = archive_.index().Query(ctx.caller->scope, qido->query);
           if (!rows.ok())
             return SendErrorResponse(res, rows.error());
           json out = json::array();
@@ -135,12 +135,14 @@ void DicomWebRoutes::Qido(RouteTable& s, const std::string& pattern, Level level
 }
 
 // The instances under a WADO-RS path, or a 404 when the study/series/instance is unknown.
-Result<std::vector<store::QueryRow>> DicomWebRoutes::Instances(const httplib::Request& req,
+Result<std::vector<store::QueryRow>> DicomWebRoutes::Instances(const store::Scope& scope,
+                                                               const httplib::Request& req,
                                                                const std::vector<Field>& fields) {
   auto filters = PathFilters(req, fields);
   if (!filters.ok())
     return filters.error();
-  auto rows = archive_.index().Query({Level::kInstance, std::move(filters.value()), 1 << 30, 0});
+  auto rows =
+      archive_.index().Query(scope, {Level::kInstance, std::move(filters.value()), 1 << 30, 0});
   if (!rows.ok())
     return rows.error();
   if (rows->empty())
@@ -152,12 +154,13 @@ void DicomWebRoutes::Metadata(RouteTable& s, const std::string& pattern,
                               const std::vector<Field>& fields) {
   s.Get(
       pattern, kRead,
-      [this, fields](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+      [this, fields](const RequestContext& ctx, const httplib::Request& req,
+                     httplib::Response& res) {
         if (!AcceptsJson(req)) {
           return SendErrorResponse(res, MakeError(ErrorCode::kNotAcceptable,
                                                   "metadata is served as application/dicom+json"));
         }
-        auto rows = Instances(req, fields);
+        auto rows = Instances(ctx.caller->scope, req, fields);
         if (!rows.ok())
           return SendErrorResponse(res, rows.error());
         const std::string base = BaseUrl(req);
@@ -194,7 +197,8 @@ void DicomWebRoutes::Retrieve(RouteTable& s, const std::string& pattern,
                               const std::vector<Field>& fields) {
   s.Get(
       pattern, kRead,
-      [this, fields](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+      [this, fields](const RequestContext& ctx, const httplib::Request& req,
+                     httplib::Response& res) {
         std::string accept = req.get_header_value("Accept");
         bool acceptable = accept.empty() || accept.find("*/*") != std::string::npos ||
                           (accept.find("multipart/related") != std::string::npos &&
@@ -204,7 +208,7 @@ void DicomWebRoutes::Retrieve(RouteTable& s, const std::string& pattern,
               res, MakeError(ErrorCode::kNotAcceptable,
                              "retrieve answers multipart/related; type=\"application/dicom\""));
         }
-        auto rows = Instances(req, fields);
+        auto rows = Instances(ctx.caller->scope, req, fields);
         if (!rows.ok())
           return SendErrorResponse(res, rows.error());
         // Archived bytes are served as stored: a request for another transfer syntax cannot be
@@ -261,7 +265,7 @@ void DicomWebRoutes::Retrieve(RouteTable& s, const std::string& pattern,
 
 void DicomWebRoutes::BulkData(RouteTable& s, const std::string& pattern) {
   s.Get(pattern, kRead,
-        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+        [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
           std::string accept = req.get_header_value("Accept");
           if (!accept.empty() && accept.find("*/*") == std::string::npos &&
               accept.find("application/octet-stream") == std::string::npos) {
@@ -270,7 +274,8 @@ void DicomWebRoutes::BulkData(RouteTable& s, const std::string& pattern) {
                 MakeError(ErrorCode::kNotAcceptable,
                           "bulk data is served as multipart/related application/octet-stream"));
           }
-          auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+          auto rows = Instances(ctx.caller->scope, req,
+                                {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
           if (!rows.ok())
             return SendErrorResponse(res, rows.error());
           const uint32_t tag =
@@ -293,8 +298,9 @@ constexpr size_t kMaxFramesPerRequest = 64;
 
 void DicomWebRoutes::Frames(RouteTable& s, const std::string& pattern) {
   s.Get(pattern, kRead,
-        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-          auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+        [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+          auto rows = Instances(ctx.caller->scope, req,
+                                {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
           if (!rows.ok())
             return SendErrorResponse(res, rows.error());
           const store::QueryRow& row = rows->front();
@@ -476,12 +482,13 @@ Result<ByteCache::Value> DicomWebRoutes::Render(const store::QueryRow& row, int 
 
 void DicomWebRoutes::Rendered(RouteTable& s, const std::string& pattern, bool frame_in_path) {
   s.Get(pattern, kRead,
-        [this, frame_in_path](const RequestContext&, const httplib::Request& req,
+        [this, frame_in_path](const RequestContext& ctx, const httplib::Request& req,
                               httplib::Response& res) {
           dicom::RenderOptions options;
           if (Status st = ParseRenderRequest(req, options); !st.ok())
             return SendErrorResponse(res, st.error());
-          auto rows = Instances(req, {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
+          auto rows = Instances(ctx.caller->scope, req,
+                                {Field::kStudyUid, Field::kSeriesUid, Field::kSopUid});
           if (!rows.ok())
             return SendErrorResponse(res, rows.error());
           int frame = 1;
@@ -502,14 +509,14 @@ void DicomWebRoutes::Rendered(RouteTable& s, const std::string& pattern, bool fr
 void DicomWebRoutes::Thumbnail(RouteTable& s, const std::string& pattern,
                                const std::vector<Field>& fields, bool frame_in_path) {
   s.Get(pattern, kRead,
-        [this, fields, frame_in_path](const RequestContext&, const httplib::Request& req,
+        [this, fields, frame_in_path](const RequestContext& ctx, const httplib::Request& req,
                                       httplib::Response& res) {
           dicom::RenderOptions options;
           options.viewport_columns = options.viewport_rows = 128;
           options.quality = 80;
           if (Status st = ParseRenderRequest(req, options); !st.ok())
             return SendErrorResponse(res, st.error());
-          auto rows = Instances(req, fields);
+          auto rows = Instances(ctx.caller->scope, req, fields);
           if (!rows.ok())
             return SendErrorResponse(res, rows.error());
           const store::QueryRow* row = Representative(*rows);

@@ -41,7 +41,9 @@ class DicomWebRoutes {
   Result<ByteCache::Value> Render(const store::QueryRow& row, int frame,
                                   const dicom::RenderOptions& options);
   void Stow(RouteTable& s, const std::string& pattern, bool study_in_path);
-  Result<std::vector<store::QueryRow>> Instances(const httplib::Request& req,
+  /// The instances under a WADO-RS path that `scope` sees, or kNotFound.
+  Result<std::vector<store::QueryRow>> Instances(const store::Scope& scope,
+                                                 const httplib::Request& req,
                                                  const std::vector<store::Field>& fields);
 
   /// The DICOMweb root as clients reach it, for RetrieveURL and BulkDataURI.

@@ -224,33 +224,34 @@ class HttpServerImpl final : public HttpServer {
                             {"instances", counts->instances}});
                 });
 
-    routes_.Get("/api/studies", Needs(Role::kViewer, Data::kPatient),
-                [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-                  auto query = ParseStudyQuery(req);
-                  if (!query.ok())
-                    return SendError(res, query.error());
-                  auto page = archive_.index().FindStudies(*query);
-                  if (!page.ok())
-                    return SendError(res, page.error());
-                  json studies = json::array();
-                  std::vector<std::string> uids;
-                  for (const auto& s : page->studies) {
-                    studies.push_back(ToJson(s));
-                    uids.push_back(s.study_uid);
-                  }
-                  auto summaries = archive_.index().ai().StudySummaries(uids);
-                  if (!summaries.ok())
-                    return SendError(res, summaries.error());
-                  for (size_t i = 0, j = 0; i < uids.size(); ++i) {
-                    if (j < summaries->size() && (*summaries)[j].first == uids[i])
-                      studies[i]["ai"] = ToJson((*summaries)[j++].second);
-                  }
-                  SendJson(res, 200,
-                           {{"total", page->total},
-                            {"offset", query->offset},
-                            {"limit", query->limit},
-                            {"studies", std::move(studies)}});
-                });
+    routes_.Get(
+        "/api/studies", Needs(Role::kViewer, Data::kPatient),
+        [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+          auto query = ParseStudyQuery(req);
+          if (!query.ok())
+            return SendError(res, query.error());
+          auto page = archive_.index().FindStudies(ctx.caller->scope, *query);
+          if (!page.ok())
+            return SendError(res, page.error());
+          json studies = json::array();
+          std::vector<std::string> uids;
+          for (const auto& s : page->studies) {
+            studies.push_back(ToJson(s));
+            uids.push_back(s.study_uid);
+          }
+          auto summaries = archive_.index().ai().StudySummaries(uids);
+          if (!summaries.ok())
+            return SendError(res, summaries.error());
+          for (size_t i = 0, j = 0; i < uids.size(); ++i) {
+            if (j < summaries->size() && (*summaries)[j].first == uids[i])
+              studies[i]["ai"] = ToJson((*summaries)[j++].second);
+          }
+          SendJson(res, 200,
+                   {{"total", page->total},
+                    {"offset", query->offset},
+                    {"limit", query->limit},
+                    {"studies", std::move(studies)}});
+        });
 
     AuthRoutes();
     processing_.Register(routes_);
@@ -260,22 +261,22 @@ class HttpServerImpl final : public HttpServer {
     RegisterWebApp(routes_);
     AiRoutes();  // before the catch-all study route below: the first pattern that matches wins
 
-    routes_.Get(R"(/api/studies/(.+))", Needs(Role::kViewer, Data::kPatient),
-                [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-                  const std::string uid = req.matches[1];
-                  Status valid = ValidateUid(uid, "StudyInstanceUID");
-                  if (!valid.ok()) {
-                    return SendError(res,
-                                     MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-                  }
-                  auto study = archive_.index().GetStudy(uid);
-                  if (!study.ok())
-                    return SendError(res, study.error());
-                  if (!study->has_value()) {
-                    return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
-                  }
-                  SendJson(res, 200, ToJson(**study));
-                });
+    routes_.Get(
+        R"(/api/studies/(.+))", Needs(Role::kViewer, Data::kPatient),
+        [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+          const std::string uid = req.matches[1];
+          Status valid = ValidateUid(uid, "StudyInstanceUID");
+          if (!valid.ok()) {
+            return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+          }
+          auto study = archive_.index().GetStudy(ctx.caller->scope, uid);
+          if (!study.ok())
+            return SendError(res, study.error());
+          if (!study->has_value()) {
+            return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
+          }
+          SendJson(res, 200, ToJson(**study));
+        });
 
     // Anything else under the API answers 404, but only to a caller who may use the API: the
     // set of routes is not told to strangers.
@@ -296,7 +297,7 @@ class HttpServerImpl final : public HttpServer {
     if (authorization.rfind("Bearer ", 0) == 0) {
       auto user = auth_.ApiTokenUser(authorization.substr(7));
       if (user.ok() && user->has_value())
-        return Caller{**user, false, ""};
+        return Caller{**user, false, "", store::Scope::Everything()};
       return std::nullopt;
     }
     const std::string token = CookieValue(req.get_header_value("Cookie"), "dxhub_session");
@@ -305,7 +306,7 @@ class HttpServerImpl final : public HttpServer {
     auto session = auth_.Session(token);
     if (!session.ok() || !session->has_value())
       return std::nullopt;
-    return Caller{(*session)->user, true, (*session)->csrf_token};
+    return Caller{(*session)->user, true, (*session)->csrf_token, store::Scope::Everything()};
   }
 
   static std::string CookieValue(const std::string& header, const std::string& name) {
@@ -344,6 +345,12 @@ class HttpServerImpl final : public HttpServer {
       SendError(res, MakeError(ErrorCode::kForbidden, "missing or wrong X-CSRF-Token header"));
       return false;
     }
+    auto scope = archive_.index().institutions().ScopeOf(caller->user.institution);
+    if (!scope.ok()) {
+      SendError(res, scope.error());
+      return false;
+    }
+    caller->scope = std::move(scope.value());
     if (policy.data == Data::kPatient) {
       Status audited = archive_.index().users().Audit(
           {clock_.NowMillis(), caller->user.username, reads ? "read" : req.method,
@@ -442,6 +449,7 @@ class HttpServerImpl final : public HttpServer {
           SendJson(res, 200,
                    {{"username", login->user.username},
                     {"role", login->user.role},
+                    {"institution", login->user.institution_name},
                     {"display_name", login->user.display_name},
                     {"csrf_token", login->csrf_token}});
         });
@@ -466,6 +474,7 @@ class HttpServerImpl final : public HttpServer {
                       res, 200,
                       {{"username", caller->user.username},
                        {"role", caller->user.role},
+                       {"institution", caller->user.institution_name},
                        {"display_name", caller->user.display_name},
                        {"csrf_token", caller->cookie ? json(caller->csrf_token) : json(nullptr)}});
                 });
@@ -544,54 +553,76 @@ class HttpServerImpl final : public HttpServer {
         });
   }
 
+  // Whether the caller may see the study: kNotFound if it does not exist for them (a study of
+  // another institution is not admitted to exist).
+  Status StudyInScope(const RequestContext& ctx, const std::string& study_uid) {
+    auto study = archive_.index().GetStudy(ctx.caller->scope, study_uid);
+    if (!study.ok())
+      return study.error();
+    if (!study->has_value())
+      return MakeError(ErrorCode::kNotFound, "no such study");
+    return Ok();
+  }
+
   // The AI results of a study, reruns, the models, and Prometheus metrics.
   void AiRoutes() {
-    routes_.Get(R"(/api/studies/([^/]+)/ai)", Needs(Role::kViewer, Data::kPatient),
-                [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-                  const std::string uid = req.matches[1];
-                  if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
-                    return SendError(res,
-                                     MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-                  auto summary = archive_.index().ai().StudySummary(uid);
-                  if (!summary.ok())
-                    return SendError(res, summary.error());
-                  if (!summary->has_value())
-                    return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
-                  auto images = archive_.index().ai().StudyResults(uid);
-                  if (!images.ok())
-                    return SendError(res, images.error());
-                  json list = json::array();
-                  for (const auto& image : *images)
-                    list.push_back(ToJson(image));
-                  SendJson(res, 200,
-                           {{"study_instance_uid", uid},
-                            {"summary", ToJson(**summary)},
-                            {"images", std::move(list)}});
-                });
-    routes_.Get(R"(/api/instances/([^/]+)/ai)", Needs(Role::kViewer, Data::kPatient),
-                [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-                  const std::string uid = req.matches[1];
-                  if (Status valid = ValidateUid(uid, "SOPInstanceUID"); !valid.ok())
-                    return SendError(res,
-                                     MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-                  auto history = archive_.index().ai().ImageHistory(uid);
-                  if (!history.ok())
-                    return SendError(res, history.error());
-                  json list = json::array();
-                  for (const auto& r : *history)
-                    list.push_back(ToJson(r));
-                  SendJson(res, 200, {{"sop_instance_uid", uid}, {"history", std::move(list)}});
-                });
+    routes_.Get(
+        R"(/api/studies/([^/]+)/ai)", Needs(Role::kViewer, Data::kPatient),
+        [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+          const std::string uid = req.matches[1];
+          if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+            return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+          if (Status visible = StudyInScope(ctx, uid); !visible.ok())
+            return SendError(res, visible.error());
+          auto summary = archive_.index().ai().StudySummary(uid);
+          if (!summary.ok())
+            return SendError(res, summary.error());
+          if (!summary->has_value())
+            return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
+          auto images = archive_.index().ai().StudyResults(uid);
+          if (!images.ok())
+            return SendError(res, images.error());
+          json list = json::array();
+          for (const auto& image : *images)
+            list.push_back(ToJson(image));
+          SendJson(res, 200,
+                   {{"study_instance_uid", uid},
+                    {"summary", ToJson(**summary)},
+                    {"images", std::move(list)}});
+        });
+    routes_.Get(
+        R"(/api/instances/([^/]+)/ai)", Needs(Role::kViewer, Data::kPatient),
+        [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+          const std::string uid = req.matches[1];
+          if (Status valid = ValidateUid(uid, "SOPInstanceUID"); !valid.ok())
+            return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+          auto image = archive_.index().Query(
+              ctx.caller->scope, {store::Level::kInstance,
+                                  {{store::Field::kSopUid, store::Filter::Kind::kExact, {uid}}},
+                                  1,
+                                  0});
+          if (!image.ok())
+            return SendError(res, image.error());
+          if (image->empty())
+            return SendError(res, MakeError(ErrorCode::kNotFound, "no such instance"));
+          auto history = archive_.index().ai().ImageHistory(uid);
+          if (!history.ok())
+            return SendError(res, history.error());
+          json list = json::array();
+          for (const auto& r : *history)
+            list.push_back(ToJson(r));
+          SendJson(res, 200, {{"sop_instance_uid", uid}, {"history", std::move(list)}});
+        });
     routes_.Post(
         R"(/api/studies/([^/]+)/ai/rerun)", Needs(Role::kRadiologist, Data::kPatient),
-        [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
+        [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
           const std::string uid = req.matches[1];
           if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
             return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
           if (ai_ == nullptr)
             return SendError(res,
                              MakeError(ErrorCode::kUnavailable, "the AI pipeline is not running"));
-          auto study = archive_.index().GetStudy(uid);
+          auto study = archive_.index().GetStudy(ctx.caller->scope, uid);
           if (!study.ok())
             return SendError(res, study.error());
           if (!study->has_value())

@@ -8,6 +8,7 @@ nlohmann::json ToJson(const store::StudySummary& s) {
   return {
       {"study_instance_uid", s.study_uid},
       {"patient_id", s.patient_id},
+      {"issuer_of_patient_id", s.issuer_of_patient_id},
       {"patient_name", s.patient_name},
       {"patient_birth_date", s.patient_birth_date},
       {"patient_sex", s.patient_sex},
@@ -22,6 +23,7 @@ nlohmann::json ToJson(const store::StudySummary& s) {
       {"instance_count", s.num_instances},
       {"received_at", FormatIsoMillis(s.received_ms)},
       {"updated_at", FormatIsoMillis(s.updated_ms)},
+      {"institution", s.institution},
   };
 }
 

@@ -69,6 +69,19 @@ Result<int64_t> JobId(const std::string& text) {
 
 }  // namespace
 
+Status ProcessingRoutes::SeriesInScope(const store::Scope& scope, const std::string& series_uid) {
+  auto rows = archive_.index().Query(
+      scope, {store::Level::kSeries,
+              {{store::Field::kSeriesUid, store::Filter::Kind::kExact, {series_uid}}},
+              1,
+              0});
+  if (!rows.ok())
+    return rows.error();
+  if (rows->empty())
+    return MakeError(ErrorCode::kNotFound, "no such series");
+  return Ok();
+}
+
 void ProcessingRoutes::Register(RouteTable& routes) {
   auto unavailable = [](httplib::Response& res) {
     SendErrorResponse(
@@ -95,6 +108,8 @@ void ProcessingRoutes::Register(RouteTable& routes) {
               res, MakeError(ErrorCode::kInvalidArgument,
                              "send {\"operation\": \"" + names + "\", \"parameters\": {...}}"));
         }
+        if (Status visible = SeriesInScope(ctx.caller->scope, uid); !visible.ok())
+          return SendErrorResponse(res, visible.error());
         const std::string params = body.contains("parameters") ? body["parameters"].dump() : "{}";
         auto id = service_->Submit(uid, body["operation"].get<std::string>(), params,
                                    ctx.caller->user.username);
@@ -107,37 +122,43 @@ void ProcessingRoutes::Register(RouteTable& routes) {
         SendJsonResponse(res, 202, JobJson(**job));
       });
 
-  routes.Get(R"(/api/series/([^/]+)/process)", Needs(Role::kViewer, Data::kPatient),
-             [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-               const std::string uid = req.matches[1];
-               if (Status valid = ValidateUid(uid, "SeriesInstanceUID"); !valid.ok())
-                 return SendErrorResponse(
-                     res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-               auto jobs = archive_.index().processing().ForSeries(uid);
-               if (!jobs.ok())
-                 return SendErrorResponse(res, jobs.error());
-               json list = json::array();
-               for (const auto& j : *jobs)
-                 list.push_back(JobJson(j));
-               SendJsonResponse(res, 200, {{"jobs", std::move(list)}});
-             });
+  routes.Get(
+      R"(/api/series/([^/]+)/process)", Needs(Role::kViewer, Data::kPatient),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        const std::string uid = req.matches[1];
+        if (Status valid = ValidateUid(uid, "SeriesInstanceUID"); !valid.ok())
+          return SendErrorResponse(res,
+                                   MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+        if (Status visible = SeriesInScope(ctx.caller->scope, uid); !visible.ok())
+          return SendErrorResponse(res, visible.error());
+        auto jobs = archive_.index().processing().ForSeries(uid);
+        if (!jobs.ok())
+          return SendErrorResponse(res, jobs.error());
+        json list = json::array();
+        for (const auto& j : *jobs)
+          list.push_back(JobJson(j));
+        SendJsonResponse(res, 200, {{"jobs", std::move(list)}});
+      });
 
-  routes.Get(R"(/api/processing/([^/]+))", Needs(Role::kViewer, Data::kPatient),
-             [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-               auto id = JobId(req.matches[1]);
-               if (!id.ok())
-                 return SendErrorResponse(res, id.error());
-               auto job = archive_.index().processing().Find(*id);
-               if (!job.ok())
-                 return SendErrorResponse(res, job.error());
-               if (!job->has_value())
-                 return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such job"));
-               res.set_header("Cache-Control", "no-store");
-               SendJsonResponse(res, 200, JobJson(**job));
-             });
+  routes.Get(
+      R"(/api/processing/([^/]+))", Needs(Role::kViewer, Data::kPatient),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        auto id = JobId(req.matches[1]);
+        if (!id.ok())
+          return SendErrorResponse(res, id.error());
+        auto job = archive_.index().processing().Find(*id);
+        if (!job.ok())
+          return SendErrorResponse(res, job.error());
+        if (!job->has_value())
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such job"));
+        if (!SeriesInScope(ctx.caller->scope, (*job)->series_uid).ok())
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such job"));
+        res.set_header("Cache-Control", "no-store");
+        SendJsonResponse(res, 200, JobJson(**job));
+      });
 
   routes.Get(R"(/api/processing/([^/]+)/files/([^/]+))", Needs(Role::kViewer, Data::kPatient),
-             [this, unavailable](const RequestContext&, const httplib::Request& req,
+             [this, unavailable](const RequestContext& ctx, const httplib::Request& req,
                                  httplib::Response& res) {
                if (service_ == nullptr)
                  return unavailable(res);
@@ -145,6 +166,11 @@ void ProcessingRoutes::Register(RouteTable& routes) {
                if (!id.ok())
                  return SendErrorResponse(res, id.error());
                const std::string name = req.matches[2];
+               auto job = archive_.index().processing().Find(*id);
+               if (!job.ok())
+                 return SendErrorResponse(res, job.error());
+               if (!job->has_value() || !SeriesInScope(ctx.caller->scope, (*job)->series_uid).ok())
+                 return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such job"));
                auto path = service_->ResultFile(*id, name);
                if (!path.ok())
                  return SendErrorResponse(res, path.error());

@@ -20,6 +20,9 @@ class ProcessingRoutes {
   void Register(RouteTable& routes);
 
  private:
+  /// kNotFound unless `scope` sees the series (another institution's does not exist for it).
+  Status SeriesInScope(const store::Scope& scope, const std::string& series_uid);
+
   store::Archive& archive_;
   imaging::ProcessingService* service_;  // null: processing is off, the routes answer 503
 };

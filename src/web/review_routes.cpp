@@ -101,31 +101,32 @@ Result<store::WorklistQuery> ParseWorklistQuery(const httplib::Request& req) {
 }  // namespace
 
 void ReviewRoutes::Register(RouteTable& routes) {
-  routes.Get("/api/worklist", Needs(Role::kViewer, Data::kPatient),
-             [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-               auto q = ParseWorklistQuery(req);
-               if (!q.ok())
-                 return SendErrorResponse(res, q.error());
-               q->now_ms = clock_.NowMillis();
-               q->wait_cap_ms = wait_cap_ms_;
-               auto page = archive_.index().reviews().Worklist(*q);
-               if (!page.ok())
-                 return SendErrorResponse(res, page.error());
-               auto stamp = archive_.index().reviews().ChangeStamp();
-               if (!stamp.ok())
-                 return SendErrorResponse(res, stamp.error());
-               json rows = json::array();
-               for (const auto& row : page->rows)
-                 rows.push_back(RowJson(row, q->now_ms));
-               SendJson(res, 200,
-                        {{"total", page->total},
-                         {"limit", q->limit},
-                         {"offset", q->offset},
-                         {"stamp", *stamp},
-                         {"wait_cap_minutes", wait_cap_ms_ / 60000},
-                         {"now", FormatIsoMillis(q->now_ms)},
-                         {"studies", std::move(rows)}});
-             });
+  routes.Get(
+      "/api/worklist", Needs(Role::kViewer, Data::kPatient),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        auto q = ParseWorklistQuery(req);
+        if (!q.ok())
+          return SendErrorResponse(res, q.error());
+        q->now_ms = clock_.NowMillis();
+        q->wait_cap_ms = wait_cap_ms_;
+        auto page = archive_.index().reviews().Worklist(ctx.caller->scope, *q);
+        if (!page.ok())
+          return SendErrorResponse(res, page.error());
+        auto stamp = archive_.index().reviews().ChangeStamp();
+        if (!stamp.ok())
+          return SendErrorResponse(res, stamp.error());
+        json rows = json::array();
+        for (const auto& row : page->rows)
+          rows.push_back(RowJson(row, q->now_ms));
+        SendJson(res, 200,
+                 {{"total", page->total},
+                  {"limit", q->limit},
+                  {"offset", q->offset},
+                  {"stamp", *stamp},
+                  {"wait_cap_minutes", wait_cap_ms_ / 60000},
+                  {"now", FormatIsoMillis(q->now_ms)},
+                  {"studies", std::move(rows)}});
+      });
 
   // Polled by open worklists: no patient data, so not audited.
   routes.Get("/api/worklist/stamp", Needs(Role::kViewer),
@@ -137,28 +138,29 @@ void ReviewRoutes::Register(RouteTable& routes) {
                SendJson(res, 200, {{"stamp", *stamp}});
              });
 
-  routes.Get(R"(/api/studies/([^/]+)/review)", Needs(Role::kViewer, Data::kPatient),
-             [this](const RequestContext&, const httplib::Request& req, httplib::Response& res) {
-               const std::string uid = req.matches[1];
-               if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
-                 return SendErrorResponse(
-                     res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-               const int64_t now = clock_.NowMillis();
-               auto review = archive_.index().reviews().Review(uid);
-               if (!review.ok())
-                 return SendErrorResponse(res, review.error());
-               if (!review->has_value())
-                 return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
-               auto decisions = archive_.index().reviews().Decisions(uid);
-               if (!decisions.ok())
-                 return SendErrorResponse(res, decisions.error());
-               json list = json::array();
-               for (const auto& d : *decisions)
-                 list.push_back(DecisionJson(d));
-               json body = RowJson(**review, now);
-               body["decisions"] = std::move(list);
-               SendJson(res, 200, body);
-             });
+  routes.Get(
+      R"(/api/studies/([^/]+)/review)", Needs(Role::kViewer, Data::kPatient),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        const std::string uid = req.matches[1];
+        if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+          return SendErrorResponse(res,
+                                   MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+        const int64_t now = clock_.NowMillis();
+        auto review = archive_.index().reviews().Review(ctx.caller->scope, uid);
+        if (!review.ok())
+          return SendErrorResponse(res, review.error());
+        if (!review->has_value())
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
+        auto decisions = archive_.index().reviews().Decisions(ctx.caller->scope, uid);
+        if (!decisions.ok())
+          return SendErrorResponse(res, decisions.error());
+        json list = json::array();
+        for (const auto& d : *decisions)
+          list.push_back(DecisionJson(d));
+        json body = RowJson(**review, now);
+        body["decisions"] = std::move(list);
+        SendJson(res, 200, body);
+      });
 
   // The study page reports that a doctor opened the study. A POST, not a side effect of the GET
   // above: an <img> on another same-site page could otherwise record views for the victim.
@@ -169,7 +171,7 @@ void ReviewRoutes::Register(RouteTable& routes) {
         if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
           return SendErrorResponse(res,
                                    MakeError(ErrorCode::kInvalidArgument, valid.error().message));
-        auto review = archive_.index().reviews().Review(uid);
+        auto review = archive_.index().reviews().Review(ctx.caller->scope, uid);
         if (!review.ok())
           return SendErrorResponse(res, review.error());
         if (!review->has_value())
@@ -223,6 +225,13 @@ void ReviewRoutes::Register(RouteTable& routes) {
         if (d.verdict != "confirm" && d.verdict != "reject")
           return SendErrorResponse(res, MakeError(ErrorCode::kInvalidArgument,
                                                   "verdict must be \"confirm\" or \"reject\""));
+        // Only a study the caller sees may be decided on (one of another institution does not
+        // exist for them).
+        auto visible = archive_.index().reviews().Review(ctx.caller->scope, uid);
+        if (!visible.ok())
+          return SendErrorResponse(res, visible.error());
+        if (!visible->has_value())
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
         d.username = ctx.caller->user.username;
         d.now_ms = clock_.NowMillis();
         // The decision is recorded in the audit log before it is stored: a decision that cannot be

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "store/scope.h"
 #include "store/user_store.h"
 #include "web/auth.h"
 
@@ -26,6 +27,9 @@ struct Caller {
   store::UserRecord user;
   bool cookie = false;
   std::string csrf_token;  // the session's; empty for API tokens
+  /// What the caller may see (their institution and those it reads for), built once per
+  /// request by the guard; every store query of patient data takes it.
+  store::Scope scope = store::Scope::Everything();
 };
 
 /// What a handler knows of its request beyond httplib's view of it.

@@ -59,8 +59,11 @@ Status SpoolBody(const httplib::ContentReader& content_reader, const std::string
 void DicomWebRoutes::Stow(RouteTable& s, const std::string& pattern, bool study_in_path) {
   s.Upload(
       pattern, Needs(Role::kClinician, Data::kPatient),
-      [this, study_in_path](const RequestContext&, const httplib::Request& req,
+      [this, study_in_path](const RequestContext& ctx, const httplib::Request& req,
                             httplib::Response& res, const httplib::ContentReader& content_reader) {
+        // A client of an institution stores for it; a regional account's uploads go by the
+        // datasets' InstitutionName.
+        const store::Attribution attribution{ctx.caller ? ctx.caller->user.institution : 0, "", ""};
         std::string study_uid;
         if (study_in_path) {
           study_uid = req.matches[1];
@@ -153,8 +156,8 @@ void DicomWebRoutes::Stow(RouteTable& s, const std::string& pattern, bool study_
               continue;
             }
           }
-          auto outcome =
-              archive_.Ingest(temp, store::IngestContext{"stow", "", "", false}, contents);
+          auto outcome = archive_.Ingest(
+              temp, store::IngestContext{"stow", "", "", false, attribution}, contents);
           if (!outcome.ok()) {
             failure(outcome.error().DicomStatus(), outcome.error().message, nullptr);
             continue;

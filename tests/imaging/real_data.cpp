@@ -26,7 +26,7 @@ Result<Volume> AbdomenCt(const std::string& scratch) {
   }
   store::IndexQuery q;
   q.level = store::Level::kSeries;
-  auto rows = (*archive)->index().Query(q);
+  auto rows = (*archive)->index().Query(dxhub::store::Scope::Everything(), q);
   if (!rows.ok())
     return rows.error();
   if (rows->size() != 1)

@@ -188,7 +188,7 @@ TEST(VolumeAssembly, LoadsTheRealCtSeriesFromTheArchive) {
   }
   store::IndexQuery q;
   q.level = store::Level::kSeries;
-  auto rows = (*archive)->index().Query(q);
+  auto rows = (*archive)->index().Query(dxhub::store::Scope::Everything(), q);
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 1u);
   auto v = LoadSeriesVolume(**archive, rows->front().series.series_uid);

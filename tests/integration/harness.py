@@ -325,6 +325,17 @@ def read_header(path):
     return ds, sop_class, sop_uid, ts
 
 
+def dcmtk(tool, server, calling, keys, extra=()):
+    """Runs a DCMTK query/retrieve tool (findscu, getscu, movescu) as AE `calling` against
+    `server` with `-k` keys; returns (returncode, output)."""
+    args = [tool, "-v", "-S", "-aet", calling, "-aec", server.aet, *extra]
+    for k in keys:
+        args += ["-k", k]
+    r = subprocess.run(args + ["127.0.0.1", str(server.dicom_port)], capture_output=True,
+                       text=True, timeout=120)
+    return r.returncode, r.stdout + r.stderr
+
+
 def storescu_command(server, files, calling="STORESCU", extra=()):
     """The storescu command line that sends `files` like a modality would: one association, each
     file in its own transfer syntax (a config with exactly the (SOP class, transfer syntax) pairs

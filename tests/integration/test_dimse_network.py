@@ -25,13 +25,7 @@ def echoscu(server, calling="ECHOSCU", acse_timeout=10):
     return r.returncode, r.stdout + r.stderr
 
 
-def dcmtk(tool, server, calling, keys, extra=()):
-    args = [tool, "-v", "-S", "-aet", calling, "-aec", server.aet, *extra]
-    for k in keys:
-        args += ["-k", k]
-    r = subprocess.run(args + ["127.0.0.1", str(server.dicom_port)], capture_output=True,
-                       text=True, timeout=120)
-    return r.returncode, r.stdout + r.stderr
+dcmtk = harness.dcmtk
 
 
 def audit(server, action):

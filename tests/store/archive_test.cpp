@@ -270,7 +270,10 @@ TEST_F(ArchiveTest, RecoveryResolvesRowsCommittedBeforeTheirSyncFinished) {
   auto archive = Open();
   EXPECT_EQ(archive->recovery().unacknowledged, 1);  // the live one, now dead with sha "0"
   EXPECT_FALSE(archive->index().FindInstance(lost.sop_uid).value().has_value());
-  EXPECT_FALSE(archive->index().GetStudy(lost.study_uid).value().has_value());
+  EXPECT_FALSE(archive->index()
+                   .GetStudy(dxhub::store::Scope::Everything(), lost.study_uid)
+                   .value()
+                   .has_value());
   EXPECT_TRUE(archive->blobs().Contains(BlobKeyFor(in_temp.sop_uid)));
   EXPECT_EQ(PendingRows(*archive), 0);
   auto report = archive->Verify(true).value();
@@ -348,7 +351,10 @@ TEST_F(ArchiveTest, ALiveNodeSettlesADeadNodesAreaWithinALease) {
   EXPECT_EQ(stats.committed, 1);
   EXPECT_EQ(stats.unacknowledged, 1);
   EXPECT_FALSE(live->index().FindInstance(lost.sop_uid).value().has_value());
-  EXPECT_FALSE(live->index().GetStudy(lost.study_uid).value().has_value());
+  EXPECT_FALSE(live->index()
+                   .GetStudy(dxhub::store::Scope::Everything(), lost.study_uid)
+                   .value()
+                   .has_value());
   EXPECT_TRUE(live->blobs().Contains(BlobKeyFor(synced.sop_uid)));
   EXPECT_EQ(PendingRows(*live), 0);
   EXPECT_TRUE(live->Verify(true).value().Clean());

@@ -39,7 +39,7 @@ TEST_P(IndexTest, CountsPerLevelAndDetail) {
   auto index = Open();
   ASSERT_TRUE(index.ok()) << index.error().ToString();
   StudyIndex& ix = **index;
-  EXPECT_EQ(ix.SchemaVersion(), 10);
+  EXPECT_EQ(ix.SchemaVersion(), 11);
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
@@ -53,14 +53,14 @@ TEST_P(IndexTest, CountsPerLevelAndDetail) {
   EXPECT_EQ(counts.series, 3);
   EXPECT_EQ(counts.instances, 4);
 
-  auto detail = ix.GetStudy("1.1").value();
+  auto detail = ix.GetStudy(dxhub::store::Scope::Everything(), "1.1").value();
   ASSERT_TRUE(detail.has_value());
   EXPECT_EQ(detail->study.num_series, 2);
   EXPECT_EQ(detail->study.num_instances, 3);
   EXPECT_EQ(detail->study.modalities, (std::vector<std::string>{"CT", "SR"}));
   ASSERT_EQ(detail->series.size(), 2u);
   EXPECT_EQ(detail->series[0].instances.size() + detail->series[1].instances.size(), 3u);
-  EXPECT_FALSE(ix.GetStudy("9.9").value().has_value());
+  EXPECT_FALSE(ix.GetStudy(dxhub::store::Scope::Everything(), "9.9").value().has_value());
 }
 
 TEST_P(IndexTest, ASeriesNeverSpansTwoStudies) {
@@ -68,7 +68,7 @@ TEST_P(IndexTest, ASeriesNeverSpansTwoStudies) {
   ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   // The only image of its series, re-sent with a corrected study: the series moves with it.
   ASSERT_TRUE(ix->PutInstance(Record("1.2", "1.1.1", "1.1.1.1")).ok());
-  EXPECT_EQ(ix->GetStudy("1.2").value()->study.num_instances, 1);
+  EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.2").value()->study.num_instances, 1);
   // Once the series holds another image, no instance may take it to another study.
   ASSERT_TRUE(ix->PutInstance(Record("1.2", "1.1.1", "1.1.1.2")).ok());
   for (const char* sop : {"1.1.1.1", "1.1.1.3"}) {
@@ -79,7 +79,7 @@ TEST_P(IndexTest, ASeriesNeverSpansTwoStudies) {
               std::string::npos)
         << refused.error().message;
   }
-  EXPECT_EQ(ix->GetStudy("1.2").value()->study.num_instances, 2);
+  EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.2").value()->study.num_instances, 2);
   EXPECT_EQ(ix->Counts()->instances, 2);
 }
 
@@ -91,14 +91,14 @@ TEST_P(IndexTest, ReplaceKeepsCountsAndUpdatesRow) {
   r.size = 200;
   ASSERT_TRUE(ix->PutInstance(r).ok());
   EXPECT_EQ(ix->Counts()->instances, 1);
-  EXPECT_EQ(ix->GetStudy("1.1").value()->study.num_instances, 1);
+  EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.1").value()->study.num_instances, 1);
   auto found = ix->FindInstance("1.1.1.1").value();
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->sha256, "y");
   EXPECT_EQ(found->size, 200u);
   // Moving an instance to another series keeps the per-series counts right.
   ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.9", "1.1.1.1")).ok());
-  auto d = ix->GetStudy("1.1").value().value();
+  auto d = ix->GetStudy(dxhub::store::Scope::Everything(), "1.1").value().value();
   int total = 0;
   for (const auto& s : d.series)
     total += s.num_instances;
@@ -141,8 +141,8 @@ TEST_P(IndexTest, PendingRowsAreClearedOrRemovedWithTheirEmptyParents) {
   EXPECT_EQ(counts.series, 1);
   EXPECT_EQ(counts.studies, 1);  // 2.2 held only the removed instance
   EXPECT_EQ(counts.patients, 1);
-  EXPECT_EQ(ix->GetStudy("1.1").value()->study.num_instances, 1);
-  EXPECT_FALSE(ix->GetStudy("2.2").value().has_value());
+  EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.1").value()->study.num_instances, 1);
+  EXPECT_FALSE(ix->GetStudy(dxhub::store::Scope::Everything(), "2.2").value().has_value());
 }
 
 TEST_P(IndexTest, ASeriesCannotSpanTwoStudies) {
@@ -153,15 +153,15 @@ TEST_P(IndexTest, ASeriesCannotSpanTwoStudies) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(refused.error().message.find("already belongs to study 1.1"), std::string::npos);
-  EXPECT_EQ(ix->GetStudy("1.1").value()->study.num_instances, 1);
-  EXPECT_FALSE(ix->GetStudy("2.2").value().has_value());
+  EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.1").value()->study.num_instances, 1);
+  EXPECT_FALSE(ix->GetStudy(dxhub::store::Scope::Everything(), "2.2").value().has_value());
   EXPECT_FALSE(ix->FindInstance("2.2.1.1").value().has_value());
   // The series' only instance re-sent with a corrected study moves, series and all.
   ASSERT_TRUE(ix->PutInstance(Record("3.3", "1.1.1", "1.1.1.1")).ok());
-  auto moved = ix->GetStudy("3.3").value().value();
+  auto moved = ix->GetStudy(dxhub::store::Scope::Everything(), "3.3").value().value();
   EXPECT_EQ(moved.study.num_instances, 1);
   EXPECT_EQ(moved.study.num_series, 1);
-  auto left = ix->GetStudy("1.1").value().value();
+  auto left = ix->GetStudy(dxhub::store::Scope::Everything(), "1.1").value().value();
   EXPECT_EQ(left.study.num_instances, 0);
   EXPECT_EQ(left.study.num_series, 0);
   EXPECT_EQ(ix->Counts()->instances, 1);
@@ -177,7 +177,7 @@ TEST_P(IndexTest, StudyFilters) {
       ix->PutInstance(Record("1.3", "1.3.1", "1.3.1.1", "CT", "P3", "王^小东", "20261120")).ok());
   auto uids = [&](const StudyQuery& q) {
     std::vector<std::string> out;
-    auto page = ix->FindStudies(q);
+    auto page = ix->FindStudies(dxhub::store::Scope::Everything(), q);
     for (const auto& s : page.value().studies)
       out.push_back(s.study_uid);
     std::sort(out.begin(), out.end());
@@ -205,12 +205,12 @@ TEST_P(IndexTest, StudyFilters) {
   EXPECT_TRUE(uids(q).empty());
   q = {};
   q.limit = 2;
-  auto page = ix->FindStudies(q).value();
+  auto page = ix->FindStudies(dxhub::store::Scope::Everything(), q).value();
   EXPECT_EQ(page.total, 3);
   EXPECT_EQ(page.studies.size(), 2u);
   EXPECT_EQ(page.studies[0].study_uid, "1.3");  // newest study date first
   q.offset = 2;
-  EXPECT_EQ(ix->FindStudies(q).value().studies.size(), 1u);
+  EXPECT_EQ(ix->FindStudies(dxhub::store::Scope::Everything(), q).value().studies.size(), 1u);
 }
 
 TEST_P(IndexTest, ANameSearchFollowsTheCorrectedNameOnEveryStudyOfThePatient) {
@@ -223,14 +223,14 @@ TEST_P(IndexTest, ANameSearchFollowsTheCorrectedNameOnEveryStudyOfThePatient) {
   auto count = [&](const std::string& name) {
     StudyQuery q;
     q.patient_name = name;
-    auto page = ix->FindStudies(q);
+    auto page = ix->FindStudies(dxhub::store::Scope::Everything(), q);
     EXPECT_TRUE(page.ok());
     return page.ok() ? page->total : -1;
   };
   EXPECT_EQ(count("zhang*"), 3);
   EXPECT_EQ(count("ZHANG^WEI"), 3);
   EXPECT_EQ(count("zhnag*"), 0);
-  auto detail = ix->GetStudy("2.1");
+  auto detail = ix->GetStudy(dxhub::store::Scope::Everything(), "2.1");
   ASSERT_TRUE(detail.ok() && detail->has_value());
   EXPECT_EQ((*detail)->study.patient_name, "ZHANG^WEI");
 }
@@ -249,8 +249,9 @@ TEST_P(IndexTest, ConcurrentWritersAllLand) {
   for (auto& t : threads)
     t.join();
   EXPECT_EQ(ix->Counts()->instances, 400);
-  EXPECT_EQ(ix->GetStudy("1.5").value()->study.num_instances, 400);
-  EXPECT_EQ(ix->GetStudy("1.5").value()->study.num_series, 8);
+  EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.5").value()->study.num_instances,
+            400);
+  EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.5").value()->study.num_series, 8);
 }
 
 TEST_P(IndexTest, ReopenKeepsDataAndSchema) {
@@ -259,7 +260,7 @@ TEST_P(IndexTest, ReopenKeepsDataAndSchema) {
     ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   }
   auto ix = Open().value();
-  EXPECT_EQ(ix->SchemaVersion(), 10);
+  EXPECT_EQ(ix->SchemaVersion(), 11);
   EXPECT_EQ(ix->Counts()->instances, 1);
 }
 
@@ -289,7 +290,7 @@ class QueryTest : public dxhub::testing::EngineTest {
   }
   std::vector<std::string> Uids(const IndexQuery& q) {
     std::vector<std::string> out;
-    auto rows = ix_->Query(q);
+    auto rows = ix_->Query(dxhub::store::Scope::Everything(), q);
     EXPECT_TRUE(rows.ok()) << rows.error().ToString();
     if (!rows.ok())
       return out;
@@ -318,7 +319,8 @@ TEST_P(QueryTest, EachLevelWithItsKeys) {
             (std::vector<std::string>{"1.2.1.1"}));
   EXPECT_EQ(Uids({Level::kStudy, {{Field::kStudyUid, Filter::Kind::kList, {"1.2", "9.9"}}}}),
             (std::vector<std::string>{"1.2"}));
-  auto rows = ix_->Query({Level::kInstance, {{Field::kSopUid, Filter::Kind::kList, {"1.2.1.1"}}}});
+  auto rows = ix_->Query(dxhub::store::Scope::Everything(),
+                         {Level::kInstance, {{Field::kSopUid, Filter::Kind::kList, {"1.2.1.1"}}}});
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].series.modality, "MR");
@@ -340,7 +342,8 @@ TEST_P(QueryTest, WildcardsAreCaseSensitiveExceptForNames) {
 TEST_P(QueryTest, PagingAndLevelChecks) {
   IndexQuery q{Level::kInstance, {}, 2, 1};
   EXPECT_EQ(Uids(q).size(), 2u);
-  auto bad = ix_->Query({Level::kStudy, {{Field::kModality, Filter::Kind::kExact, {"CT"}}}});
+  auto bad = ix_->Query(dxhub::store::Scope::Everything(),
+                        {Level::kStudy, {{Field::kModality, Filter::Kind::kExact, {"CT"}}}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
 }

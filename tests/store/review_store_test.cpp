@@ -67,7 +67,7 @@ class ReviewStoreTest : public dxhub::testing::EngineTest {
   }
 
   std::vector<std::string> Order(WorklistQuery q) {
-    auto page = reviews().Worklist(q);
+    auto page = reviews().Worklist(dxhub::store::Scope::Everything(), q);
     EXPECT_TRUE(page.ok()) << page.error().ToString();
     std::vector<std::string> uids;
     for (const auto& row : page->rows)
@@ -93,7 +93,7 @@ TEST_P(ReviewStoreTest, RiskOrdersTheWorklistUntilTheWaitingCapLiftsAStudy) {
 
   // Two hours after the normal study arrived it rises above every high-risk one.
   q.now_ms = 125 * kMinute;
-  auto page = reviews().Worklist(q).value();
+  auto page = reviews().Worklist(dxhub::store::Scope::Everything(), q).value();
   ASSERT_EQ(page.rows.size(), 4u);
   EXPECT_EQ(page.rows[0].study_uid, "1.1");
   EXPECT_TRUE(page.rows[0].overdue);
@@ -142,14 +142,14 @@ TEST_P(ReviewStoreTest, FiltersAndPaging) {
   q.status = "awaiting";
   EXPECT_EQ(Order(q), (std::vector<std::string>{"2.2"}));
   q.status = "bogus";
-  EXPECT_FALSE(reviews().Worklist(q).ok());
+  EXPECT_FALSE(reviews().Worklist(dxhub::store::Scope::Everything(), q).ok());
   q.status.clear();
   q.date_from = "20261121";
   EXPECT_TRUE(Order(q).empty());
   q.date_from = "20261120";
   q.limit = 2;
   q.offset = 2;
-  auto page = reviews().Worklist(q).value();
+  auto page = reviews().Worklist(dxhub::store::Scope::Everything(), q).value();
   EXPECT_EQ(page.total, 4);
   EXPECT_EQ(page.rows.size(), 2u);
 }
@@ -186,13 +186,13 @@ TEST_P(ReviewStoreTest, DecisionsSetReviewStatusAndStatistics) {
   d.now_ms = 100'000;
   EXPECT_EQ(reviews().Decide(d).value(), "confirmed");  // one finding confirmed
 
-  auto row = reviews().Review("3.1").value();
+  auto row = reviews().Review(dxhub::store::Scope::Everything(), "3.1").value();
   ASSERT_TRUE(row.has_value());
   EXPECT_EQ(row->review_status, "confirmed");
   EXPECT_EQ(row->reviewed_by, "dr.li");
   EXPECT_EQ(row->viewed_ms, 40'000);
   EXPECT_EQ(row->reviewed_ms, 100'000);
-  auto decisions = reviews().Decisions("3.1").value();
+  auto decisions = reviews().Decisions(dxhub::store::Scope::Everything(), "3.1").value();
   ASSERT_EQ(decisions.size(), 2u);
   EXPECT_EQ(decisions[0].verdict, "reject");
   EXPECT_EQ(decisions[1].comment, "mass in the lower third");
@@ -240,20 +240,23 @@ TEST_P(ReviewStoreTest, AStudyVerdictDecidesTheFindingsNotYetDecided) {
   RunAi({}, {}, 3000);
   d.study_uid = "4.2";
   EXPECT_EQ(reviews().Decide(d).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(reviews().Review("4.2").value()->review_status, "none");
+  EXPECT_EQ(reviews().Review(dxhub::store::Scope::Everything(), "4.2").value()->review_status,
+            "none");
 }
 
 TEST_P(ReviewStoreTest, ARerunThatClearsAFindingLeavesNothingToConfirm) {
   ASSERT_TRUE(index_->PutInstance(Image("5.1", "5.1.1.1", 0)).ok());
   RunAi({{"5.1.1.1", 0.9}}, {}, 1000);
-  EXPECT_EQ(reviews().Review("5.1").value()->review_status, "awaiting");
+  EXPECT_EQ(reviews().Review(dxhub::store::Scope::Everything(), "5.1").value()->review_status,
+            "awaiting");
   auto specs = [](const std::string&, const std::string&, const std::string&) {
     return std::vector<AiJobSpec>{{"m", "2"}};
   };
   ASSERT_EQ(index_->ai().EnqueueStudy("5.1", specs, 2000).value(), 1);
   RunAi({}, {}, 3000);
   // The newer version of the model reads the image as normal: nothing is left to confirm.
-  EXPECT_EQ(reviews().Review("5.1").value()->review_status, "none");
+  EXPECT_EQ(reviews().Review(dxhub::store::Scope::Everything(), "5.1").value()->review_status,
+            "none");
 }
 
 DXHUB_BOTH_ENGINES(ReviewStoreTest);

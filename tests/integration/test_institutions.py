@@ -1,0 +1,156 @@
+"""Institutions of a region on one archive: studies attributed by the sending AE title, the same
+PatientID from two clinics kept as two patients, and every way to read patient data (the REST
+API, QIDO-RS, WADO-RS, the worklist, C-FIND, C-GET) limited to the caller's institution and the
+institutions it reads for. Driven with `dxhub institution`/`dxhub user`, storescu, findscu,
+getscu and HTTP as each institution's users."""
+
+import json
+import os
+import re
+import tempfile
+import unittest
+import urllib.error
+import urllib.request
+
+import harness
+from harness import Server
+
+STUDY_A, STUDY_B, STUDY_H = ("1.2.826.0.1.3680043.8.498.7001", "1.2.826.0.1.3680043.8.498.7002",
+                             "1.2.826.0.1.3680043.8.498.7003")
+
+
+dcmtk = harness.dcmtk
+
+
+def dxhub(server, *args, stdin=None):
+    r = harness.run_dxhub(*args, "--data", server.var, input=stdin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+class InstitutionsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="dxhub-inst-")
+        config = os.path.join(cls.tmp, "dxhub.toml")
+        with open(config, "w") as f:
+            for aet in ("CLINIC_A", "CLINIC_B", "HOSP_PACS"):
+                f.write(f'[[query-ae]]\naet = "{aet}"\nhost = "127.0.0.1"\nport = 104\n')
+        cls.server = Server(extra_args=["--config", config, "--no-ai"])
+        cls.server.start()
+        cls.server.stop()
+        s = cls.server
+        dxhub(s, "institution", "add", "Main Hospital", "--issuer", "HOSP", "--aet", "HOSP_PACS")
+        dxhub(s, "institution", "add", "Clinic A", "--issuer", "CLA", "--aet", "CLINIC_A")
+        dxhub(s, "institution", "add", "Clinic B", "--issuer", "CLB", "--aet", "CLINIC_B@127.0.0.1")
+        dxhub(s, "institution", "set", "Main Hospital", "--reads-for", "Clinic A", "--reads-for",
+              "Clinic B")
+        cls.tokens = {}
+        for user, role, institution in (("doc_a", "clinician", "Clinic A"),
+                                        ("doc_b", "clinician", "Clinic B"),
+                                        ("rad", "radiologist", "Main Hospital")):
+            dxhub(s, "user", "add", user, "--role", role, "--institution", institution,
+                  stdin="correct horse battery staple\n")
+            out = dxhub(s, "user", "token", user, "--token-name", "tests")
+            cls.tokens[user] = out.strip().splitlines()[-1]
+        s.start()
+        # The same PatientID at both clinics; the hospital's own patient.
+        for study, pid, calling in ((STUDY_A, "P001", "CLINIC_A"), (STUDY_B, "P001", "CLINIC_B"),
+                                    (STUDY_H, "H77", "HOSP_PACS")):
+            path = harness.write_instance(os.path.join(cls.tmp, study + ".dcm"), study + ".1.1",
+                                          study_uid=study, patient_id=pid)
+            rc, out = harness.storescu(s, [path], calling=calling)
+            assert rc == 0, out
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def get_as(self, user, path, accept=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.server.http_port}{path}")
+        req.add_header("Authorization", "Bearer " + self.tokens[user])
+        if accept:
+            req.add_header("Accept", accept)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                body = r.read()
+                return r.status, body
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def studies_of(self, user):
+        status, body = self.get_as(user, "/api/studies?limit=100")
+        self.assertEqual(status, 200, body)
+        return sorted(s["study_instance_uid"] for s in json.loads(body)["studies"])
+
+    def test_studies_are_attributed_and_patients_kept_apart(self):
+        by_uid = {s["study_instance_uid"]: s for s in self.server.all_studies()}
+        self.assertEqual(by_uid[STUDY_A]["institution"], "Clinic A")
+        self.assertEqual(by_uid[STUDY_B]["institution"], "Clinic B")
+        self.assertEqual(by_uid[STUDY_H]["institution"], "Main Hospital")
+        self.assertEqual(by_uid[STUDY_A]["issuer_of_patient_id"], "CLA")
+        self.assertEqual(by_uid[STUDY_B]["issuer_of_patient_id"], "CLB")
+        status, stats = self.server.get("/api/statistics")
+        self.assertEqual(status, 200, stats)
+        self.assertEqual(stats["patients"], 3)  # P001@CLA, P001@CLB, H77@HOSP
+        listing = harness.run_dxhub("institution", "list", "--data", self.server.var).stdout
+        self.assertRegex(listing, r"Main Hospital\s+HOSP\s+HOSP_PACS\s+Clinic A, Clinic B")
+        self.assertRegex(listing, r"Clinic B\s+CLB\s+CLINIC_B@127.0.0.1")
+
+    def test_each_user_sees_their_institution_and_those_it_reads_for(self):
+        self.assertEqual(self.studies_of("doc_a"), [STUDY_A])
+        self.assertEqual(self.studies_of("doc_b"), [STUDY_B])
+        self.assertEqual(self.studies_of("rad"), sorted([STUDY_A, STUDY_B, STUDY_H]))
+        status, me = self.get_as("doc_a", "/api/me")
+        self.assertEqual(json.loads(me)["institution"], "Clinic A")
+
+    def test_another_institutions_study_does_not_exist_for_a_clinic(self):
+        paths = [f"/api/studies/{STUDY_B}", f"/api/studies/{STUDY_B}/ai",
+                 f"/api/studies/{STUDY_B}/review", f"/api/instances/{STUDY_B}.1.1/ai",
+                 f"/dicom-web/studies/{STUDY_B}/metadata",
+                 f"/dicom-web/studies/{STUDY_B}/series/{STUDY_B}.1/instances/{STUDY_B}.1.1"]
+        for path in paths:
+            status, body = self.get_as("doc_a", path)
+            self.assertEqual(status, 404, f"{path}: {body[:200]}")
+            status, body = self.get_as("doc_b", path)
+            self.assertEqual(status, 200, f"{path}: {body[:200]}")
+        status, body = self.get_as("doc_a", "/dicom-web/studies", accept="application/dicom+json")
+        self.assertEqual(status, 200, body)
+        self.assertEqual([s["0020000D"]["Value"][0] for s in json.loads(body)], [STUDY_A])
+        status, body = self.get_as("doc_a", f"/dicom-web/studies/{STUDY_B}/series",
+                                   accept="application/dicom+json")
+        self.assertIn(status, (200, 204))
+        self.assertNotIn(STUDY_B, body.decode())
+        status, body = self.get_as("doc_a", "/api/worklist")
+        self.assertEqual(status, 200, body)
+        self.assertEqual([r["study_instance_uid"] for r in json.loads(body)["studies"]], [STUDY_A])
+
+    def test_c_find_and_c_get_keep_to_the_calling_institution(self):
+        def found(calling, keys):
+            rc, out = dcmtk("findscu", self.server, calling, keys)
+            self.assertEqual(rc, 0, out)
+            return sorted(set(re.findall(r"1\.2\.826\.0\.1\.3680043\.8\.498\.700\d(?!\.)", out)))
+
+        study_keys = ["QueryRetrieveLevel=STUDY", "StudyInstanceUID"]
+        self.assertEqual(found("CLINIC_A", study_keys), [STUDY_A])
+        self.assertEqual(found("CLINIC_B", study_keys), [STUDY_B])
+        self.assertEqual(found("HOSP_PACS", study_keys), sorted([STUDY_A, STUDY_B, STUDY_H]))
+        # Patient level: P001 is two patients, told apart by their issuers.
+        rc, out = dcmtk("findscu", self.server, "HOSP_PACS",
+                        ["QueryRetrieveLevel=PATIENT", "PatientID=P001"], extra=["-P"])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(len(re.findall(r"Find Response: \d+ \(Pending\)", out)), 2, out)
+
+        with tempfile.TemporaryDirectory() as out_dir:
+            rc, out = dcmtk("getscu", self.server, "CLINIC_A",
+                            ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={STUDY_B}"],
+                            extra=["-od", out_dir])
+            self.assertEqual(os.listdir(out_dir), [], out)
+            rc, out = dcmtk("getscu", self.server, "CLINIC_B",
+                            ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={STUDY_B}"],
+                            extra=["-od", out_dir])
+            self.assertEqual(len(os.listdir(out_dir)), 1, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
