@@ -677,11 +677,12 @@ class SqlStudyIndex final : public StudyIndex {
     std::string issuer;
   };
 
-  // Which institution a new instance's study belongs to, by the first rule that names one: the
-  // explicit institution, the calling AE title (from its address, or any), then the dataset's
-  // InstitutionName.
-  static Result<Attributed> Attribute(Transaction& tx, const Attribution& a,
-                                      const std::string& institution_name) {
+  // Which institution an instance's study belongs to: the one it already has (so a later image,
+  // a derived series or a re-send from elsewhere neither moves the study nor gives its patient
+  // another issuer), else the first rule that names one: the explicit institution, the calling
+  // AE title (from its address, or any), then the dataset's InstitutionName.
+  static Result<Attributed> Attribute(Transaction& tx, const std::string& study_uid,
+                                      const Attribution& a, const std::string& institution_name) {
     Attributed out;
     auto pick = [&](std::string_view sql, auto bind) -> Status {
       auto stmt = tx.Prepare(sql);
@@ -693,7 +694,11 @@ class SqlStudyIndex final : public StudyIndex {
         out.issuer = row.Text("issuer");
       });
     };
-    if (a.institution != 0) {
+    DXHUB_TRY(
+        pick("SELECT n.id AS id, n.issuer AS issuer FROM studies s JOIN institutions n ON "
+             "n.id = s.institution_pk WHERE s.study_uid = :study_uid",
+             [&](Stmt& st) { st.Bind("study_uid", study_uid); }));
+    if (out.id == 0 && a.institution != 0) {
       DXHUB_TRY(pick("SELECT id, issuer FROM institutions WHERE id = :id",
                      [&](Stmt& st) { st.Bind("id", a.institution); }));
     }
@@ -750,7 +755,7 @@ class SqlStudyIndex final : public StudyIndex {
       return MakeError(ErrorCode::kInvalidArgument, why);
     }
 
-    auto institution = Attribute(tx, r.attribution, i.institution_name);
+    auto institution = Attribute(tx, i.study_uid, r.attribution, i.institution_name);
     if (!institution.ok())
       return institution.error();
     // The patient is (PatientID, IssuerOfPatientID): an institution's issuer stands in for the

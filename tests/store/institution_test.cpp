@@ -74,11 +74,23 @@ TEST_P(InstitutionTest, StudiesAreAttributedByTheFirstRuleThatNamesOne) {
   EXPECT_EQ(institution("1.4"), "Main Hospital");
   EXPECT_EQ(institution("1.5"), "Clinic B");
 
-  // A later image of the study from elsewhere does not move it.
+  // A later image of the study from elsewhere, or one of dxhub's own derived images (no
+  // attribution), neither moves it nor gives its patient another issuer.
+  const int64_t patients = ix_->Counts().value().patients;
   InstanceRecord later = testing::Image("1.2", "1.2.1.2", 2000, {});
+  later.info.patient_id = "P1";
   later.attribution = {0, "CLINIC_B", ""};
   ASSERT_TRUE(ix_->PutInstance(later).ok());
+  InstanceRecord derived = testing::Image("1.2", "1.2.9.1", 3000, {});
+  derived.info.series_uid = "1.2.9";
+  derived.info.patient_id = "P1";
+  derived.source = "processing";
+  ASSERT_TRUE(ix_->PutInstance(derived).ok());
   EXPECT_EQ(institution("1.2"), "Clinic A");
+  auto study = ix_->GetStudy(Scope::Everything(), "1.2").value();
+  EXPECT_EQ(study->study.issuer_of_patient_id, "CLA");
+  EXPECT_EQ(study->study.num_instances, 3);
+  EXPECT_EQ(ix_->Counts().value().patients, patients);
 }
 
 TEST_P(InstitutionTest, TheSamePatientIdFromTwoClinicsIsTwoPatients) {
