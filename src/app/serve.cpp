@@ -145,7 +145,7 @@ int RunServe(const Config& config) {
     spdlog::error("cannot open archive in {}: {}", config.data_dir, archive.error().ToString());
     return 1;
   }
-  auto counts = (*archive)->index().Counts();
+  auto counts = (*archive)->index().Counts(store::Scope::Everything());
   if (counts.ok()) {
     spdlog::info("archive {}: {} studies, {} instances", config.data_dir, counts->studies,
                  counts->instances);

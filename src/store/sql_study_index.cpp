@@ -540,13 +540,20 @@ class SqlStudyIndex final : public StudyIndex {
     });
   }
 
-  Result<IndexCounts> Counts() override {
+  Result<IndexCounts> Counts(const Scope& scope) override {
     IndexCounts counts;
     Status st = db_->Read([&](Transaction& tx) -> Status {
+      // An institution's counts come from its studies' own (trigger-kept) counts.
       auto stmt = tx.Prepare(
-          "SELECT (SELECT COUNT(*) FROM patients) AS patients, (SELECT COUNT(*) FROM studies) "
-          "AS studies, (SELECT COUNT(*) FROM series) AS series, (SELECT COUNT(*) FROM "
-          "instances) AS instances");
+          scope.everything()
+              ? "SELECT (SELECT COUNT(*) FROM patients) AS patients, (SELECT COUNT(*) FROM "
+                "studies) AS studies, (SELECT COUNT(*) FROM series) AS series, (SELECT COUNT(*) "
+                "FROM instances) AS instances"
+              : "SELECT COUNT(DISTINCT s.patient_pk) AS patients, COUNT(*) AS studies, "
+                "COALESCE(SUM(s.num_series), 0) AS series, COALESCE(SUM(s.num_instances), 0) AS "
+                "instances FROM studies s WHERE 1=1" +
+                    ScopeSqlCondition(scope, "s.institution_pk"),
+          /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
       return stmt->ForEach([&](const Stmt& r) {

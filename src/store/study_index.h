@@ -221,7 +221,7 @@ class StudyIndex {
   virtual Status ForEachInstance(const std::function<bool(const StoredInstance&)>& fn) = 0;
 
   /// Exact counts per level. Scans: for statistics pages, not for health probes.
-  virtual Result<IndexCounts> Counts() = 0;
+  virtual Result<IndexCounts> Counts(const Scope& scope) = 0;
   /// Cheap liveness check of the backend (for /healthz).
   virtual Status Ping() = 0;
   virtual int SchemaVersion() const = 0;

@@ -20,6 +20,7 @@
 #include "web/connection_pool.h"
 #include "web/dicomweb_routes.h"
 #include "web/http_connection.h"
+#include "web/institution_routes.h"
 #include "web/json_views.h"
 #include "web/params.h"
 #include "web/peer_routes.h"
@@ -96,7 +97,8 @@ class HttpServerImpl final : public HttpServer {
         processing_(archive, processing),
         cluster_(archive, clock_, options.node_name, options.job_lease_ms),
         peers_(archive, peers, clock_, options.aet, options.dicom_client_cert,
-               options.dicom_client_key) {}
+               options.dicom_client_key),
+        institutions_(archive, clock_) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -213,8 +215,9 @@ class HttpServerImpl final : public HttpServer {
                 });
 
     routes_.Get("/api/statistics", Needs(Role::kViewer),
-                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
-                  auto counts = archive_.index().Counts();
+                [this](const RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
+                  // What the caller sees: a clinic's users count their institution's studies.
+                  auto counts = archive_.index().Counts(ctx.caller->scope);
                   if (!counts.ok())
                     return SendError(res, counts.error());
                   SendJson(res, 200,
@@ -257,6 +260,7 @@ class HttpServerImpl final : public HttpServer {
     processing_.Register(routes_);
     cluster_.Register(routes_);
     peers_.Register(routes_);
+    institutions_.Register(routes_);
     reviews_.Register(routes_);  // before AiRoutes: /api/studies/{uid}/review is more specific
     RegisterWebApp(routes_);
     AiRoutes();  // before the catch-all study route below: the first pattern that matches wins
@@ -681,6 +685,7 @@ class HttpServerImpl final : public HttpServer {
   ProcessingRoutes processing_;
   ClusterRoutes cluster_;
   PeerRoutes peers_;
+  InstitutionRoutes institutions_;
   GuardedServer server_{ConnectionLimits{},
                         [this](const httplib::Request& req) { return !BodyWithinLimits(req); }};
   RouteTable routes_{server_, [this](const RoutePolicy& policy, const httplib::Request& req,

@@ -66,9 +66,14 @@ class InstitutionsTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.cleanup()
 
-    def get_as(self, user, path, accept=None):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.server.http_port}{path}")
-        req.add_header("Authorization", "Bearer " + self.tokens[user])
+    def get_as(self, user, path, accept=None, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.server.http_port}{path}", data=data,
+                                     method="GET" if body is None else "POST")
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        token = self.server.token if user == "admin" else self.tokens[user]
+        req.add_header("Authorization", "Bearer " + token)
         if accept:
             req.add_header("Accept", accept)
         try:
@@ -124,6 +129,40 @@ class InstitutionsTest(unittest.TestCase):
         status, body = self.get_as("doc_a", "/api/worklist")
         self.assertEqual(status, 200, body)
         self.assertEqual([r["study_instance_uid"] for r in json.loads(body)["studies"]], [STUDY_A])
+
+    def test_institutions_and_counts_as_each_user_sees_them(self):
+        def names(user):
+            status, body = self.get_as(user, "/api/institutions")
+            self.assertEqual(status, 200, body)
+            return [i["name"] for i in json.loads(body)["institutions"]], json.loads(body)
+
+        self.assertEqual(names("doc_a")[0], ["Clinic A"])
+        self.assertNotIn("senders", names("doc_a")[1]["institutions"][0])
+        self.assertEqual(names("rad")[0], ["Clinic A", "Clinic B", "Main Hospital"])
+        listed, body = names("admin")
+        self.assertIn("Main Hospital", listed)
+        hospital = [i for i in body["institutions"] if i["name"] == "Main Hospital"][0]
+        self.assertEqual(hospital["senders"], ["HOSP_PACS"])
+        self.assertEqual(hospital["reads_for"], ["Clinic A", "Clinic B"])
+
+        status, body = self.get_as("doc_a", "/api/statistics")
+        self.assertEqual(status, 200, body)
+        self.assertEqual((json.loads(body)["studies"], json.loads(body)["patients"]), (1, 1))
+
+        clinic_c = {"name": "Clinic C", "issuer": "CLC", "senders": ["CLINIC_C@10.1.2.3"],
+                    "aliases": ["Clinic C Health Centre"]}
+        status, body = self.get_as("admin", "/api/institutions", body=clinic_c)
+        self.assertEqual(status, 201, body)
+        self.assertEqual(json.loads(body)["senders"], ["CLINIC_C@10.1.2.3"])
+        status, body = self.get_as("admin", "/api/institutions", body=clinic_c)
+        self.assertEqual(status, 409, body)
+        status, body = self.get_as("admin", "/api/institutions",
+                                   body={"name": "Clinic D", "senders": ["X@clinic-d.example"]})
+        self.assertEqual(status, 400, body)
+        status, body = self.get_as("doc_a", "/api/institutions", body={"name": "Mine"})
+        self.assertEqual(status, 403, body)
+        self.assertIn("institution.add", [e["action"] for e in self.server.get(
+            "/api/audit?limit=1000")[1]["entries"]])
 
     def test_c_find_and_c_get_keep_to_the_calling_institution(self):
         def found(calling, keys):

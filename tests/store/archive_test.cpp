@@ -91,7 +91,7 @@ TEST_F(ArchiveTest, DuplicateKeepFirstIgnoresNewBytes) {
   ASSERT_EQ(archive->ImportFile(inputs_ / "b.dcm")->kind, IngestKind::kDuplicate);
   EXPECT_EQ(fs::ReadFile(archive->blobs().PathOf(BlobKeyFor(s.sop_uid))).value(),
             fs::ReadFile(inputs_ / "a.dcm").value());
-  EXPECT_EQ(archive->index().Counts()->instances, 1);
+  EXPECT_EQ(archive->index().Counts(Scope::Everything())->instances, 1);
   EXPECT_EQ(TempFiles(), 0);
 }
 
@@ -107,7 +107,7 @@ TEST_F(ArchiveTest, DuplicateReplacePolicyReplacesBytes) {
   ASSERT_EQ(archive->ImportFile(inputs_ / "b.dcm")->kind, IngestKind::kDuplicate);
   EXPECT_EQ(fs::ReadFile(archive->blobs().PathOf(BlobKeyFor(s.sop_uid))).value(),
             fs::ReadFile(inputs_ / "b.dcm").value());
-  EXPECT_EQ(archive->index().Counts()->instances, 1);
+  EXPECT_EQ(archive->index().Counts(Scope::Everything())->instances, 1);
   EXPECT_TRUE(archive->Verify(true).value().Clean());
 }
 
@@ -174,7 +174,7 @@ TEST_F(ArchiveTest, RejectedInputLeavesNothingBehind) {
     auto outcome = archive->ImportFile(inputs_ / name);
     EXPECT_FALSE(outcome.ok()) << name;
   }
-  EXPECT_EQ(archive->index().Counts()->instances, 0);
+  EXPECT_EQ(archive->index().Counts(Scope::Everything())->instances, 0);
   EXPECT_EQ(TempFiles(), 0);
   int blobs = 0;
   ASSERT_TRUE(archive->blobs().ForEachKey([&](const std::string&) { return ++blobs, true; }).ok());

@@ -47,7 +47,7 @@ TEST_P(IndexTest, CountsPerLevelAndDetail) {
       ix.PutInstance(Record("1.2", "1.2.1", "1.2.1.1", "MR", "P2", "ROE^RICHARD", "20250505"))
           .ok());
 
-  auto counts = ix.Counts().value();
+  auto counts = ix.Counts(dxhub::store::Scope::Everything()).value();
   EXPECT_EQ(counts.patients, 2);
   EXPECT_EQ(counts.studies, 2);
   EXPECT_EQ(counts.series, 3);
@@ -80,7 +80,7 @@ TEST_P(IndexTest, ASeriesNeverSpansTwoStudies) {
         << refused.error().message;
   }
   EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.2").value()->study.num_instances, 2);
-  EXPECT_EQ(ix->Counts()->instances, 2);
+  EXPECT_EQ(ix->Counts(dxhub::store::Scope::Everything())->instances, 2);
 }
 
 TEST_P(IndexTest, ReplaceKeepsCountsAndUpdatesRow) {
@@ -90,7 +90,7 @@ TEST_P(IndexTest, ReplaceKeepsCountsAndUpdatesRow) {
   r.sha256 = "y";
   r.size = 200;
   ASSERT_TRUE(ix->PutInstance(r).ok());
-  EXPECT_EQ(ix->Counts()->instances, 1);
+  EXPECT_EQ(ix->Counts(dxhub::store::Scope::Everything())->instances, 1);
   EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.1").value()->study.num_instances, 1);
   auto found = ix->FindInstance("1.1.1.1").value();
   ASSERT_TRUE(found.has_value());
@@ -136,7 +136,7 @@ TEST_P(IndexTest, PendingRowsAreClearedOrRemovedWithTheirEmptyParents) {
                   seen.push_back(row.sop_uid);
                 }).ok());
   EXPECT_TRUE(seen.empty());
-  auto counts = ix->Counts().value();
+  auto counts = ix->Counts(dxhub::store::Scope::Everything()).value();
   EXPECT_EQ(counts.instances, 1);
   EXPECT_EQ(counts.series, 1);
   EXPECT_EQ(counts.studies, 1);  // 2.2 held only the removed instance
@@ -164,7 +164,7 @@ TEST_P(IndexTest, ASeriesCannotSpanTwoStudies) {
   auto left = ix->GetStudy(dxhub::store::Scope::Everything(), "1.1").value().value();
   EXPECT_EQ(left.study.num_instances, 0);
   EXPECT_EQ(left.study.num_series, 0);
-  EXPECT_EQ(ix->Counts()->instances, 1);
+  EXPECT_EQ(ix->Counts(dxhub::store::Scope::Everything())->instances, 1);
 }
 
 TEST_P(IndexTest, StudyFilters) {
@@ -248,7 +248,7 @@ TEST_P(IndexTest, ConcurrentWritersAllLand) {
   }
   for (auto& t : threads)
     t.join();
-  EXPECT_EQ(ix->Counts()->instances, 400);
+  EXPECT_EQ(ix->Counts(dxhub::store::Scope::Everything())->instances, 400);
   EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.5").value()->study.num_instances,
             400);
   EXPECT_EQ(ix->GetStudy(dxhub::store::Scope::Everything(), "1.5").value()->study.num_series, 8);
@@ -261,7 +261,7 @@ TEST_P(IndexTest, ReopenKeepsDataAndSchema) {
   }
   auto ix = Open().value();
   EXPECT_EQ(ix->SchemaVersion(), 11);
-  EXPECT_EQ(ix->Counts()->instances, 1);
+  EXPECT_EQ(ix->Counts(dxhub::store::Scope::Everything())->instances, 1);
 }
 
 DXHUB_BOTH_ENGINES(IndexTest);

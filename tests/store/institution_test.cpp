@@ -76,7 +76,7 @@ TEST_P(InstitutionTest, StudiesAreAttributedByTheFirstRuleThatNamesOne) {
 
   // A later image of the study from elsewhere, or one of dxhub's own derived images (no
   // attribution), neither moves it nor gives its patient another issuer.
-  const int64_t patients = ix_->Counts().value().patients;
+  const int64_t patients = ix_->Counts(dxhub::store::Scope::Everything()).value().patients;
   InstanceRecord later = testing::Image("1.2", "1.2.1.2", 2000, {});
   later.info.patient_id = "P1";
   later.attribution = {0, "CLINIC_B", ""};
@@ -90,7 +90,7 @@ TEST_P(InstitutionTest, StudiesAreAttributedByTheFirstRuleThatNamesOne) {
   auto study = ix_->GetStudy(Scope::Everything(), "1.2").value();
   EXPECT_EQ(study->study.issuer_of_patient_id, "CLA");
   EXPECT_EQ(study->study.num_instances, 3);
-  EXPECT_EQ(ix_->Counts().value().patients, patients);
+  EXPECT_EQ(ix_->Counts(dxhub::store::Scope::Everything()).value().patients, patients);
 }
 
 TEST_P(InstitutionTest, TheSamePatientIdFromTwoClinicsIsTwoPatients) {
@@ -100,7 +100,7 @@ TEST_P(InstitutionTest, TheSamePatientIdFromTwoClinicsIsTwoPatients) {
   // An issuer the sender gives is kept: the same issuer from two senders is one patient.
   ASSERT_TRUE(Send("2.4", "P002", "CLINIC_A", "10.0.0.5", "REGION").ok());
   ASSERT_TRUE(Send("2.5", "P002", "CLINIC_B", "", "REGION").ok());
-  EXPECT_EQ(ix_->Counts().value().patients, 3);
+  EXPECT_EQ(ix_->Counts(dxhub::store::Scope::Everything()).value().patients, 3);
   auto a = ix_->GetStudy(Scope::Everything(), "2.1").value();
   auto b = ix_->GetStudy(Scope::Everything(), "2.2").value();
   EXPECT_EQ(a->study.issuer_of_patient_id, "CLA");

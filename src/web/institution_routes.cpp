@@ -1,0 +1,129 @@
+#include "web/institution_routes.h"
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/net.h"
+#include "web/dicomweb_routes.h"
+
+namespace dxhub::web {
+namespace {
+
+using nlohmann::json;
+
+Error Invalid(std::string why) {
+  return MakeError(ErrorCode::kInvalidArgument, std::move(why));
+}
+
+// The optional list of strings `key` of `body`.
+Result<std::vector<std::string>> Strings(const json& body, const char* key) {
+  std::vector<std::string> out;
+  if (!body.contains(key) || body[key].is_null())
+    return out;
+  if (!body[key].is_array() || body[key].size() > 256)
+    return Invalid(std::string(key) + " must be a list of at most 256 strings");
+  for (const auto& v : body[key]) {
+    if (!v.is_string() || v.get_ref<const std::string&>().size() > 64)
+      return Invalid(std::string(key) + " must be a list of strings of at most 64 characters");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+Result<store::Institution> FromJson(const json& body) {
+  if (!body.is_object() || !body.contains("name") || !body["name"].is_string()) {
+    return Invalid(
+        "send {\"name\": ..., \"issuer\": ..., \"senders\": [\"AET\" or \"AET@IP\"], "
+        "\"aliases\": [...], \"reads_for\": [...]}");
+  }
+  store::Institution in;
+  in.name = body["name"].get<std::string>();
+  if (body.contains("issuer") && !body["issuer"].is_null()) {
+    if (!body["issuer"].is_string() || body["issuer"].get_ref<const std::string&>().size() > 64)
+      return Invalid("issuer must be a string of at most 64 characters");
+    in.issuer = body["issuer"].get<std::string>();
+  }
+  auto aliases = Strings(body, "aliases");
+  if (!aliases.ok())
+    return aliases.error();
+  in.aliases = std::move(aliases.value());
+  auto reads_for = Strings(body, "reads_for");
+  if (!reads_for.ok())
+    return reads_for.error();
+  in.reads_for = std::move(reads_for.value());
+  auto senders = Strings(body, "senders");
+  if (!senders.ok())
+    return senders.error();
+  for (const auto& s : *senders) {
+    const size_t at = s.find('@');
+    store::Sender sender{s.substr(0, at), at == std::string::npos ? "" : s.substr(at + 1)};
+    if (!sender.host.empty() && !IsIpAddress(sender.host))
+      return Invalid("a sender's address must be an IP address: " + sender.host);
+    in.senders.push_back(std::move(sender));
+  }
+  return in;
+}
+
+json ToJson(const store::Institution& in, bool admin) {
+  json out = {{"name", in.name},
+              {"issuer", in.issuer},
+              {"aliases", in.aliases},
+              {"reads_for", in.reads_for}};
+  if (admin) {
+    json senders = json::array();
+    for (const auto& s : in.senders)
+      senders.push_back(s.host.empty() ? s.aet : s.aet + "@" + s.host);
+    out["senders"] = std::move(senders);
+  }
+  return out;
+}
+
+}  // namespace
+
+void InstitutionRoutes::Register(RouteTable& routes) {
+  routes.Get("/api/institutions", Needs(Role::kViewer),
+             [this](const RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
+               auto all = archive_.index().institutions().List();
+               if (!all.ok())
+                 return SendErrorResponse(res, all.error());
+               const bool admin = ctx.caller->user.role == "admin";
+               json list = json::array();
+               for (const auto& in : *all) {
+                 if (ctx.caller->scope.Allows(in.id))
+                   list.push_back(ToJson(in, admin));
+               }
+               SendJsonResponse(res, 200,
+                                {{"institution", ctx.caller->user.institution_name},
+                                 {"institutions", std::move(list)}});
+             });
+
+  routes.Post(
+      "/api/institutions", Needs(Role::kAdmin),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        // A clinic's administrator manages the clinic's accounts, not the region.
+        if (ctx.caller->user.institution != 0) {
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kForbidden,
+                             "only an administrator of the whole region adds institutions"));
+        }
+        auto in = FromJson(json::parse(req.body, nullptr, false));
+        if (!in.ok())
+          return SendErrorResponse(res, in.error());
+        Status audited = archive_.index().users().Audit(
+            {clock_.NowMillis(), ctx.caller->user.username, "institution.add",
+             in->name.substr(0, 64), req.remote_addr, in->issuer});
+        if (!audited.ok())
+          return SendErrorResponse(res,
+                                   MakeError(ErrorCode::kUnavailable, "audit log unavailable"));
+        auto id = archive_.index().institutions().Add(*in, clock_.NowMillis());
+        if (!id.ok())
+          return SendErrorResponse(res, id.error());
+        auto stored = archive_.index().institutions().Find(in->name);
+        if (!stored.ok() || !stored->has_value())
+          return SendErrorResponse(res, MakeError(ErrorCode::kInternal, "institution vanished"));
+        SendJsonResponse(res, 201, ToJson(**stored, true));
+      });
+}
+
+}  // namespace dxhub::web
