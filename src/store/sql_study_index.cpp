@@ -687,47 +687,76 @@ class SqlStudyIndex final : public StudyIndex {
   // Which institution an instance's study belongs to: the one it already has (so a later image,
   // a derived series or a re-send from elsewhere neither moves the study nor gives its patient
   // another issuer), else the first rule that names one: the explicit institution, the calling
-  // AE title (from its address, or any), then the dataset's InstitutionName.
+  // AE title (from its address, or any), then the dataset's InstitutionName. A sender of one
+  // institution may not add images to another's study unless it reads for that institution
+  // (kForbidden): knowing a study's UID must not be enough to write into it.
   static Result<Attributed> Attribute(Transaction& tx, const std::string& study_uid,
                                       const Attribution& a, const std::string& institution_name) {
-    Attributed out;
-    auto pick = [&](std::string_view sql, auto bind) -> Status {
+    auto pick = [&](std::string_view sql, auto bind) -> Result<Attributed> {
+      Attributed found;
       auto stmt = tx.Prepare(sql);
       if (!stmt.ok())
         return stmt.error();
       bind(*stmt);
-      return stmt->ForEach([&](const Stmt& row) {
-        out.id = row.Int("id");
-        out.issuer = row.Text("issuer");
-      });
+      DXHUB_TRY(stmt->ForEach([&](const Stmt& row) {
+        found.id = row.Int("id");
+        found.issuer = row.Text("issuer");
+      }));
+      return found;
     };
-    DXHUB_TRY(
-        pick("SELECT n.id AS id, n.issuer AS issuer FROM studies s JOIN institutions n ON "
-             "n.id = s.institution_pk WHERE s.study_uid = :study_uid",
-             [&](Stmt& st) { st.Bind("study_uid", study_uid); }));
-    if (out.id == 0 && a.institution != 0) {
-      DXHUB_TRY(pick("SELECT id, issuer FROM institutions WHERE id = :id",
-                     [&](Stmt& st) { st.Bind("id", a.institution); }));
+    auto study = pick(
+        "SELECT n.id AS id, n.issuer AS issuer FROM studies s JOIN institutions n ON "
+        "n.id = s.institution_pk WHERE s.study_uid = :study_uid",
+        [&](Stmt& st) { st.Bind("study_uid", study_uid); });
+    if (!study.ok())
+      return study.error();
+    Attributed sender;
+    if (a.institution != 0) {
+      auto found = pick("SELECT id, issuer FROM institutions WHERE id = :id",
+                        [&](Stmt& st) { st.Bind("id", a.institution); });
+      if (!found.ok())
+        return found.error();
+      sender = std::move(found.value());
     }
-    if (out.id == 0 && !a.calling_aet.empty()) {
-      DXHUB_TRY(
-          pick("SELECT n.id AS id, n.issuer AS issuer FROM institution_senders x JOIN "
-               "institutions n ON n.id = x.institution_pk WHERE x.aet = :aet AND "
-               "(x.host = '' OR x.host = :ip) ORDER BY x.host DESC LIMIT 1",
-               [&](Stmt& st) { st.Bind("aet", a.calling_aet).Bind("ip", a.peer_ip); }));
+    if (sender.id == 0 && !a.calling_aet.empty()) {
+      auto found = pick(
+          "SELECT n.id AS id, n.issuer AS issuer FROM institution_senders x JOIN "
+          "institutions n ON n.id = x.institution_pk WHERE x.aet = :aet AND "
+          "(x.host = '' OR x.host = :ip) ORDER BY x.host DESC LIMIT 1",
+          [&](Stmt& st) { st.Bind("aet", a.calling_aet).Bind("ip", a.peer_ip); });
+      if (!found.ok())
+        return found.error();
+      sender = std::move(found.value());
     }
-    if (out.id == 0 && !institution_name.empty()) {
-      std::string lower = institution_name;
-      for (char& c : lower) {
-        if (c >= 'A' && c <= 'Z')
-          c = static_cast<char>(c - 'A' + 'a');
+    if (study->id != 0) {
+      if (sender.id != 0 && sender.id != study->id) {
+        auto reads = tx.Prepare(
+            "SELECT 1 AS one FROM institution_reads_for WHERE reader_pk = :reader AND "
+            "served_pk = :served");
+        if (!reads.ok())
+          return reads.error();
+        reads->Bind("reader", sender.id).Bind("served", study->id);
+        bool allowed = false;
+        DXHUB_TRY(reads->ForEach([&](const Stmt&) { allowed = true; }));
+        if (!allowed) {
+          return MakeError(
+              ErrorCode::kForbidden,
+              "study belongs to another institution (StudyInstanceUID " + study_uid + ")");
+        }
       }
-      DXHUB_TRY(
-          pick("SELECT n.id AS id, n.issuer AS issuer FROM institution_names x JOIN "
-               "institutions n ON n.id = x.institution_pk WHERE x.name = :name",
-               [&](Stmt& st) { st.Bind("name", lower); }));
+      return study;
     }
-    return out;
+    if (sender.id != 0 || institution_name.empty())
+      return sender;
+    std::string lower = institution_name;
+    for (char& c : lower) {
+      if (c >= 'A' && c <= 'Z')
+        c = static_cast<char>(c - 'A' + 'a');
+    }
+    return pick(
+        "SELECT n.id AS id, n.issuer AS issuer FROM institution_names x JOIN "
+        "institutions n ON n.id = x.institution_pk WHERE x.name = :name",
+        [&](Stmt& st) { st.Bind("name", lower); });
   }
 
   // Writes one record inside a write transaction.

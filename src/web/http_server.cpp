@@ -261,6 +261,23 @@ class HttpServerImpl final : public HttpServer {
     cluster_.Register(routes_);
     peers_.Register(routes_);
     institutions_.Register(routes_);
+    // The route table itself, for administrators and auditors: every route, the least role that
+    // may call it and whether it reads or changes patient data (and so is audited and scoped).
+    routes_.Get("/api/routes", Needs(Role::kAdmin),
+                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+                  static constexpr const char* kRoleNames[] = {"viewer", "clinician", "radiologist",
+                                                               "admin"};
+                  json list = json::array();
+                  for (const auto& e : routes_.entries()) {
+                    list.push_back(
+                        {{"method", e.method},
+                         {"pattern", e.pattern},
+                         {"role", e.policy.role ? json(kRoleNames[static_cast<int>(*e.policy.role)])
+                                                : json(nullptr)},
+                         {"patient_data", e.policy.data == Data::kPatient}});
+                  }
+                  SendJson(res, 200, {{"routes", std::move(list)}});
+                });
     reviews_.Register(routes_);  // before AiRoutes: /api/studies/{uid}/review is more specific
     RegisterWebApp(routes_);
     AiRoutes();  // before the catch-all study route below: the first pattern that matches wins
@@ -623,14 +640,13 @@ class HttpServerImpl final : public HttpServer {
           const std::string uid = req.matches[1];
           if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
             return SendError(res, MakeError(ErrorCode::kInvalidArgument, valid.error().message));
+          // Whether the study exists for the caller first: another institution's study is a 404
+          // whatever the state of this node.
+          if (Status visible = StudyInScope(ctx, uid); !visible.ok())
+            return SendError(res, visible.error());
           if (ai_ == nullptr)
             return SendError(res,
                              MakeError(ErrorCode::kUnavailable, "the AI pipeline is not running"));
-          auto study = archive_.index().GetStudy(ctx.caller->scope, uid);
-          if (!study.ok())
-            return SendError(res, study.error());
-          if (!study->has_value())
-            return SendError(res, MakeError(ErrorCode::kNotFound, "no such study"));
           auto queued = ai_->Rerun(uid);
           if (!queued.ok())
             return SendError(res, queued.error());

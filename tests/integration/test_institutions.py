@@ -48,6 +48,7 @@ class InstitutionsTest(unittest.TestCase):
         cls.tokens = {}
         for user, role, institution in (("doc_a", "clinician", "Clinic A"),
                                         ("doc_b", "clinician", "Clinic B"),
+                                        ("rad_a", "radiologist", "Clinic A"),
                                         ("rad", "radiologist", "Main Hospital")):
             dxhub(s, "user", "add", user, "--role", role, "--institution", institution,
                   stdin="correct horse battery staple\n")
@@ -66,12 +67,12 @@ class InstitutionsTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.cleanup()
 
-    def get_as(self, user, path, accept=None, body=None):
-        data = None if body is None else json.dumps(body).encode()
+    def get_as(self, user, path, accept=None, body=None, content_type="application/json"):
+        data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{self.server.http_port}{path}", data=data,
                                      method="GET" if body is None else "POST")
         if body is not None:
-            req.add_header("Content-Type", "application/json")
+            req.add_header("Content-Type", content_type)
         token = self.server.token if user == "admin" else self.tokens[user]
         req.add_header("Authorization", "Bearer " + token)
         if accept:
@@ -163,6 +164,90 @@ class InstitutionsTest(unittest.TestCase):
         self.assertEqual(status, 403, body)
         self.assertIn("institution.add", [e["action"] for e in self.server.get(
             "/api/audit?limit=1000")[1]["entries"]])
+
+    def test_every_route_of_patient_data_keeps_to_the_scope(self):
+        """The access matrix: every route the route table marks as patient data (read from
+        /api/routes, so a new route fails here until it is added), called for clinic B's study by
+        a radiologist of clinic A (answers as if it did not exist) and by the hospital's
+        radiologist, who reads for clinic B (reaches it)."""
+        status, body = self.server.get("/api/routes")
+        self.assertEqual(status, 200, body)
+        patient_routes = {(r["method"], r["pattern"]) for r in body["routes"] if r["patient_data"]}
+        series_b, sop_b = STUDY_B + ".1", STUDY_B + ".1.1"
+        lists = {  # listings: B's study is absent for the outsider, present for the insider
+            ("GET", "/api/studies"), ("GET", "/api/worklist"), ("GET", "/dicom-web/studies"),
+            ("GET", "/dicom-web/series"), ("GET", "/dicom-web/instances"),
+            ("GET", "/dicom-web/studies/([^/]+)/series"),
+            ("GET", "/dicom-web/studies/([^/]+)/instances"),
+            ("GET", "/dicom-web/studies/([^/]+)/series/([^/]+)/instances")}
+        stow = {("POST", "/dicom-web/studies"), ("POST", "/dicom-web/studies/([^/]+)")}
+        posts = {  # the body each POST route takes
+            "/api/series/([^/]+)/process": {"operation": "mip"},
+            "/api/studies/([^/]+)/viewed": {},
+            "/api/studies/([^/]+)/decisions": {"verdict": "confirm", "comment": "matrix"},
+            "/api/studies/([^/]+)/ai/rerun": {}}
+        by_uid = {(m, p) for m, p in patient_routes if (m, p) not in lists | stow}
+        # Every route is in exactly one group; the POSTs among the by-UID ones have a body.
+        self.assertEqual({p for m, p in by_uid if m == "POST"}, set(posts))
+        self.assertTrue(lists <= patient_routes and stow <= patient_routes)
+
+        # The insider queues a processing job on B's series first: its job routes need one.
+        status, body = self.get_as("rad", f"/api/series/{series_b}/process",
+                                   body=posts["/api/series/([^/]+)/process"])
+        self.assertEqual(status, 202, body)
+        job = str(json.loads(body)["id"])
+        values = {"studies": STUDY_B, "series": series_b, "instances": sop_b,
+                  "bulkdata": "7FE00010", "frames": "1", "processing": job, "files": "mip.png"}
+
+        group = re.compile(r"\((?:\[[^\]]*\]|[^()\[])*\)")  # "([^/]+)", "(.+)", ...
+
+        def fill(pattern):  # each group becomes the value its preceding path segment names
+            while (m := group.search(pattern)):
+                segment = pattern[:m.start()].rstrip("/").rsplit("/", 1)[-1]
+                pattern = pattern[:m.start()] + values[segment] + pattern[m.end():]
+            return pattern
+
+        for method, pattern in sorted(by_uid):
+            path = fill(pattern)
+            body = posts.get(pattern) if method == "POST" else None
+            status, answer = self.get_as("rad_a", path, accept="*/*", body=body)
+            self.assertEqual(status, 404, f"{method} {path} as clinic A: {answer[:200]}")
+            status, answer = self.get_as("rad", path, accept="*/*", body=body)
+            if pattern.endswith("/files/([^/]+)") and status == 404:
+                # The job may not have finished (or made that file): it still exists for them.
+                self.assertNotIn(b"no such job", answer, path)
+                continue
+            self.assertNotIn(status, (401, 403, 404), f"{method} {path} as the hospital: "
+                                                      f"{answer[:200]}")
+        for method, pattern in sorted(lists):
+            path = fill(pattern) + ("?limit=100" if pattern.startswith("/api") else "")
+            accept = None if pattern.startswith("/api") else "application/dicom+json"
+            status, answer = self.get_as("rad_a", path, accept=accept)
+            self.assertIn(status, (200, 204), f"{path}: {answer[:200]}")
+            self.assertNotIn(STUDY_B, answer.decode(), path)
+            status, answer = self.get_as("rad", path, accept=accept)
+            self.assertEqual(status, 200, f"{path}: {answer[:200]}")
+            self.assertIn(STUDY_B, answer.decode(), path)
+
+        # STOW into B's study: refused for clinic A (knowing the UID is not enough), stored for
+        # the hospital that reads for clinic B.
+        def part(sop):
+            path = harness.write_instance(os.path.join(self.tmp, sop + ".dcm"), sop,
+                                          study_uid=STUDY_B, patient_id="P001")
+            with open(path, "rb") as f:
+                return (b"--BOUNDARY\r\nContent-Type: application/dicom\r\n\r\n" + f.read() +
+                        b"\r\n--BOUNDARY--\r\n")
+        stow_type = 'multipart/related; type="application/dicom"; boundary=BOUNDARY'
+        for path in ("/dicom-web/studies", f"/dicom-web/studies/{STUDY_B}"):
+            status, answer = self.get_as("rad_a", path, accept="application/dicom+json",
+                                         body=part(STUDY_B + ".1.7"), content_type=stow_type)
+            self.assertEqual(status, 409, f"STOW {path} as clinic A: {answer[:300]}")
+        self.assertEqual(self.server.study(STUDY_B)["instance_count"], 1)
+        status, answer = self.get_as("rad", f"/dicom-web/studies/{STUDY_B}",
+                                     accept="application/dicom+json",
+                                     body=part(STUDY_B + ".1.8"), content_type=stow_type)
+        self.assertEqual(status, 200, answer[:300])
+        self.assertEqual(self.server.study(STUDY_B)["instance_count"], 2)
 
     def test_c_find_and_c_get_keep_to_the_calling_institution(self):
         def found(calling, keys):

@@ -74,13 +74,23 @@ TEST_P(InstitutionTest, StudiesAreAttributedByTheFirstRuleThatNamesOne) {
   EXPECT_EQ(institution("1.4"), "Main Hospital");
   EXPECT_EQ(institution("1.5"), "Clinic B");
 
-  // A later image of the study from elsewhere, or one of dxhub's own derived images (no
-  // attribution), neither moves it nor gives its patient another issuer.
+  // A later image of the study from an AE of no institution, from the hospital that reads for
+  // the clinic, or one of dxhub's own derived images (no attribution), neither moves it nor
+  // gives its patient another issuer.
   const int64_t patients = ix_->Counts(dxhub::store::Scope::Everything()).value().patients;
   InstanceRecord later = testing::Image("1.2", "1.2.1.2", 2000, {});
   later.info.patient_id = "P1";
-  later.attribution = {0, "CLINIC_B", ""};
+  later.attribution = {0, "WORKSTATION", ""};
   ASSERT_TRUE(ix_->PutInstance(later).ok());
+  InstanceRecord from_hospital = testing::Image("1.2", "1.2.1.3", 2000, {});
+  from_hospital.info.patient_id = "P1";
+  from_hospital.attribution = {0, "HOSP_PACS", ""};
+  ASSERT_TRUE(ix_->PutInstance(from_hospital).ok());
+  // Another clinic may not write into it, however it learnt the UID.
+  InstanceRecord intruder = testing::Image("1.2", "1.2.1.4", 2000, {});
+  intruder.info.patient_id = "P1";
+  intruder.attribution = {clinic_b_, "", ""};
+  EXPECT_EQ(ix_->PutInstance(intruder).error().code, ErrorCode::kForbidden);
   InstanceRecord derived = testing::Image("1.2", "1.2.9.1", 3000, {});
   derived.info.series_uid = "1.2.9";
   derived.info.patient_id = "P1";
@@ -89,7 +99,7 @@ TEST_P(InstitutionTest, StudiesAreAttributedByTheFirstRuleThatNamesOne) {
   EXPECT_EQ(institution("1.2"), "Clinic A");
   auto study = ix_->GetStudy(Scope::Everything(), "1.2").value();
   EXPECT_EQ(study->study.issuer_of_patient_id, "CLA");
-  EXPECT_EQ(study->study.num_instances, 3);
+  EXPECT_EQ(study->study.num_instances, 4);
   EXPECT_EQ(ix_->Counts(dxhub::store::Scope::Everything()).value().patients, patients);
 }
 
