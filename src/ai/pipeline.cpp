@@ -269,7 +269,7 @@ void AiPipeline::WorkerLoop(int index) {
       auto pending = queue.PendingJobs(uid);
       if (!pending.ok() || *pending > 0)
         continue;
-      auto summary = queue.StudySummary(uid);
+      auto summary = queue.StudySummary(store::Scope::Everything(), uid);
       if (summary.ok() && summary->has_value() && (*summary)->pending == 0) {
         received_to_inferred_.Observe(
             static_cast<double>((*summary)->inferred_ms - (*summary)->received_ms) / 1000.0);
@@ -317,7 +317,7 @@ void AiPipeline::WatchLoop() {
       continue;
     }
     for (const auto& uid : *stable) {
-      auto summary = archive_.index().ai().StudySummary(uid);
+      auto summary = archive_.index().ai().StudySummary(store::Scope::Everything(), uid);
       if (summary.ok() && summary->has_value()) {
         received_to_stable_.Observe(static_cast<double>(now - (*summary)->received_ms) / 1000.0);
         spdlog::info("ai: study {} stable: {} images, {} high-risk, {} pending", uid,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "store/scope.h"
 
 namespace dxhub::store {
 
@@ -119,16 +120,21 @@ class AiStore {
                                        const std::string& body_part)>& specs_for,
                                    int64_t now_ms) = 0;
 
-  virtual Result<std::optional<StudyAiSummary>> StudySummary(const std::string& study_uid) = 0;
+  /// The reads of a study's or image's results take the caller's scope (store/scope.h): outside
+  /// it, a study has no summary and no results.
+  virtual Result<std::optional<StudyAiSummary>> StudySummary(const Scope& scope,
+                                                             const std::string& study_uid) = 0;
   /// Jobs of a study still pending or running (cheap: no join, no per-image folding).
   virtual Result<int64_t> PendingJobs(const std::string& study_uid) = 0;
   /// Summaries of several studies at once (for a worklist page), by Study Instance UID.
   virtual Result<std::vector<std::pair<std::string, StudyAiSummary>>> StudySummaries(
-      const std::vector<std::string>& study_uids) = 0;
+      const Scope& scope, const std::vector<std::string>& study_uids) = 0;
   /// The latest job of each (image, model) of a study, with its result.
-  virtual Result<std::vector<ImageAiResult>> StudyResults(const std::string& study_uid) = 0;
+  virtual Result<std::vector<ImageAiResult>> StudyResults(const Scope& scope,
+                                                          const std::string& study_uid) = 0;
   /// Every job of one image, newest first: the history across reruns and model versions.
-  virtual Result<std::vector<ImageAiResult>> ImageHistory(const std::string& sop_uid) = 0;
+  virtual Result<std::vector<ImageAiResult>> ImageHistory(const Scope& scope,
+                                                          const std::string& sop_uid) = 0;
 
   /// Marks studies without a new instance for `quiet_ms` as stable; returns their UIDs.
   virtual Result<std::vector<std::string>> MarkStable(int64_t quiet_ms, int64_t now_ms) = 0;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "store/sql_review_store.h"
+#include "store/sql_scope.h"
 
 namespace dxhub::store {
 namespace {
@@ -272,16 +273,19 @@ class SqlAiStore final : public AiStore {
     return queued;
   }
 
-  Result<std::vector<ImageAiResult>> StudyResults(const std::string& study_uid) override {
+  Result<std::vector<ImageAiResult>> StudyResults(const Scope& scope,
+                                                  const std::string& study_uid) override {
     std::vector<ImageAiResult> out;
     Status st = db_.Read([&](Transaction& tx) -> Status {
       out.clear();
-      auto stmt = tx.Prepare(
-          std::string(kLatestJobs) +
-          "WHERE j.study_pk = (SELECT id FROM studies WHERE study_uid = :uid) AND j.id = "
-          "(SELECT MAX(j2.id) FROM ai_jobs j2 WHERE j2.instance_pk = j.instance_pk AND "
-          "j2.model = j.model) ORDER BY se.series_number, se.id, i.instance_number, i.id, "
-          "j.model");
+      auto stmt =
+          tx.Prepare(std::string(kLatestJobs) +
+                         "WHERE j.study_pk = (SELECT s.id FROM studies s WHERE s.study_uid = :uid" +
+                         ScopeSqlCondition(scope, "s.institution_pk") +
+                         ") AND j.id = (SELECT MAX(j2.id) FROM ai_jobs j2 WHERE j2.instance_pk = "
+                         "j.instance_pk AND j2.model = j.model) ORDER BY se.series_number, se.id, "
+                         "i.instance_number, i.id, j.model",
+                     /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
       stmt->Bind("uid", study_uid);
@@ -292,12 +296,17 @@ class SqlAiStore final : public AiStore {
     return out;
   }
 
-  Result<std::vector<ImageAiResult>> ImageHistory(const std::string& sop_uid) override {
+  Result<std::vector<ImageAiResult>> ImageHistory(const Scope& scope,
+                                                  const std::string& sop_uid) override {
     std::vector<ImageAiResult> out;
     Status st = db_.Read([&](Transaction& tx) -> Status {
       out.clear();
       auto stmt =
-          tx.Prepare(std::string(kLatestJobs) + "WHERE i.sop_uid = :uid ORDER BY j.id DESC");
+          tx.Prepare(std::string(kLatestJobs) +
+                         "WHERE i.sop_uid = :uid AND EXISTS (SELECT 1 FROM studies s "
+                         "WHERE s.id = j.study_pk" +
+                         ScopeSqlCondition(scope, "s.institution_pk") + ") ORDER BY j.id DESC",
+                     /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
       stmt->Bind("uid", sop_uid);
@@ -324,8 +333,9 @@ class SqlAiStore final : public AiStore {
     return pending;
   }
 
-  Result<std::optional<StudyAiSummary>> StudySummary(const std::string& study_uid) override {
-    auto many = StudySummaries({study_uid});
+  Result<std::optional<StudyAiSummary>> StudySummary(const Scope& scope,
+                                                     const std::string& study_uid) override {
+    auto many = StudySummaries(scope, {study_uid});
     if (!many.ok())
       return many.error();
     if (many->empty())
@@ -334,7 +344,7 @@ class SqlAiStore final : public AiStore {
   }
 
   Result<std::vector<std::pair<std::string, StudyAiSummary>>> StudySummaries(
-      const std::vector<std::string>& study_uids) override {
+      const Scope& scope, const std::vector<std::string>& study_uids) override {
     std::vector<std::pair<std::string, StudyAiSummary>> out;
     for (const auto& uid : study_uids) {
       StudyAiSummary s;
@@ -343,7 +353,9 @@ class SqlAiStore final : public AiStore {
         auto study = tx.Prepare(
             "SELECT s.num_instances AS num_instances, s.received_at AS received_at, "
             "COALESCE(s.stable_at, 0) AS stable_at, (SELECT COALESCE(MIN(created_at), 0) FROM "
-            "ai_jobs WHERE study_pk = s.id) AS queued_at FROM studies s WHERE s.study_uid = :uid");
+            "ai_jobs WHERE study_pk = s.id) AS queued_at FROM studies s WHERE s.study_uid = :uid" +
+                ScopeSqlCondition(scope, "s.institution_pk"),
+            /*cache=*/scope.everything());
         if (!study.ok())
           return study.error();
         study->Bind("uid", uid);
@@ -360,7 +372,7 @@ class SqlAiStore final : public AiStore {
         return st.error();
       if (!found)
         continue;
-      auto images = StudyResults(uid);
+      auto images = StudyResults(scope, uid);
       if (!images.ok())
         return images.error();
       Summarise(*images, s);

@@ -504,7 +504,8 @@ class SqlReviewStore final : public ReviewStore {
     uids.reserve(rows.size());
     for (const auto& row : rows)
       uids.push_back(row.study_uid);
-    auto summaries = ai_.StudySummaries(uids);
+    // The rows were found in the caller's scope already.
+    auto summaries = ai_.StudySummaries(Scope::Everything(), uids);
     if (!summaries.ok())
       return summaries.error();
     std::map<std::string, StudyAiSummary> by_uid(summaries->begin(), summaries->end());

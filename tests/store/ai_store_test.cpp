@@ -76,7 +76,7 @@ TEST_P(AiStoreTest, OutcomesAreCountedOncePerImage) {
   EXPECT_EQ(ai().CompleteJobs(done, 2000).value(), 3);
   EXPECT_EQ(ai().CompleteJobs(done, 2001).value(), 0);  // a second report changes nothing
 
-  auto s = ai().StudySummary("1.9").value().value();
+  auto s = ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value().value();
   EXPECT_EQ(s.total, 5);
   EXPECT_EQ(s.normal, 1);
   EXPECT_EQ(s.high_risk, 1);
@@ -91,23 +91,23 @@ TEST_P(AiStoreTest, OutcomesAreCountedOncePerImage) {
   EXPECT_EQ(ai().PendingJobs("1.9").value(), 1);
   ASSERT_EQ(ai().CompleteJobs({{jobs[3].id, Analysed(false, 0.2)}}, 3000).value(), 1);
   EXPECT_EQ(ai().PendingJobs("1.9").value(), 0);
-  s = ai().StudySummary("1.9").value().value();
+  s = ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value().value();
   EXPECT_EQ(s.pending, 0);
   EXPECT_EQ(s.inferred_ms, 3000);
 
-  auto images = ai().StudyResults("1.9").value();
+  auto images = ai().StudyResults(dxhub::store::Scope::Everything(), "1.9").value();
   ASSERT_EQ(images.size(), 4u);
   EXPECT_EQ(images[2].state, "failed");
   EXPECT_EQ(images[2].reason, "decode_error: bad");
   EXPECT_EQ(images[1].label, "high-risk");
-  EXPECT_FALSE(ai().StudySummary("9.9").value().has_value());
+  EXPECT_FALSE(ai().StudySummary(dxhub::store::Scope::Everything(), "9.9").value().has_value());
 }
 
 TEST_P(AiStoreTest, RetryReturnsToTheQueueUntilTheLastAttempt) {
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.1", 100)).ok());
   auto job = ai().ClaimJobs(1, 1000).value().at(0);
   ASSERT_EQ(ai().CompleteJobs({{job.id, Failed(true, "model_error: x")}}, 1100).value(), 0);
-  EXPECT_EQ(ai().StudySummary("1.9").value()->pending, 1);
+  EXPECT_EQ(ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value()->pending, 1);
   job = ai().ClaimJobs(1, 1150).value().at(0);
   AiOutcome not_ready = Failed(true, "");
   not_ready.not_ready = true;  // the blob was not in place yet: the attempt does not count
@@ -115,7 +115,7 @@ TEST_P(AiStoreTest, RetryReturnsToTheQueueUntilTheLastAttempt) {
   job = ai().ClaimJobs(1, 1200).value().at(0);
   EXPECT_EQ(job.attempts, 2);
   ASSERT_EQ(ai().CompleteJobs({{job.id, Failed(false, "model_error: x")}}, 1300).value(), 1);
-  EXPECT_EQ(ai().StudySummary("1.9").value()->failed, 1);
+  EXPECT_EQ(ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value()->failed, 1);
 }
 
 TEST_P(AiStoreTest, InterruptedJobsResumeOrFailAfterTheirLastAttempt) {
@@ -129,7 +129,7 @@ TEST_P(AiStoreTest, InterruptedJobsResumeOrFailAfterTheirLastAttempt) {
   ASSERT_TRUE(ai().CompleteJobs({{again[1].id, Analysed(false, 0.1)}}, 1700).ok());
   ASSERT_EQ(ai().ClaimJobs(1, 1700).value().size(), 0u);
   EXPECT_EQ(ai().RecoverInterrupted(2, 1800).value(), 0);  // attempts 2 >= 2: gives up
-  auto images = ai().StudyResults("1.9").value();
+  auto images = ai().StudyResults(dxhub::store::Scope::Everything(), "1.9").value();
   ASSERT_EQ(images.size(), 2u);
   EXPECT_EQ(images[0].state, "failed");
   EXPECT_NE(images[0].reason.find("interrupted"), std::string::npos);
@@ -141,13 +141,13 @@ TEST_P(AiStoreTest, HungJobsTimeOutAndTheirLateResultIsIgnored) {
   auto job = ai().ClaimJobs(1, 1000).value().at(0);
   EXPECT_EQ(ai().FailStaleJobs(5000, 5999).value(), 0);  // running for 4.999 s only
   EXPECT_EQ(ai().FailStaleJobs(5000, 6001).value(), 1);
-  auto images = ai().StudyResults("1.9").value();
+  auto images = ai().StudyResults(dxhub::store::Scope::Everything(), "1.9").value();
   ASSERT_EQ(images.size(), 1u);
   EXPECT_EQ(images[0].state, "failed");
   EXPECT_EQ(images[0].reason, "timeout: no result after 5 s");
   // The worker comes back at last: its result is not counted a second time.
   EXPECT_EQ(ai().CompleteJobs({{job.id, Analysed(true, 0.9)}}, 9000).value(), 0);
-  auto s = ai().StudySummary("1.9").value().value();
+  auto s = ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value().value();
   EXPECT_EQ(s.failed, 1);
   EXPECT_EQ(s.high_risk, 0);
 }
@@ -163,14 +163,15 @@ TEST_P(AiStoreTest, RerunKeepsHistoryAndStabilityResetsOnNewImages) {
       },
       2000);
   EXPECT_EQ(queued.value(), 1);
-  EXPECT_EQ(ai().StudySummary("1.9").value()->pending, 1);  // the newer version is what counts
+  EXPECT_EQ(ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value()->pending,
+            1);  // the newer version is what counts
   job = ai().ClaimJobs(1, 2100).value().at(0);
   EXPECT_EQ(job.spec.version, "2");
   ASSERT_TRUE(ai().CompleteJobs({{job.id, Analysed(false, 0.1)}}, 2200).ok());
-  auto s = ai().StudySummary("1.9").value().value();
+  auto s = ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value().value();
   EXPECT_EQ(s.normal, 1);
   EXPECT_EQ(s.high_risk, 0);
-  auto history = ai().ImageHistory("1.9.1.1").value();
+  auto history = ai().ImageHistory(dxhub::store::Scope::Everything(), "1.9.1.1").value();
   ASSERT_EQ(history.size(), 2u);
   EXPECT_EQ(history[0].spec.version, "2");
   EXPECT_EQ(history[1].label, "high-risk");
@@ -178,9 +179,9 @@ TEST_P(AiStoreTest, RerunKeepsHistoryAndStabilityResetsOnNewImages) {
   EXPECT_TRUE(ai().MarkStable(5000, 4000).value().empty());  // quiet for 3.9 s only
   EXPECT_EQ(ai().MarkStable(5000, 5200).value(), std::vector<std::string>{"1.9"});
   EXPECT_TRUE(ai().MarkStable(5000, 9000).value().empty());  // already stable
-  EXPECT_EQ(ai().StudySummary("1.9").value()->stable_ms, 5200);
+  EXPECT_EQ(ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value()->stable_ms, 5200);
   ASSERT_TRUE(index_->PutInstance(Image("1.9", "1.9.1.2", 9100)).ok());  // a late image
-  EXPECT_EQ(ai().StudySummary("1.9").value()->stable_ms, 0);
+  EXPECT_EQ(ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value()->stable_ms, 0);
   EXPECT_EQ(ai().MarkStable(5000, 14200).value(), std::vector<std::string>{"1.9"});
 }
 

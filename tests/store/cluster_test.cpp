@@ -54,7 +54,8 @@ class ClusterTest : public dxhub::testing::EngineTest {
   }
   int64_t Results(StudyIndex& index) {
     int64_t n = 0;
-    const auto results = index.ai().StudyResults("1.9");  // kept: value() refers into it
+    const auto results = index.ai().StudyResults(dxhub::store::Scope::Everything(),
+                                                 "1.9");  // kept: value() refers into it
     for (const auto& r : results.value())
       n += r.state == "analysed" ? 1 : 0;
     return n;
@@ -137,7 +138,7 @@ TEST_P(ClusterTest, AJobThatKeepsKillingItsNodeFailsAfterItsLastAttempt) {
   EXPECT_EQ(b_->ai().TakeOverExpired(2, 12000).value(), 1);
   ASSERT_EQ(b_->ai().ClaimJobs(1, 12001).value().size(), 1u);
   EXPECT_EQ(a_->ai().TakeOverExpired(2, 14000).value(), 0);  // failed instead: 2 attempts
-  auto images = a_->ai().StudyResults("1.9").value();
+  auto images = a_->ai().StudyResults(dxhub::store::Scope::Everything(), "1.9").value();
   ASSERT_EQ(images.size(), 1u);
   EXPECT_EQ(images[0].state, "failed");
   EXPECT_NE(images[0].reason.find("interrupted"), std::string::npos);
@@ -207,7 +208,7 @@ TEST_P(ClusterTest, AStudyReceivedThroughTwoNodesBecomesStableOnce) {
   auto first = b_->ai().MarkStable(1000, 5000).value();
   auto second = a_->ai().MarkStable(1000, 5000).value();
   EXPECT_EQ(first.size() + second.size(), 1u);
-  EXPECT_EQ(a_->ai().StudySummary("1.9").value()->total, 2);
+  EXPECT_EQ(a_->ai().StudySummary(dxhub::store::Scope::Everything(), "1.9").value()->total, 2);
 }
 
 TEST_P(ClusterTest, AModelDisabledOnOneNodeIsDisabledEverywhere) {

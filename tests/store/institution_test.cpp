@@ -155,6 +155,20 @@ TEST_P(InstitutionTest, EveryQueryOfPatientDataKeepsToTheScope) {
   EXPECT_TRUE(ix_->reviews().Review(b, "3.3").value().has_value());
   EXPECT_TRUE(ix_->reviews().Decisions(a, "3.3").value().empty());
 
+  // The AI results of a study and of an image, likewise.
+  InstanceRecord with_job = testing::Image("3.3", "3.3.1.2", 1000);  // queues model m
+  with_job.info.patient_id = "P3";
+  with_job.attribution = {0, "CLINIC_B", ""};
+  ASSERT_TRUE(ix_->PutInstance(with_job).ok());
+  AiStore& ai = ix_->ai();
+  EXPECT_FALSE(ai.StudySummary(a, "3.3").value().has_value());
+  EXPECT_EQ(ai.StudySummary(b, "3.3").value()->total, 2);
+  EXPECT_TRUE(ai.StudySummaries(a, {"3.2", "3.3"}).value().size() == 1);
+  EXPECT_TRUE(ai.StudyResults(a, "3.3").value().empty());
+  EXPECT_EQ(ai.StudyResults(hospital, "3.3").value().size(), 1u);
+  EXPECT_TRUE(ai.ImageHistory(a, "3.3.1.2").value().empty());
+  EXPECT_EQ(ai.ImageHistory(b, "3.3.1.2").value().size(), 1u);
+
   // A DICOM node's scope follows its AE title and address.
   EXPECT_EQ(in.SenderInstitution("CLINIC_A", "10.0.0.5").value(), clinic_a_);
   EXPECT_EQ(in.SenderInstitution("CLINIC_A", "10.0.0.6").value(), 0);
