@@ -44,7 +44,8 @@ std::string RowColumns(const sql::Dialect& d) {
          "received_at, COALESCE(s.viewed_at, 0) AS viewed_at, CASE WHEN COALESCE(r.status, "
          "'none') IN ('confirmed', 'rejected') THEN COALESCE(s.confirmed_at, 0) ELSE 0 END AS "
          "reviewed_at, COALESCE(r.status, 'none') AS review_status, COALESCE(r.reviewed_by, '') "
-         "AS reviewed_by ";
+         "AS reviewed_by, COALESCE((SELECT n.name FROM institutions n WHERE n.id = "
+         "s.institution_pk), '') AS institution ";
 }
 
 // The distinct modalities as the aggregate joined them (','), sorted bytewise and joined by '\'.
@@ -75,6 +76,7 @@ WorklistRow ReadRow(const Stmt& s) {
   row.reviewed_ms = s.Int("reviewed_at");
   row.review_status = s.Text("review_status");
   row.reviewed_by = s.Text("reviewed_by");
+  row.institution = s.Text("institution");
   return row;
 }
 

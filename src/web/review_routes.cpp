@@ -30,6 +30,7 @@ json RowJson(const store::WorklistRow& row, int64_t now_ms) {
           {"accession_number", row.accession_number},
           {"study_description", row.description},
           {"modalities", row.modalities},
+          {"institution", row.institution},
           {"received_at", Time(row.received_ms)},
           {"viewed_at", Time(row.viewed_ms)},
           {"reviewed_at", Time(row.reviewed_ms)},

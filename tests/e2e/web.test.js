@@ -84,6 +84,7 @@ async function main() {
     assert.deepEqual(badges.map(Number), [0, 2, 0, 0]);  // normal, high, failed, pending
     assert.equal(await cr.locator('td.num').textContent(), '2');
     assert.equal(await cr.locator('.chip').first().textContent(), 'Awaiting confirmation');
+    assert.equal(await cr.locator('.institution').textContent(), cfg.institution);
     if (cfg.url.startsWith('https:')) {
       const session = (await page.context().cookies()).find((c) => c.name === 'dxhub_session');
       assert.equal(session.secure, true);

@@ -74,6 +74,10 @@ class WebTest(unittest.TestCase):
                                           key).start()
                     url = f"https://127.0.0.1:{nginx.port}"
                     spki = harness.spki_hash(cert)
+                # Studies from storescu's AE title belong to the hospital: the worklist names it.
+                r = harness.run_dxhub("institution", "add", "Main Hospital", "--aet", "STORESCU",
+                                      "--data", server.var)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 cr_study, files = cr_pair(tmp)
                 rc, out = harness.storescu(server, files)
                 self.assertEqual(rc, 0, out)
@@ -93,6 +97,7 @@ class WebTest(unittest.TestCase):
                     "url": url,
                     "spki": spki,
                     "crStudy": cr_study,
+                    "institution": "Main Hospital",
                     "ctStudy": ct_study,
                     "xa": [str(xa.StudyInstanceUID), str(xa.SeriesInstanceUID),
                            str(xa.SOPInstanceUID)],

@@ -23,7 +23,8 @@ function showHeader() {
   const top = document.getElementById('top');
   top.hidden = !session.user;
   document.getElementById('who').textContent = session.user
-    ? `${session.user.display_name || session.user.username} (${session.user.role})` : '';
+    ? `${session.user.display_name || session.user.username} (${[session.user.role,
+      session.user.institution].filter(Boolean).join(' · ')})` : '';
   document.getElementById('lang').textContent = t('lang.other');
   for (const el of top.querySelectorAll('[data-role]')) el.hidden = !hasRole(el.dataset.role);
   for (const a of top.querySelectorAll('nav a')) {

@@ -108,7 +108,8 @@ export async function studyPage(view, [uid]) {
       h('a', { href: '#/worklist', class: 'back' }, `← ${t('st.back')}`),
       h('h1', {}, personName(study.patient_name)),
       h('span', { class: 'muted' }, [study.patient_id, study.study_date && dicomDate(study.study_date),
-        study.study_description, study.accession_number].filter(Boolean).join(' · ')),
+        study.study_description, study.accession_number, study.institution].filter(Boolean)
+        .join(' · ')),
       statusChip(review.review_status)),
     h('section', { class: `summary${s.high_risk ? ' high-risk' : ''}` },
       h('h2', {}, t('st.summary')),

@@ -118,7 +118,9 @@ export async function worklistPage(view) {
       tbody.append(h('tr', { class: cls, tabindex: 0, dataset: { uid: s.study_instance_uid },
         onclick: open, onkeydown: (e) => { if (e.key === 'Enter') open(); } },
       h('td', {}, h('div', { class: 'patient' }, personName(s.patient_name)),
-        h('div', { class: 'muted small' }, s.patient_id)),
+        h('div', { class: 'muted small' }, s.patient_id),
+        // Which clinic sent it: the central reading group works several institutions' studies.
+        s.institution ? h('div', { class: 'muted small institution' }, s.institution) : null),
       h('td', {}, dicomDate(s.study_date)),
       h('td', {}, (s.modalities || '').replaceAll('\\', ' ')),
       h('td', {}, s.study_description || '—',
