@@ -36,7 +36,7 @@ struct WorklistRow {
   std::string study_time;
   std::string accession_number;
   std::string description;
-  std::string modalities;  // backslash-separated, as in ModalitiesInStudy
+  std::string modalities;   // backslash-separated, as in ModalitiesInStudy
   std::string institution;  // the name of the institution the study belongs to; "": none
   int64_t received_ms = 0;
   int64_t viewed_ms = 0;    // 0: never opened
