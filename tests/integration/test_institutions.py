@@ -265,6 +265,15 @@ class InstitutionsTest(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertEqual(len(re.findall(r"Find Response: \d+ \(Pending\)", out)), 2, out)
 
+        # Nor may clinic A's modality store into clinic B's study: refused, not authorized.
+        path = harness.write_instance(os.path.join(self.tmp, "into-b.dcm"), STUDY_B + ".1.9",
+                                      study_uid=STUDY_B, patient_id="P001")
+        rc, out = harness.storescu(self.server, [path], calling="CLINIC_A")
+        self.assertRegex(out, r"0x0?124|Refused: Not Authorized", out)
+        status, body = self.server.get(f"/dicom-web/studies/{STUDY_B}/series/{STUDY_B}.1/"
+                                       f"instances/{STUDY_B}.1.9/metadata")
+        self.assertEqual(status, 404, body)
+
         with tempfile.TemporaryDirectory() as out_dir:
             rc, out = dcmtk("getscu", self.server, "CLINIC_A",
                             ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={STUDY_B}"],
