@@ -84,6 +84,9 @@ Result<std::unique_ptr<AiPipeline>> AiPipeline::Start(store::Archive& archive,
   if (*recovered > 0)
     spdlog::info("ai: {} interrupted jobs back in the queue", *recovered);
   std::unique_ptr<AiPipeline> p(new AiPipeline(archive, std::move(models), options, clock));
+  // Requeued at start (a dead node's jobs whose lease ran out, this node's own from its previous
+  // process): takeovers like the watch loop's, and counted with them on the cluster page.
+  p->taken_over_ += *recovered;
   p->RefreshEnabled();
   archive.SetJobPlanner(
       [raw = p.get()](const dicom::InstanceInfo& info) {

@@ -576,6 +576,9 @@ Result<std::unique_ptr<ProcessingService>> ProcessingService::Start(store::Archi
                  *recovered);
   std::unique_ptr<ProcessingService> service(
       new ProcessingService(archive, clock, std::move(options)));
+  // Jobs requeued at start (a dead node's whose lease ran out, or this node's own from its
+  // previous process) are takeovers like the later ones: the cluster page counts them.
+  service->taken_over_ += *recovered;
   for (int i = 0; i < service->options_.workers; ++i)
     service->workers_.emplace_back([s = service.get()] { s->WorkerLoop(); });
   return service;

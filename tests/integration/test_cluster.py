@@ -168,6 +168,14 @@ class ClusterTest(unittest.TestCase):
         self.assertIsNotNone(held, "B never held AI and processing jobs at once")
         b_pid = b.proc.pid
         b.kill9()
+        # What B held when it died, read at once: A takes the jobs over as soon as B's leases
+        # run out (3 s), which on a loaded machine can come before the wait below ends.
+        held_ai = int(self.sql("three", "SELECT COUNT(*) FROM ai_jobs WHERE state = 'running' "
+                                        "AND claimed_by = 'b'")[0][0])
+        held_processing = int(self.sql("three", "SELECT COUNT(*) FROM processing_jobs WHERE "
+                                                "state = 'running' AND claimed_by = 'b'")[0][0])
+        self.assertGreater(held_ai, 0)
+        self.assertEqual(held_processing, 1)
         # A, still running, settles B's temp area within a lease: nobody has to restart.
         b_area = os.path.join(a.var, "tmp", f"{b_pid}-*")
         self.assertTrue(glob.glob(b_area))
@@ -175,12 +183,6 @@ class ClusterTest(unittest.TestCase):
         while glob.glob(b_area) and time.time() < deadline:
             time.sleep(0.1)
         self.assertEqual(glob.glob(b_area), [])
-        held_ai = int(self.sql("three", "SELECT COUNT(*) FROM ai_jobs WHERE state = 'running' "
-                                        "AND claimed_by = 'b'")[0][0])
-        held_processing = int(self.sql("three", "SELECT COUNT(*) FROM processing_jobs WHERE "
-                                                "state = 'running' AND claimed_by = 'b'")[0][0])
-        self.assertGreater(held_ai, 0)
-        self.assertEqual(held_processing, 1)
 
         # C joins and finishes everything once B's leases run out.
         c = self.node("c", url, *models, "--ai-workers", "1")
@@ -209,7 +211,10 @@ class ClusterTest(unittest.TestCase):
         self.assertGreater(int(by_node.get("c", 0)), 0, by_node)
         self.assertNotIn("a", by_node)  # A only queues
 
-        # The takeover happened exactly once per held job, and the cluster page tells.
+        # Every job B held was taken over (exactly once: one result per image and model above,
+        # two attempts of the processing job), and the cluster page tells. Not an equality: on a
+        # loaded machine a live node's 3 s lease can lapse too (its requeue counts as well), and
+        # a job out of attempts is failed as interrupted instead of requeued.
         status, cluster = c.get("/api/cluster")
         self.assertEqual(status, 200, cluster)
         nodes = {n["name"]: n for n in cluster["nodes"]}
@@ -224,10 +229,13 @@ class ClusterTest(unittest.TestCase):
             _, cluster = c.get("/api/cluster")
             nodes = {n["name"]: n for n in cluster["nodes"]}
             taken = nodes["a"]["jobs_taken_over"] + nodes["c"]["jobs_taken_over"]
-            if taken >= held_ai + held_processing:
+            interrupted = int(self.sql("three", "SELECT COUNT(*) FROM ai_results WHERE reason "
+                                                "LIKE 'interrupted%'")[0][0])
+            if taken + interrupted >= held_ai + held_processing:
                 break
             time.sleep(0.5)
-        self.assertEqual(taken, held_ai + held_processing)
+        self.assertGreaterEqual(taken + interrupted, held_ai + held_processing)
+        self.assertGreater(taken, 0)
         self.assertEqual(cluster["queues"]["ai"], {"pending": 0, "running": 0})
 
         # The study received through two nodes became stable once, on one node.
