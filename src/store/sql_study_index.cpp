@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "core/strings.h"
 #include "store/sql/database.h"
 #include "store/sql/postgres_database.h"
@@ -540,6 +542,93 @@ class SqlStudyIndex final : public StudyIndex {
     });
   }
 
+  Status LinkPatients(const PatientRef& a, const PatientRef& b) override {
+    return db_->Write([&](Transaction& tx) -> Status {
+      auto first = FindPatient(tx, a);
+      if (!first.ok())
+        return first.error();
+      auto second = FindPatient(tx, b);
+      if (!second.ok())
+        return second.error();
+      // Both groups (a patient linked to nobody is a group of one) become one, named by the
+      // smallest id among their labels.
+      const int64_t person = std::min(first->person, second->person);
+      auto link = tx.Prepare(
+          "UPDATE patients SET person_pk = :person WHERE id IN (:a, :b) OR person_pk IN (:pa, "
+          ":pb)");
+      if (!link.ok())
+        return link.error();
+      link->Bind("person", person)
+          .Bind("a", first->id)
+          .Bind("b", second->id)
+          .Bind("pa", first->person)
+          .Bind("pb", second->person);
+      return link->Run();
+    });
+  }
+
+  Status UnlinkPatient(const PatientRef& patient) override {
+    return db_->Write([&](Transaction& tx) -> Status {
+      auto found = FindPatient(tx, patient);
+      if (!found.ok())
+        return found.error();
+      auto unlink = tx.Prepare("UPDATE patients SET person_pk = NULL WHERE id = :id");
+      if (!unlink.ok())
+        return unlink.error();
+      unlink->Bind("id", found->id);
+      DXHUB_TRY(unlink->Run());
+      // The rest of the group is renamed after its smallest member, so the label never is the
+      // id of a patient outside it (whose own group of one it would otherwise join), and a
+      // group of one is no group.
+      auto rest = tx.Prepare(
+          "SELECT COUNT(*) AS n, COALESCE(MIN(id), 0) AS first FROM patients WHERE person_pk = "
+          ":old");
+      if (!rest.ok())
+        return rest.error();
+      rest->Bind("old", found->person);
+      int64_t members = 0, first = 0;
+      DXHUB_TRY(rest->ForEach([&](const Stmt& r) {
+        members = r.Int("n");
+        first = r.Int("first");
+      }));
+      auto relabel = tx.Prepare("UPDATE patients SET person_pk = :label WHERE person_pk = :old");
+      if (!relabel.ok())
+        return relabel.error();
+      relabel->Bind("old", found->person);
+      if (members > 1)
+        relabel->Bind("label", first);
+      else
+        relabel->BindNull("label");
+      return relabel->Run();
+    });
+  }
+
+  Result<std::vector<StudySummary>> PersonHistory(const Scope& scope,
+                                                  const std::string& study_uid) override {
+    std::vector<StudySummary> out;
+    Status st = db_->Read([&](Transaction& tx) -> Status {
+      out.clear();
+      const std::string in_scope = ScopeSqlCondition(scope, "s.institution_pk");
+      // The person of the study's patient (its own id when linked to nobody), then every
+      // study of a patient of that person; both in the caller's scope.
+      auto stmt = tx.Prepare(
+          study_columns_ +
+              " FROM studies s JOIN patients p ON p.id = s.patient_pk WHERE COALESCE(p.person_pk, "
+              "p.id) = (SELECT COALESCE(p0.person_pk, p0.id) FROM studies s0 JOIN patients p0 ON "
+              "p0.id = s0.patient_pk WHERE s0.study_uid = :study_uid" +
+              ScopeSqlCondition(scope, "s0.institution_pk") + ")" + in_scope +
+              " ORDER BY s.study_date DESC, s.study_time DESC, s.id DESC",
+          /*cache=*/scope.everything());
+      if (!stmt.ok())
+        return stmt.error();
+      stmt->Bind("study_uid", study_uid);
+      return stmt->ForEach([&](const Stmt& r) { out.push_back(ReadStudy(r)); });
+    });
+    if (!st.ok())
+      return st.error();
+    return out;
+  }
+
   Result<IndexCounts> Counts(const Scope& scope) override {
     IndexCounts counts;
     Status st = db_->Read([&](Transaction& tx) -> Status {
@@ -567,6 +656,37 @@ class SqlStudyIndex final : public StudyIndex {
   }
 
  private:
+  struct PatientRow {
+    int64_t id = 0;
+    int64_t person = 0;  // its group's label, or its own id when linked to nobody
+  };
+
+  static Result<PatientRow> FindPatient(Transaction& tx, const PatientRef& ref) {
+    auto stmt = tx.Prepare(
+        "SELECT id, COALESCE(person_pk, id) AS person FROM patients WHERE patient_id = :id AND "
+        "issuer = :issuer");
+    if (!stmt.ok())
+      return stmt.error();
+    stmt->Bind("id", ref.patient_id).Bind("issuer", ref.issuer);
+    PatientRow row;
+    int matches = 0;
+    DXHUB_TRY(stmt->ForEach([&](const Stmt& r) {
+      ++matches;
+      row = {r.Int("id"), r.Int("person")};
+    }));
+    if (matches == 0) {
+      return MakeError(
+          ErrorCode::kNotFound,
+          "no patient " + ref.patient_id + (ref.issuer.empty() ? "" : " issued by " + ref.issuer));
+    }
+    if (matches > 1) {
+      // Anonymised patients without an ID are told apart by name only: not linkable by ID.
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "patient ID '" + ref.patient_id + "' names several patients");
+    }
+    return row;
+  }
+
   static StoredInstance ReadStored(const Stmt& r) {
     return StoredInstance{r.Text("sop_uid"), r.Text("blob_key"),
                           static_cast<uint64_t>(r.Int("size")), r.Text("sha256")};

@@ -83,6 +83,12 @@ struct StudySummary {
   std::string institution;           // the name of the institution it belongs to; "": none
 };
 
+/// A patient as the region knows them: PatientID and the issuer of it (store/institution_store.h).
+struct PatientRef {
+  std::string patient_id;
+  std::string issuer;
+};
+
 struct StudyPage {
   int64_t total = 0;  // matches before paging
   std::vector<StudySummary> studies;
@@ -216,6 +222,18 @@ class StudyIndex {
   virtual Result<std::vector<QueryRow>> Query(const Scope& scope, const IndexQuery& query) = 0;
   virtual Result<std::optional<StudyDetail>> GetStudy(const Scope& scope,
                                                       const std::string& study_uid) = 0;
+
+  /// The regional patient index: records that two patients (of any institutions) are one
+  /// person; links are transitive (linking into a group joins the group). kNotFound if either
+  /// patient is unknown.
+  virtual Status LinkPatients(const PatientRef& a, const PatientRef& b) = 0;
+  /// Takes a patient out of its person's group (a link made in error); kNotFound if unknown.
+  virtual Status UnlinkPatient(const PatientRef& patient) = 0;
+  /// The studies of the person whose patient has `study_uid`, under every linked identity, that
+  /// `scope` sees, newest first (the study itself included); empty when `scope` does not see
+  /// `study_uid`.
+  virtual Result<std::vector<StudySummary>> PersonHistory(const Scope& scope,
+                                                          const std::string& study_uid) = 0;
 
   /// Calls `fn` for every indexed instance (for verify). Stops early if `fn` returns false.
   virtual Status ForEachInstance(const std::function<bool(const StoredInstance&)>& fn) = 0;

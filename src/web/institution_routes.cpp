@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/net.h"
+#include "core/uid.h"
 #include "web/dicomweb_routes.h"
+#include "web/json_views.h"
 
 namespace dxhub::web {
 namespace {
@@ -63,6 +65,15 @@ Result<store::Institution> FromJson(const json& body) {
     in.senders.push_back(std::move(sender));
   }
   return in;
+}
+
+Result<store::PatientRef> PatientFromJson(const json& v) {
+  if (!v.is_object() || !v.contains("patient_id") || !v["patient_id"].is_string() ||
+      v["patient_id"].get_ref<const std::string&>().empty() ||
+      (v.contains("issuer") && !v["issuer"].is_string()))
+    return Invalid("a patient is {\"patient_id\": ..., \"issuer\": ...}");
+  return store::PatientRef{v["patient_id"].get<std::string>(),
+                           v.contains("issuer") ? v["issuer"].get<std::string>() : ""};
 }
 
 json ToJson(const store::Institution& in, bool admin) {
@@ -124,6 +135,76 @@ void InstitutionRoutes::Register(RouteTable& routes) {
           return SendErrorResponse(res, MakeError(ErrorCode::kInternal, "institution vanished"));
         SendJsonResponse(res, 201, ToJson(**stored, true));
       });
+
+  // The person's other studies, under every identity linked to theirs, as far as the caller sees.
+  routes.Get(
+      R"(/api/studies/([^/]+)/history)", Needs(Role::kViewer, Data::kPatient),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        const std::string uid = req.matches[1];
+        if (Status valid = ValidateUid(uid, "StudyInstanceUID"); !valid.ok())
+          return SendErrorResponse(res, Invalid(valid.error().message));
+        auto history = archive_.index().PersonHistory(ctx.caller->scope, uid);
+        if (!history.ok())
+          return SendErrorResponse(res, history.error());
+        if (history->empty())
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
+        json studies = json::array();
+        for (const auto& s : *history)
+          studies.push_back(dxhub::web::ToJson(s));
+        SendJsonResponse(res, 200, {{"study_instance_uid", uid}, {"studies", std::move(studies)}});
+      });
+
+  // Linking identities spans institutions: only an administrator of the whole region does it,
+  // and every link and unlink is in the audit log before it is made.
+  auto region_admin = [this](const RequestContext& ctx, const httplib::Request& req,
+                             const std::string& action, const std::string& detail) -> Status {
+    if (ctx.caller->user.institution != 0) {
+      return MakeError(ErrorCode::kForbidden,
+                       "only an administrator of the whole region links patients");
+    }
+    Status audited =
+        archive_.index().users().Audit({clock_.NowMillis(), ctx.caller->user.username, action,
+                                        detail.substr(0, 128), req.remote_addr, ""});
+    if (!audited.ok())
+      return MakeError(ErrorCode::kUnavailable, "audit log unavailable");
+    return Ok();
+  };
+  routes.Post("/api/patient-links", Needs(Role::kAdmin, Data::kPatient),
+              [region_admin, this](const RequestContext& ctx, const httplib::Request& req,
+                                   httplib::Response& res) {
+                const json body = json::parse(req.body, nullptr, false);
+                if (!body.is_object() || !body.contains("patients") ||
+                    !body["patients"].is_array() || body["patients"].size() != 2)
+                  return SendErrorResponse(
+                      res,
+                      Invalid("send {\"patients\": [{\"patient_id\", \"issuer\"}, {...}]}: the two "
+                              "identities of one person"));
+                auto a = PatientFromJson(body["patients"][0]);
+                auto b = PatientFromJson(body["patients"][1]);
+                if (!a.ok() || !b.ok())
+                  return SendErrorResponse(res, a.ok() ? b.error() : a.error());
+                const std::string detail =
+                    a->patient_id + "@" + a->issuer + " = " + b->patient_id + "@" + b->issuer;
+                if (Status allowed = region_admin(ctx, req, "patient.link", detail); !allowed.ok())
+                  return SendErrorResponse(res, allowed.error());
+                if (Status linked = archive_.index().LinkPatients(*a, *b); !linked.ok())
+                  return SendErrorResponse(res, linked.error());
+                SendJsonResponse(res, 200, {{"linked", true}});
+              });
+  routes.Post("/api/patient-links/remove", Needs(Role::kAdmin, Data::kPatient),
+              [region_admin, this](const RequestContext& ctx, const httplib::Request& req,
+                                   httplib::Response& res) {
+                auto patient = PatientFromJson(json::parse(req.body, nullptr, false));
+                if (!patient.ok())
+                  return SendErrorResponse(res, patient.error());
+                if (Status allowed = region_admin(ctx, req, "patient.unlink",
+                                                  patient->patient_id + "@" + patient->issuer);
+                    !allowed.ok())
+                  return SendErrorResponse(res, allowed.error());
+                if (Status unlinked = archive_.index().UnlinkPatient(*patient); !unlinked.ok())
+                  return SendErrorResponse(res, unlinked.error());
+                SendJsonResponse(res, 200, {{"linked", false}});
+              });
 }
 
 }  // namespace dxhub::web

@@ -181,15 +181,22 @@ class InstitutionsTest(unittest.TestCase):
             ("GET", "/dicom-web/studies/([^/]+)/instances"),
             ("GET", "/dicom-web/studies/([^/]+)/series/([^/]+)/instances")}
         stow = {("POST", "/dicom-web/studies"), ("POST", "/dicom-web/studies/([^/]+)")}
+        # Linking identities: administrators of the whole region only (tested on their own below).
+        region = {("POST", "/api/patient-links"), ("POST", "/api/patient-links/remove")}
         posts = {  # the body each POST route takes
             "/api/series/([^/]+)/process": {"operation": "mip"},
             "/api/studies/([^/]+)/viewed": {},
             "/api/studies/([^/]+)/decisions": {"verdict": "confirm", "comment": "matrix"},
             "/api/studies/([^/]+)/ai/rerun": {}}
-        by_uid = {(m, p) for m, p in patient_routes if (m, p) not in lists | stow}
+        by_uid = {(m, p) for m, p in patient_routes if (m, p) not in lists | stow | region}
         # Every route is in exactly one group; the POSTs among the by-UID ones have a body.
         self.assertEqual({p for m, p in by_uid if m == "POST"}, set(posts))
-        self.assertTrue(lists <= patient_routes and stow <= patient_routes)
+        self.assertTrue(lists <= patient_routes and stow <= patient_routes and
+                        region <= patient_routes)
+        for method, pattern in sorted(region):
+            for user in ("rad_a", "rad"):  # radiologists, not administrators
+                status, answer = self.get_as(user, pattern, body={})
+                self.assertEqual(status, 403, f"{pattern} as {user}: {answer[:200]}")
 
         # The insider queues a processing job on B's series first: its job routes need one.
         status, body = self.get_as("rad", f"/api/series/{series_b}/process",
@@ -248,6 +255,36 @@ class InstitutionsTest(unittest.TestCase):
                                      body=part(STUDY_B + ".1.8"), content_type=stow_type)
         self.assertEqual(status, 200, answer[:300])
         self.assertEqual(self.server.study(STUDY_B)["instance_count"], 2)
+
+    def test_linked_identities_show_one_persons_history(self):
+        def history(user, study):
+            status, body = self.get_as(user, f"/api/studies/{study}/history")
+            if status == 404:
+                return None
+            self.assertEqual(status, 200, body)
+            return sorted(s["study_instance_uid"] for s in json.loads(body)["studies"])
+
+        a, h = {"patient_id": "P001", "issuer": "CLA"}, {"patient_id": "H77", "issuer": "HOSP"}
+        self.assertEqual(history("rad", STUDY_H), [STUDY_H])
+        status, body = self.get_as("admin", "/api/patient-links", body={"patients": [a, h]})
+        self.assertEqual(status, 200, body)
+        try:
+            self.assertEqual(history("rad", STUDY_H), sorted([STUDY_A, STUDY_H]))
+            self.assertEqual(history("rad", STUDY_A), sorted([STUDY_A, STUDY_H]))
+            # Clinic A's doctor sees the clinic's own study, nothing of the hospital's.
+            self.assertEqual(history("doc_a", STUDY_A), [STUDY_A])
+            self.assertIsNone(history("doc_a", STUDY_H))
+            # Clinic B's P001 is another person: not linked.
+            self.assertEqual(history("rad", STUDY_B), [STUDY_B])
+            status, body = self.get_as("admin", "/api/patient-links",
+                                       body={"patients": [a, {"patient_id": "P001"}]})
+            self.assertEqual(status, 404, body)  # P001 without an issuer is nobody here
+            actions = [e["action"] for e in self.server.get("/api/audit?limit=1000")[1]["entries"]]
+            self.assertIn("patient.link", actions)
+        finally:
+            status, body = self.get_as("admin", "/api/patient-links/remove", body=h)
+            self.assertEqual(status, 200, body)
+        self.assertEqual(history("rad", STUDY_A), [STUDY_A])
 
     def test_c_find_and_c_get_keep_to_the_calling_institution(self):
         def found(calling, keys):

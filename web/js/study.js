@@ -20,9 +20,24 @@ function markOf(r) {
   return r.high_risk ? 'high' : 'normal';
 }
 
+// The person's other studies, under every identity the regional patient index links to this one
+// (another clinic's PatientID included), as far as the user may see them.
+function historySection(uid, studies) {
+  const others = studies.filter((s) => s.study_instance_uid !== uid);
+  if (others.length === 0) return null;
+  return h('section', { class: 'history' },
+    h('h2', {}, t('st.history')),
+    h('ul', {}, ...others.map((s) => h('li', {},
+      h('a', { href: `#/study/${encodeURIComponent(s.study_instance_uid)}` },
+        [s.study_date && dicomDate(s.study_date), (s.modalities || []).join(' '),
+          s.study_description].filter(Boolean).join(' · ') || s.study_instance_uid),
+      h('span', { class: 'muted' }, ` ${[s.institution, s.patient_id].filter(Boolean).join(' · ')}`)))));
+}
+
 export async function studyPage(view, [uid]) {
   const base = `/api/studies/${encodeURIComponent(uid)}`;
-  const [detail, ai, review] = await Promise.all([api(base), api(`${base}/ai`), api(`${base}/review`)]);
+  const [detail, ai, review, history] = await Promise.all([api(base), api(`${base}/ai`),
+    api(`${base}/review`), api(`${base}/history`).catch(() => ({ studies: [] }))]);
   // Turnaround counts from the first time a doctor opened the study (a POST: GETs change nothing).
   api(`${base}/viewed`, { method: 'POST' }).catch(() => {});
   const study = detail.study || detail;
@@ -125,6 +140,7 @@ export async function studyPage(view, [uid]) {
         h('button', { class: 'reject', onclick: () => decide('reject') }, t('st.rejectStudy'))) : null,
       s.high_risk > 0 && !canDecide ? h('p', { class: 'muted' }, t('st.noRights')) : null,
       h('h3', {}, t('st.decisions')), decisions),
+    historySection(uid, history.studies),
     h('label', { class: 'toggle' }, highOnly, t('st.highonly')),
     grid);
   return () => panels.forEach((p) => p.stop());
