@@ -139,6 +139,8 @@ class HostileTest(unittest.TestCase):
         server = None
         try:
             server = Server(data_dir=small).start()
+            # The admin token is a row too: issued before the disk is full, not after.
+            self.assertTrue(server.token)
             files = [harness.write_instance(os.path.join(self.tmp, f"{i}.dcm"), f"1.2.5.{i}",
                                             rows=256, cols=256, fill=i) for i in range(60)]
             rc, out = harness.storescu(server, files)
