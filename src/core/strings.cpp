@@ -4,6 +4,15 @@
 
 namespace dxhub {
 
+std::string AsciiLower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 std::vector<std::string> Split(std::string_view text, std::string_view separators) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -13,4 +13,8 @@ bool ParseNumber(std::string_view text, double& value);
 /// "" -> one empty field), so callers can reject empty list items explicitly.
 std::vector<std::string> Split(std::string_view text, std::string_view separators);
 
+/// `text` with A-Z turned to a-z and every other byte kept (UTF-8 stays intact): for names
+/// compared without case, e.g. an incoming InstitutionName.
+std::string AsciiLower(std::string_view text);
+
 }  // namespace dxhub

@@ -4,19 +4,13 @@
 
 #include <map>
 
+#include "core/strings.h"
+
 namespace dxhub::store {
 namespace {
 
 using sql::Stmt;
 using sql::Transaction;
-
-std::string Lower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
 
 // The institution's id by name, inside a transaction; kNotFound if there is none.
 Result<int64_t> IdOf(Transaction& tx, const std::string& name) {
@@ -47,7 +41,7 @@ class SqlInstitutionStore final : public InstitutionStore {
           "SELECT 1 AS one FROM institution_names WHERE name = :lower");
       if (!taken.ok())
         return taken.error();
-      taken->Bind("name", in.name).Bind("lower", Lower(in.name));
+      taken->Bind("name", in.name).Bind("lower", AsciiLower(in.name));
       bool exists = false;
       DXHUB_TRY(taken->ForEach([&](const Stmt&) { exists = true; }));
       if (exists)
@@ -59,9 +53,9 @@ class SqlInstitutionStore final : public InstitutionStore {
         return insert.error();
       insert->Bind("name", in.name).Bind("issuer", in.issuer).Bind("now", now_ms);
       DXHUB_TRY(insert->ForEach([&](const Stmt& r) { id = r.Int("id"); }));
-      std::vector<std::string> names{Lower(in.name)};
+      std::vector<std::string> names{AsciiLower(in.name)};
       for (const auto& alias : in.aliases)
-        names.push_back(Lower(alias));
+        names.push_back(AsciiLower(alias));
       auto name = tx.Prepare(
           "INSERT INTO institution_names(name, institution_pk) VALUES (:name, :pk) "
           "ON CONFLICT(name) DO NOTHING");
@@ -112,7 +106,7 @@ class SqlInstitutionStore final : public InstitutionStore {
         return names.error();
       DXHUB_TRY(names->ForEach([&](const Stmt& r) {
         Institution& i = out[at[r.Int("pk")]];
-        if (r.Text("name") != Lower(i.name))
+        if (r.Text("name") != AsciiLower(i.name))
           i.aliases.push_back(r.Text("name"));
       }));
       auto senders = tx.Prepare(

@@ -868,11 +868,7 @@ class SqlStudyIndex final : public StudyIndex {
     }
     if (sender.id != 0 || institution_name.empty())
       return sender;
-    std::string lower = institution_name;
-    for (char& c : lower) {
-      if (c >= 'A' && c <= 'Z')
-        c = static_cast<char>(c - 'A' + 'a');
-    }
+    const std::string lower = AsciiLower(institution_name);
     return pick(
         "SELECT n.id AS id, n.issuer AS issuer FROM institution_names x JOIN "
         "institutions n ON n.id = x.institution_pk WHERE x.name = :name",
