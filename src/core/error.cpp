@@ -7,7 +7,7 @@ namespace {
 
 // DICOM statuses: 0xA700 Refused: Out of Resources, 0xA900 Error: Data Set does not match SOP
 // Class, 0xC000 Error: Cannot understand, 0x0122 SOP class not supported, 0x0124 not authorized.
-constexpr std::array<ErrorInfo, 17> kTable = {{
+constexpr std::array<ErrorInfo, 18> kTable = {{
     {"invalid_argument", 400, 0xC000},
     {"malformed_dicom", 400, 0xC000},
     {"missing_attribute", 400, 0xA900},
@@ -24,6 +24,7 @@ constexpr std::array<ErrorInfo, 17> kTable = {{
     {"not_acceptable", 406, 0xC000},
     {"too_large", 413, 0xA700},
     {"too_many_requests", 429, 0xA700},
+    {"conflict", 409, 0xC000},
     {"internal_error", 500, 0xC000},
 }};
 

@@ -26,6 +26,7 @@ enum class ErrorCode {
   kNotAcceptable,    // the client accepts no representation we can produce
   kTooLarge,         // a request body over the configured limit
   kTooManyRequests,  // a client over its rate (failed logins from one address)
+  kConflict,         // the resource's state forbids it now (claimed by another, already signed)
   kInternal,         // programming error surfaced as a value
 };
 

@@ -11,6 +11,7 @@
 #include "store/sql_ai_store.h"
 #include "store/sql_cluster_store.h"
 #include "store/sql_institution_store.h"
+#include "store/sql_reading_store.h"
 #include "store/sql_peer_store.h"
 #include "store/sql_processing_store.h"
 #include "store/sql_review_store.h"
@@ -259,6 +260,7 @@ class SqlStudyIndex final : public StudyIndex {
     cluster_ = MakeSqlClusterStore(*db_);
     peers_ = MakeSqlPeerStore(*db_);
     institutions_ = MakeSqlInstitutionStore(*db_);
+    reading_ = MakeSqlReadingStore(*db_);
   }
 
   int SchemaVersion() const override { return db_->SchemaVersion(); }
@@ -375,6 +377,7 @@ class SqlStudyIndex final : public StudyIndex {
   ClusterStore& cluster() override { return *cluster_; }
   PeerStore& peers() override { return *peers_; }
   InstitutionStore& institutions() override { return *institutions_; }
+  ReadingStore& reading() override { return *reading_; }
 
   Result<StudyPage> FindStudies(const Scope& scope, const StudyQuery& q) override {
     std::vector<Filter> filters;
@@ -1045,6 +1048,7 @@ class SqlStudyIndex final : public StudyIndex {
   std::unique_ptr<ClusterStore> cluster_;
   std::unique_ptr<PeerStore> peers_;
   std::unique_ptr<InstitutionStore> institutions_;
+  std::unique_ptr<ReadingStore> reading_;
 };
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "store/job_lease.h"
 #include "store/peer_store.h"
 #include "store/processing_store.h"
+#include "store/reading_store.h"
 #include "store/review_store.h"
 #include "store/scope.h"
 #include "store/sql/postgres_database.h"
@@ -261,6 +262,8 @@ class StudyIndex {
   virtual PeerStore& peers() = 0;
   /// The region's institutions, their senders and readers, in the same database.
   virtual InstitutionStore& institutions() = 0;
+  /// Remote reading: read requests, claims and report versions, in the same database.
+  virtual ReadingStore& reading() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;
