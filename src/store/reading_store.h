@@ -24,9 +24,9 @@ Result<ReadPriority> ParseReadPriority(const std::string& text);
 
 /// The turnaround target of each priority (configured: read-turnaround-stat etc.).
 struct TurnaroundTargets {
-  int64_t stat_ms = 3'600'000;
-  int64_t urgent_ms = 4 * 3'600'000;
-  int64_t routine_ms = 24 * 3'600'000;
+  int64_t stat_ms = 3'600'000;      // 1 h
+  int64_t urgent_ms = 14'400'000;   // 4 h
+  int64_t routine_ms = 86'400'000;  // 24 h
   int64_t For(ReadPriority priority) const {
     return priority == ReadPriority::kStat     ? stat_ms
            : priority == ReadPriority::kUrgent ? urgent_ms

@@ -3,6 +3,7 @@
 #include "store/sql_reading_store.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "core/strings.h"
@@ -154,7 +155,7 @@ double Percentile(std::vector<double> v, double p) {
   if (v.empty())
     return -1;
   std::sort(v.begin(), v.end());
-  const size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  const auto k = static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1)));
   return v[std::min(k, v.size() - 1)];
 }
 
@@ -382,7 +383,7 @@ class SqlReadingStore final : public ReadingStore {
   }
 
   Result<Report> SaveDraft(const Scope& scope, const ReportDraft& d) override {
-    if (d.findings.size() > 64 * 1024 || d.impression.size() > 16 * 1024)
+    if (d.findings.size() > size_t{64} * 1024 || d.impression.size() > size_t{16} * 1024)
       return MakeError(ErrorCode::kInvalidArgument,
                        "findings have at most 64 KiB, the impression at most 16 KiB");
     int version = 0;
