@@ -31,6 +31,20 @@ std::string Join(const std::vector<std::string>& items) {
   return out.empty() ? "-" : out;
 }
 
+// MODALITY[:PRIORITY] ('*' any modality) into the store's rule.
+Status AddReadRule(store::ReadingStore& reading, const std::string& institution,
+                   const std::string& text) {
+  const size_t colon = text.find(':');
+  std::string modality = text.substr(0, colon);
+  auto priority = store::ParseReadPriority(colon == std::string::npos ? "routine"
+                                                                      : text.substr(colon + 1));
+  if (!priority.ok())
+    return priority.error();
+  if (modality == "*")
+    modality.clear();
+  return reading.AddRule(institution, modality, *priority);
+}
+
 }  // namespace
 
 int RunInstitution(const Config& config, const InstitutionOptions& options) {
@@ -40,6 +54,7 @@ int RunInstitution(const Config& config, const InstitutionOptions& options) {
     return Fail("cannot open archive in " + config.data_dir + ": " + archive.error().ToString());
   store::InstitutionStore& institutions = (*archive)->index().institutions();
   store::UserStore& users = (*archive)->index().users();
+  store::ReadingStore& reading = (*archive)->index().reading();
   if (options.action != "list" && options.name.empty())
     return Fail("institution " + options.action + " needs a name");
 
@@ -54,6 +69,10 @@ int RunInstitution(const Config& config, const InstitutionOptions& options) {
     auto id = institutions.Add(in, clock.NowMillis());
     if (!id.ok())
       return Fail(id.error().message);
+    for (const auto& rule : options.read_rules) {
+      if (Status st = AddReadRule(reading, options.name, rule); !st.ok())
+        return Fail(st.error().message);
+    }
     (void)users.Audit({clock.NowMillis(), "cli", "institution.add", options.name, "local", ""});
     std::printf("added institution %s\n", options.name.c_str());
     return 0;
@@ -67,6 +86,10 @@ int RunInstitution(const Config& config, const InstitutionOptions& options) {
       if (Status st = institutions.AddReadsFor(options.name, served); !st.ok())
         return Fail(st.error().message);
     }
+    for (const auto& rule : options.read_rules) {
+      if (Status st = AddReadRule(reading, options.name, rule); !st.ok())
+        return Fail(st.error().message);
+    }
     (void)users.Audit({clock.NowMillis(), "cli", "institution.set", options.name, "local", ""});
     std::printf("updated institution %s\n", options.name.c_str());
     return 0;
@@ -74,13 +97,23 @@ int RunInstitution(const Config& config, const InstitutionOptions& options) {
   auto list = institutions.List();
   if (!list.ok())
     return Fail(list.error().message);
-  std::printf("%-24s %-16s %-32s %s\n", "INSTITUTION", "ISSUER", "SENDERS", "READS FOR");
+  auto rules = reading.Rules();
+  if (!rules.ok())
+    return Fail(rules.error().message);
+  std::printf("%-24s %-16s %-32s %-24s %s\n", "INSTITUTION", "ISSUER", "SENDERS", "READS FOR",
+              "READ RULES");
   for (const auto& i : *list) {
     std::vector<std::string> senders;
     for (const auto& s : i.senders)
       senders.push_back(s.host.empty() ? s.aet : s.aet + "@" + s.host);
-    std::printf("%-24s %-16s %-32s %s\n", i.name.c_str(), i.issuer.empty() ? "-" : i.issuer.c_str(),
-                Join(senders).c_str(), Join(i.reads_for).c_str());
+    std::vector<std::string> mine;
+    for (const auto& r : *rules) {
+      if (r.institution == i.name)
+        mine.push_back((r.modality.empty() ? "*" : r.modality) + ":" + r.priority);
+    }
+    std::printf("%-24s %-16s %-32s %-24s %s\n", i.name.c_str(),
+                i.issuer.empty() ? "-" : i.issuer.c_str(), Join(senders).c_str(),
+                Join(i.reads_for).c_str(), Join(mine).c_str());
   }
   return 0;
 }

@@ -146,6 +146,9 @@ int main(int argc, char** argv) {
                           "add: an InstitutionName that also means it (repeatable)");
   institution->add_option("--reads-for", institution_options.reads_for,
                           "add/set: an institution whose studies its users read (repeatable)");
+  institution->add_option("--read-rule", institution_options.read_rules,
+                          "add/set: request a read of every complete study of this modality it "
+                          "sends, MODALITY[:stat|urgent|routine] ('*' any modality; repeatable)");
 
   dxhub::app::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "import DICOM files and folders (recursively)");

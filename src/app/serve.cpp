@@ -27,6 +27,19 @@
 namespace dxhub::app {
 namespace {
 
+store::TurnaroundTargets ReadTargets(const Config& config) {
+  store::TurnaroundTargets t;
+  t.stat_ms = int64_t{config.read_turnaround_stat_min} * 60 * 1000;
+  t.urgent_ms = int64_t{config.read_turnaround_urgent_min} * 60 * 1000;
+  t.routine_ms = int64_t{config.read_turnaround_routine_min} * 60 * 1000;
+  return t;
+}
+
+// Clinics' standing read requests are opened for studies that became complete within this long:
+// a node that was down for less catches up on start.
+constexpr int64_t kReadRuleWindowMs = int64_t{7} * 24 * 3600 * 1000;
+constexpr std::chrono::seconds kReadRuleSweep{5};
+
 // Connects the DIMSE SCP to the archive's ingest path.
 class ScpIngest final : public dicom::StoreHandler {
  public:
@@ -286,6 +299,7 @@ int RunServe(const Config& config) {
   http_options.node_name = config.node_name;
   http_options.job_lease_ms = int64_t{config.job_lease_s} * 1000;
   http_options.worklist_wait_cap_ms = int64_t{config.worklist_wait_cap_min} * 60 * 1000;
+  http_options.read_targets = ReadTargets(config);
   auto http =
       web::StartHttpServer(http_options, **archive, peers, pipeline.get(), processing.get());
   if (!http.ok()) {
@@ -311,6 +325,17 @@ int RunServe(const Config& config) {
                                               (processing ? processing->taken_over() : 0);
                           });
   heartbeat.Start();
+  // Every node sweeps; the store makes it idempotent (one open request per study).
+  Periodic read_rules(kReadRuleSweep, [&] {
+    const int64_t now = clock.NowMillis();
+    auto opened = (*archive)->index().reading().ApplyRules(now - kReadRuleWindowMs, now,
+                                                           http_options.read_targets);
+    if (!opened.ok())
+      spdlog::warn("reading: standing read requests not applied: {}", opened.error().message);
+    else if (*opened > 0)
+      spdlog::info("reading: {} read request(s) opened by clinics' rules", *opened);
+  });
+  read_rules.Start();
 
   // The ports actually bound (a configured 0 picks free ones): tests and scripts read them here.
   spdlog::info("dxhub ready: DICOM {}@{}:{} (TLS {})  web {}://{}:{}/", config.aet, config.bind,
@@ -331,6 +356,7 @@ int RunServe(const Config& config) {
   }
   spdlog::info("signal {} received, shutting down", sig);
   (*http)->Stop();
+  read_rules.Stop();
   heartbeat.Stop();
   peer_refresh.Stop();
   (*dicom_server)->Stop();

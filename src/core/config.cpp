@@ -287,6 +287,12 @@ Status ValidateConfig(const Config& config) {
     return MakeError(ErrorCode::kInvalidArgument, "ai-timeout must be at least 1 second");
   if (config.worklist_wait_cap_min < 1)
     return MakeError(ErrorCode::kInvalidArgument, "worklist-wait-cap must be at least 1 minute");
+  for (int minutes : {config.read_turnaround_stat_min, config.read_turnaround_urgent_min,
+                      config.read_turnaround_routine_min}) {
+    if (minutes < 1 || minutes > 60 * 24 * 90)
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "read-turnaround-* must be 1 minute to 90 days (in minutes)");
+  }
   if (config.stable_after_s < 0)
     return MakeError(ErrorCode::kInvalidArgument, "stable-after must not be negative");
   if (config.http_threads < 8 || config.http_threads > 4096)

@@ -136,6 +136,11 @@ struct Config {
   /// Minutes an unread study may wait before it rises to the top of the worklist, whatever its
   /// AI risk: a normal-looking study must not wait behind a stream of high-risk ones forever.
   int worklist_wait_cap_min = 120;
+  /// Turnaround targets of remote reading, per priority of a read request (minutes): a request
+  /// not signed by then is overdue and rises to the top of the reading queue.
+  int read_turnaround_stat_min = 60;
+  int read_turnaround_urgent_min = 240;
+  int read_turnaround_routine_min = 1440;
 
   std::string IndexPath() const { return data_dir + "/index.sqlite"; }
   std::string BlobDir() const { return data_dir + "/blobs"; }

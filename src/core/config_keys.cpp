@@ -215,6 +215,15 @@ std::vector<ConfigKey> MakeTable() {
       Int("worklist-wait-cap", K::kServe,
           "minutes after which an unread study rises to the top of the worklist (default 120)",
           &Config::worklist_wait_cap_min),
+      Int("read-turnaround-stat", K::kServe,
+          "minutes within which a stat read request is due (default 60)",
+          &Config::read_turnaround_stat_min),
+      Int("read-turnaround-urgent", K::kServe,
+          "minutes within which an urgent read request is due (default 240)",
+          &Config::read_turnaround_urgent_min),
+      Int("read-turnaround-routine", K::kServe,
+          "minutes within which a routine read request is due (default 1440)",
+          &Config::read_turnaround_routine_min),
   };
   return t;
 }

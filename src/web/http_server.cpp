@@ -21,6 +21,7 @@
 #include "web/dicomweb_routes.h"
 #include "web/http_connection.h"
 #include "web/institution_routes.h"
+#include "web/reading_routes.h"
 #include "web/json_views.h"
 #include "web/params.h"
 #include "web/peer_routes.h"
@@ -98,7 +99,8 @@ class HttpServerImpl final : public HttpServer {
         cluster_(archive, clock_, options.node_name, options.job_lease_ms),
         peers_(archive, peers, clock_, options.aet, options.dicom_client_cert,
                options.dicom_client_key),
-        institutions_(archive, clock_) {}
+        institutions_(archive, clock_),
+        reading_(archive, clock_, options.read_targets) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -261,6 +263,7 @@ class HttpServerImpl final : public HttpServer {
     cluster_.Register(routes_);
     peers_.Register(routes_);
     institutions_.Register(routes_);
+    reading_.Register(routes_);  // before the catch-all study route: it names sub-paths of it
     // The route table itself, for administrators and auditors: every route, the least role that
     // may call it and whether it reads or changes patient data (and so is audited and scoped).
     routes_.Get("/api/routes", Needs(Role::kAdmin),
@@ -700,6 +703,7 @@ class HttpServerImpl final : public HttpServer {
   ClusterRoutes cluster_;
   PeerRoutes peers_;
   InstitutionRoutes institutions_;
+  ReadingRoutes reading_;
   GuardedServer server_{ConnectionLimits{},
                         [this](const httplib::Request& req) { return !BodyWithinLimits(req); }};
   RouteTable routes_{server_, [this](const RoutePolicy& policy, const httplib::Request& req,

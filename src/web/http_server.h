@@ -19,6 +19,7 @@
 #include "core/result.h"
 #include "imaging/processing.h"
 #include "store/archive.h"
+#include "store/reading_store.h"
 #include "store/peer_directory.h"
 
 namespace dxhub::web {
@@ -50,6 +51,8 @@ struct HttpOptions {
   int64_t job_lease_ms = 30000;
   /// An unread study waiting longer than this rises to the top of the worklist.
   int64_t worklist_wait_cap_ms = int64_t{120} * 60 * 1000;
+  /// When a read request of each priority is due.
+  store::TurnaroundTargets read_targets;
 };
 
 class HttpServer {

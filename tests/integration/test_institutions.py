@@ -67,10 +67,11 @@ class InstitutionsTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.cleanup()
 
-    def get_as(self, user, path, accept=None, body=None, content_type="application/json"):
+    def get_as(self, user, path, accept=None, body=None, content_type="application/json",
+               method=None):
         data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{self.server.http_port}{path}", data=data,
-                                     method="GET" if body is None else "POST")
+                                     method=method or ("GET" if body is None else "POST"))
         if body is not None:
             req.add_header("Content-Type", content_type)
         token = self.server.token if user == "admin" else self.tokens[user]
@@ -175,7 +176,8 @@ class InstitutionsTest(unittest.TestCase):
         patient_routes = {(r["method"], r["pattern"]) for r in body["routes"] if r["patient_data"]}
         series_b, sop_b = STUDY_B + ".1", STUDY_B + ".1.1"
         lists = {  # listings: B's study is absent for the outsider, present for the insider
-            ("GET", "/api/studies"), ("GET", "/api/worklist"), ("GET", "/dicom-web/studies"),
+            ("GET", "/api/studies"), ("GET", "/api/worklist"), ("GET", "/api/read-requests"),
+            ("GET", "/dicom-web/studies"),
             ("GET", "/dicom-web/series"), ("GET", "/dicom-web/instances"),
             ("GET", "/dicom-web/studies/([^/]+)/series"),
             ("GET", "/dicom-web/studies/([^/]+)/instances"),
@@ -183,14 +185,20 @@ class InstitutionsTest(unittest.TestCase):
         stow = {("POST", "/dicom-web/studies"), ("POST", "/dicom-web/studies/([^/]+)")}
         # Linking identities: administrators of the whole region only (tested on their own below).
         region = {("POST", "/api/patient-links"), ("POST", "/api/patient-links/remove")}
-        posts = {  # the body each POST route takes
+        posts = {  # the body each POST (and PUT) route takes
             "/api/series/([^/]+)/process": {"operation": "mip"},
+            "/api/studies/([^/]+)/read-requests": {"priority": "urgent"},
+            "/api/read-requests/(\\d+)/claim": {},
+            "/api/read-requests/(\\d+)/release": {},
+            "/api/read-requests/(\\d+)/cancel": {},
+            "/api/studies/([^/]+)/report/sign": {"version": 1},
+            "/api/studies/([^/]+)/report": {"findings": "matrix", "impression": "matrix"},
             "/api/studies/([^/]+)/viewed": {},
             "/api/studies/([^/]+)/decisions": {"verdict": "confirm", "comment": "matrix"},
             "/api/studies/([^/]+)/ai/rerun": {}}
         by_uid = {(m, p) for m, p in patient_routes if (m, p) not in lists | stow | region}
         # Every route is in exactly one group; the POSTs among the by-UID ones have a body.
-        self.assertEqual({p for m, p in by_uid if m == "POST"}, set(posts))
+        self.assertEqual({p for m, p in by_uid if m in ("POST", "PUT")}, set(posts))
         self.assertTrue(lists <= patient_routes and stow <= patient_routes and
                         region <= patient_routes)
         for method, pattern in sorted(region):
@@ -203,8 +211,19 @@ class InstitutionsTest(unittest.TestCase):
                                    body=posts["/api/series/([^/]+)/process"])
         self.assertEqual(status, 202, body)
         job = str(json.loads(body)["id"])
+        # And reads B's study for clinic B: a request and a signed report for the reading routes.
+        status, body = self.get_as("rad", f"/api/studies/{STUDY_B}/read-requests", body={})
+        self.assertEqual(status, 201, body)
+        request = str(json.loads(body)["id"])
+        for path, method, payload in (
+                (f"/api/read-requests/{request}/claim", "POST", {}),
+                (f"/api/studies/{STUDY_B}/report", "PUT", {"impression": "No acute findings."}),
+                (f"/api/studies/{STUDY_B}/report/sign", "POST", {"version": 1})):
+            status, body = self.get_as("rad", path, body=payload, method=method)
+            self.assertEqual(status, 200, f"{path}: {body[:300]}")
         values = {"studies": STUDY_B, "series": series_b, "instances": sop_b,
-                  "bulkdata": "7FE00010", "frames": "1", "processing": job, "files": "mip.png"}
+                  "bulkdata": "7FE00010", "frames": "1", "processing": job, "files": "mip.png",
+                  "read-requests": request, "reports": "1"}
 
         group = re.compile(r"\((?:\[[^\]]*\]|[^()\[])*\)")  # "([^/]+)", "(.+)", ...
 
@@ -216,10 +235,10 @@ class InstitutionsTest(unittest.TestCase):
 
         for method, pattern in sorted(by_uid):
             path = fill(pattern)
-            body = posts.get(pattern) if method == "POST" else None
-            status, answer = self.get_as("rad_a", path, accept="*/*", body=body)
+            body = posts.get(pattern) if method in ("POST", "PUT") else None
+            status, answer = self.get_as("rad_a", path, accept="*/*", body=body, method=method)
             self.assertEqual(status, 404, f"{method} {path} as clinic A: {answer[:200]}")
-            status, answer = self.get_as("rad", path, accept="*/*", body=body)
+            status, answer = self.get_as("rad", path, accept="*/*", body=body, method=method)
             if pattern.endswith("/files/([^/]+)") and status == 404:
                 # The job may not have finished (or made that file): it still exists for them.
                 self.assertNotIn(b"no such job", answer, path)
@@ -245,16 +264,17 @@ class InstitutionsTest(unittest.TestCase):
                 return (b"--BOUNDARY\r\nContent-Type: application/dicom\r\n\r\n" + f.read() +
                         b"\r\n--BOUNDARY--\r\n")
         stow_type = 'multipart/related; type="application/dicom"; boundary=BOUNDARY'
+        before = self.server.study(STUDY_B)["instance_count"]  # the image, the report's SR and PDF
         for path in ("/dicom-web/studies", f"/dicom-web/studies/{STUDY_B}"):
             status, answer = self.get_as("rad_a", path, accept="application/dicom+json",
                                          body=part(STUDY_B + ".1.7"), content_type=stow_type)
             self.assertEqual(status, 409, f"STOW {path} as clinic A: {answer[:300]}")
-        self.assertEqual(self.server.study(STUDY_B)["instance_count"], 1)
+        self.assertEqual(self.server.study(STUDY_B)["instance_count"], before)
         status, answer = self.get_as("rad", f"/dicom-web/studies/{STUDY_B}",
                                      accept="application/dicom+json",
                                      body=part(STUDY_B + ".1.8"), content_type=stow_type)
         self.assertEqual(status, 200, answer[:300])
-        self.assertEqual(self.server.study(STUDY_B)["instance_count"], 2)
+        self.assertEqual(self.server.study(STUDY_B)["instance_count"], before + 1)
 
     def test_linked_identities_show_one_persons_history(self):
         def history(user, study):
