@@ -162,6 +162,14 @@ Result<ModelCard> LoadModelCard(const std::string& dir_in) {
 
 bool AppliesTo(const ModelCard& card, const std::string& modality, const std::string& sop_class,
                const std::string& body_part) {
+  // Documents and overlays are not pictures to classify: a card for "any modality" does not
+  // take reports (SR, the report's PDF), segmentations, presentation states or key objects; a
+  // card that names one of them does.
+  static const std::vector<std::string> kNotPictures = {"SR", "DOC",      "SEG", "PR",
+                                                        "KO", "RTSTRUCT", "REG"};
+  if (card.modalities.empty() &&
+      std::find(kNotPictures.begin(), kNotPictures.end(), modality) != kNotPictures.end())
+    return false;
   return Contains(card.modalities, modality) && Contains(card.sop_classes, sop_class) &&
          Contains(card.body_parts, body_part);
 }

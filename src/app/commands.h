@@ -45,9 +45,9 @@ struct InstitutionOptions {
   std::string action;  // add, list, set
   std::string name;
   std::string issuer;
-  std::vector<std::string> senders;    // AET or AET@IP
-  std::vector<std::string> aliases;    // InstitutionName values that mean it
-  std::vector<std::string> reads_for;  // institutions whose studies its users read
+  std::vector<std::string> senders;     // AET or AET@IP
+  std::vector<std::string> aliases;     // InstitutionName values that mean it
+  std::vector<std::string> reads_for;   // institutions whose studies its users read
   std::vector<std::string> read_rules;  // MODALITY[:PRIORITY]: standing read requests
 };
 int RunInstitution(const Config& config, const InstitutionOptions& options);

@@ -36,8 +36,8 @@ Status AddReadRule(store::ReadingStore& reading, const std::string& institution,
                    const std::string& text) {
   const size_t colon = text.find(':');
   std::string modality = text.substr(0, colon);
-  auto priority = store::ParseReadPriority(colon == std::string::npos ? "routine"
-                                                                      : text.substr(colon + 1));
+  auto priority =
+      store::ParseReadPriority(colon == std::string::npos ? "routine" : text.substr(colon + 1));
   if (!priority.ok())
     return priority.error();
   if (modality == "*")

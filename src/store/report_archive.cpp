@@ -14,8 +14,7 @@ std::string ReportUid(const std::string& study_uid, const std::string& what) {
 }
 
 // A stored instance of the study, whose patient and study attributes the report copies.
-Result<std::string> SourcePath(Archive& archive, const Scope& scope,
-                               const std::string& study_uid) {
+Result<std::string> SourcePath(Archive& archive, const Scope& scope, const std::string& study_uid) {
   IndexQuery query;
   query.level = Level::kInstance;
   query.filters.push_back({Field::kStudyUid, Filter::Kind::kExact, {study_uid}});

@@ -19,8 +19,8 @@
 #include "core/result.h"
 #include "imaging/processing.h"
 #include "store/archive.h"
-#include "store/reading_store.h"
 #include "store/peer_directory.h"
+#include "store/reading_store.h"
 
 namespace dxhub::web {
 

@@ -97,14 +97,15 @@ void ReadingRoutes::Register(RouteTable& routes) {
         if (!body.is_object() || (body.contains("priority") && !body["priority"].is_string()) ||
             (body.contains("reason") && !body["reason"].is_string()))
           return SendErrorResponse(
-              res, Invalid("send {\"priority\": \"stat\"|\"urgent\"|\"routine\", \"reason\": ...}"));
+              res,
+              Invalid("send {\"priority\": \"stat\"|\"urgent\"|\"routine\", \"reason\": ...}"));
         auto priority = store::ParseReadPriority(body.value("priority", std::string("routine")));
         if (!priority.ok())
           return SendErrorResponse(res, priority.error());
         const int64_t now = clock_.NowMillis();
-        auto made = reading.Request(ctx.caller->scope,
-                                    {*uid, *priority, body.value("reason", std::string()),
-                                     ctx.caller->user.username, now, now + targets_.For(*priority)});
+        auto made = reading.Request(
+            ctx.caller->scope, {*uid, *priority, body.value("reason", std::string()),
+                                ctx.caller->user.username, now, now + targets_.For(*priority)});
         if (!made.ok())
           return SendErrorResponse(res, made.error());
         SendJsonResponse(res, 201, ToJson(*made));
@@ -196,20 +197,19 @@ void ReadingRoutes::Register(RouteTable& routes) {
         SendJsonResponse(res, 200, ToJson(*claimed));
       });
 
-  routes.Post(R"(/api/read-requests/(\d+)/release)", Needs(Role::kRadiologist, Data::kPatient),
-              [&reading](const RequestContext& ctx, const httplib::Request& req,
-                         httplib::Response& res) {
-                auto id = RequestId(req);
-                if (!id.ok())
-                  return SendErrorResponse(res, id.error());
-                // An administrator frees the claim of a reader who is away.
-                const bool force = ctx.caller->user.role == "admin";
-                Status released =
-                    reading.Release(ctx.caller->scope, *id, ctx.caller->user.username, force);
-                if (!released.ok())
-                  return SendErrorResponse(res, released.error());
-                SendJsonResponse(res, 200, {{"status", "requested"}});
-              });
+  routes.Post(
+      R"(/api/read-requests/(\d+)/release)", Needs(Role::kRadiologist, Data::kPatient),
+      [&reading](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        auto id = RequestId(req);
+        if (!id.ok())
+          return SendErrorResponse(res, id.error());
+        // An administrator frees the claim of a reader who is away.
+        const bool force = ctx.caller->user.role == "admin";
+        Status released = reading.Release(ctx.caller->scope, *id, ctx.caller->user.username, force);
+        if (!released.ok())
+          return SendErrorResponse(res, released.error());
+        SendJsonResponse(res, 200, {{"status", "requested"}});
+      });
 
   routes.Post(R"(/api/read-requests/(\d+)/cancel)", Needs(Role::kClinician, Data::kPatient),
               [&reading, this](const RequestContext& ctx, const httplib::Request& req,
@@ -224,78 +224,76 @@ void ReadingRoutes::Register(RouteTable& routes) {
               });
 
   // The study's reading state: its request and its signed reports; the caller's own draft.
-  routes.Get(
-      R"(/api/studies/([^/]+)/reports)", Needs(Role::kViewer, Data::kPatient),
-      [&reading, this](const RequestContext& ctx, const httplib::Request& req,
-                       httplib::Response& res) {
-        auto uid = StudyUid(req);
-        if (!uid.ok())
-          return SendErrorResponse(res, uid.error());
-        const int64_t now = clock_.NowMillis();
-        auto study = archive_.index().GetStudy(ctx.caller->scope, *uid);
-        if (!study.ok())
-          return SendErrorResponse(res, study.error());
-        if (!study->has_value())
-          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
-        auto reports = reading.Reports(ctx.caller->scope, *uid, /*drafts=*/true);
-        if (!reports.ok())
-          return SendErrorResponse(res, reports.error());
-        auto request = reading.OfStudy(ctx.caller->scope, *uid, now);
-        if (!request.ok())
-          return SendErrorResponse(res, request.error());
-        json list = json::array();
-        json draft;
-        for (const auto& r : *reports) {
-          // A draft is not a report yet: only its author sees it.
-          if (r.status == "draft") {
-            if (r.author == ctx.caller->user.username)
-              draft = ToJson(r);
-            continue;
-          }
-          list.push_back(ToJson(r));
-        }
-        const bool radiologist = RoleAtLeast(ctx.caller->user.role, Role::kRadiologist);
-        json out = {{"study_instance_uid", *uid},
-                    {"reports", std::move(list)},
-                    {"draft", std::move(draft)},
-                    {"request", request->has_value() ? ToJson(**request) : json()}};
-        if (request->has_value()) {
-          const auto& q = **request;
-          out["request"]["can_claim"] =
-              q.status == "requested" && radiologist && ReadsFor(*ctx.caller, q);
-          out["request"]["can_cancel"] = q.status == "requested";
-        }
-        // Who may write now: the holder of the open request; with none open, any radiologist
-        // (the hospital's own studies, or an addendum to a signed report).
-        const bool open = request->has_value() &&
-                          ((*request)->status == "requested" || (*request)->status == "claimed");
-        out["can_write"] =
-            radiologist && (!open || (*request)->claimed_by == ctx.caller->user.username);
-        out["can_request"] = RoleAtLeast(ctx.caller->user.role, Role::kClinician) && !open;
-        SendJsonResponse(res, 200, out);
-      });
-
-  routes.Put(R"(/api/studies/([^/]+)/report)", Needs(Role::kRadiologist, Data::kPatient),
+  routes.Get(R"(/api/studies/([^/]+)/reports)", Needs(Role::kViewer, Data::kPatient),
              [&reading, this](const RequestContext& ctx, const httplib::Request& req,
                               httplib::Response& res) {
                auto uid = StudyUid(req);
                if (!uid.ok())
                  return SendErrorResponse(res, uid.error());
-               const json body = json::parse(req.body, nullptr, false);
-               if (!body.is_object() ||
-                   (body.contains("findings") && !body["findings"].is_string()) ||
-                   (body.contains("impression") && !body["impression"].is_string()))
-                 return SendErrorResponse(
-                     res, Invalid("send {\"findings\": \"...\", \"impression\": \"...\"}"));
-               auto saved = reading.SaveDraft(
-                   ctx.caller->scope,
-                   {*uid, body.value("findings", std::string()),
-                    body.value("impression", std::string()), ctx.caller->user.username,
-                    clock_.NowMillis()});
-               if (!saved.ok())
-                 return SendErrorResponse(res, saved.error());
-               SendJsonResponse(res, 200, ToJson(*saved));
+               const int64_t now = clock_.NowMillis();
+               auto study = archive_.index().GetStudy(ctx.caller->scope, *uid);
+               if (!study.ok())
+                 return SendErrorResponse(res, study.error());
+               if (!study->has_value())
+                 return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such study"));
+               auto reports = reading.Reports(ctx.caller->scope, *uid, /*drafts=*/true);
+               if (!reports.ok())
+                 return SendErrorResponse(res, reports.error());
+               auto request = reading.OfStudy(ctx.caller->scope, *uid, now);
+               if (!request.ok())
+                 return SendErrorResponse(res, request.error());
+               json list = json::array();
+               json draft;
+               for (const auto& r : *reports) {
+                 // A draft is not a report yet: only its author sees it.
+                 if (r.status == "draft") {
+                   if (r.author == ctx.caller->user.username)
+                     draft = ToJson(r);
+                   continue;
+                 }
+                 list.push_back(ToJson(r));
+               }
+               const bool radiologist = RoleAtLeast(ctx.caller->user.role, Role::kRadiologist);
+               json out = {{"study_instance_uid", *uid},
+                           {"reports", std::move(list)},
+                           {"draft", std::move(draft)},
+                           {"request", request->has_value() ? ToJson(**request) : json()}};
+               if (request->has_value()) {
+                 const auto& q = **request;
+                 out["request"]["can_claim"] =
+                     q.status == "requested" && radiologist && ReadsFor(*ctx.caller, q);
+                 out["request"]["can_cancel"] = q.status == "requested";
+               }
+               // Who may write now: the holder of the open request; with none open, any radiologist
+               // (the hospital's own studies, or an addendum to a signed report).
+               const bool open = request->has_value() && ((*request)->status == "requested" ||
+                                                          (*request)->status == "claimed");
+               out["can_write"] =
+                   radiologist && (!open || (*request)->claimed_by == ctx.caller->user.username);
+               out["can_request"] = RoleAtLeast(ctx.caller->user.role, Role::kClinician) && !open;
+               SendJsonResponse(res, 200, out);
              });
+
+  routes.Put(
+      R"(/api/studies/([^/]+)/report)", Needs(Role::kRadiologist, Data::kPatient),
+      [&reading, this](const RequestContext& ctx, const httplib::Request& req,
+                       httplib::Response& res) {
+        auto uid = StudyUid(req);
+        if (!uid.ok())
+          return SendErrorResponse(res, uid.error());
+        const json body = json::parse(req.body, nullptr, false);
+        if (!body.is_object() || (body.contains("findings") && !body["findings"].is_string()) ||
+            (body.contains("impression") && !body["impression"].is_string()))
+          return SendErrorResponse(
+              res, Invalid("send {\"findings\": \"...\", \"impression\": \"...\"}"));
+        auto saved =
+            reading.SaveDraft(ctx.caller->scope, {*uid, body.value("findings", std::string()),
+                                                  body.value("impression", std::string()),
+                                                  ctx.caller->user.username, clock_.NowMillis()});
+        if (!saved.ok())
+          return SendErrorResponse(res, saved.error());
+        SendJsonResponse(res, 200, ToJson(*saved));
+      });
 
   routes.Post(
       R"(/api/studies/([^/]+)/report/sign)", Needs(Role::kRadiologist, Data::kPatient),
@@ -312,31 +310,31 @@ void ReadingRoutes::Register(RouteTable& routes) {
           return SendErrorResponse(res, Invalid("version must be 1..10000"));
         const store::Signer signer{ctx.caller->user.username, ctx.caller->user.display_name,
                                    ctx.caller->user.institution_name};
-        auto signed_report = store::SignReport(archive_, ctx.caller->scope, *uid,
-                                               static_cast<int>(version), signer,
-                                               clock_.NowMillis());
+        auto signed_report =
+            store::SignReport(archive_, ctx.caller->scope, *uid, static_cast<int>(version), signer,
+                              clock_.NowMillis());
         if (!signed_report.ok())
           return SendErrorResponse(res, signed_report.error());
         SendJsonResponse(res, 200, ToJson(*signed_report));
       });
 
-  routes.Get(R"(/api/studies/([^/]+)/reports/(\d+)/pdf)", Needs(Role::kViewer, Data::kPatient),
-             [this](const RequestContext& ctx, const httplib::Request& req,
-                    httplib::Response& res) {
-               auto uid = StudyUid(req);
-               if (!uid.ok())
-                 return SendErrorResponse(res, uid.error());
-               auto version = ParseInt("version", req.matches[2], 1, 10'000);
-               if (!version.ok())
-                 return SendErrorResponse(res, version.error());
-               auto pdf = store::ReportPdf(archive_, ctx.caller->scope, *uid, *version);
-               if (!pdf.ok())
-                 return SendErrorResponse(res, pdf.error());
-               res.set_header("Cache-Control", "private, no-store");
-               res.set_header("Content-Disposition",
-                              "inline; filename=\"report-" + std::to_string(*version) + ".pdf\"");
-               res.set_content(*pdf, "application/pdf");
-             });
+  routes.Get(
+      R"(/api/studies/([^/]+)/reports/(\d+)/pdf)", Needs(Role::kViewer, Data::kPatient),
+      [this](const RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+        auto uid = StudyUid(req);
+        if (!uid.ok())
+          return SendErrorResponse(res, uid.error());
+        auto version = ParseInt("version", req.matches[2], 1, 10'000);
+        if (!version.ok())
+          return SendErrorResponse(res, version.error());
+        auto pdf = store::ReportPdf(archive_, ctx.caller->scope, *uid, *version);
+        if (!pdf.ok())
+          return SendErrorResponse(res, pdf.error());
+        res.set_header("Cache-Control", "private, no-store");
+        res.set_header("Content-Disposition",
+                       "inline; filename=\"report-" + std::to_string(*version) + ".pdf\"");
+        res.set_content(*pdf, "application/pdf");
+      });
 
   routes.Get(
       "/api/reading/turnaround", Needs(Role::kViewer),

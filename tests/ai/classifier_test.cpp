@@ -39,6 +39,12 @@ TEST(ModelCard, BundledReferenceCardLoads) {
   EXPECT_EQ(card->labels, (std::vector<std::string>{"normal", "high-risk"}));
   EXPECT_NE(card->intended_use.find("not a trained network"), std::string::npos);
   EXPECT_TRUE(AppliesTo(*card, "CT", "1.2.3", ""));
+  // "Any modality" means any picture: not a report, its PDF or a segmentation.
+  for (const char* document : {"SR", "DOC", "SEG"})
+    EXPECT_FALSE(AppliesTo(*card, document, "1.2.3", "")) << document;
+  ModelCard for_sr = *card;
+  for_sr.modalities = {"SR"};
+  EXPECT_TRUE(AppliesTo(for_sr, "SR", "1.2.3", ""));
 }
 
 // A card from its parts, so each case below breaks exactly one thing.
