@@ -351,7 +351,10 @@ class SqlAiStore final : public AiStore {
       bool found = false;
       Status st = db_.Read([&](Transaction& tx) -> Status {
         auto study = tx.Prepare(
-            "SELECT s.num_instances AS num_instances, s.received_at AS received_at, "
+            // Reports (SR, their PDF), key objects and presentation states are not images.
+            "SELECT s.num_instances - (SELECT COALESCE(SUM(m.num_instances), 0) FROM series m "
+            "WHERE m.study_pk = s.id AND m.modality IN ('SR', 'DOC', 'KO', 'PR')) AS "
+            "num_instances, s.received_at AS received_at, "
             "COALESCE(s.stable_at, 0) AS stable_at, (SELECT COALESCE(MIN(created_at), 0) FROM "
             "ai_jobs WHERE study_pk = s.id) AS queued_at FROM studies s WHERE s.study_uid = :uid" +
                 ScopeSqlCondition(scope, "s.institution_pk"),

@@ -81,6 +81,10 @@ bool ReadsFor(const Caller& caller, const store::ReadRequest& request) {
   return mine == 0 || (mine != request.institution && caller.scope.Allows(request.institution));
 }
 
+bool MayWithdraw(const Caller& caller, const store::ReadRequest& request) {
+  return caller.user.institution == 0 || caller.user.institution == request.institution;
+}
+
 }  // namespace
 
 void ReadingRoutes::Register(RouteTable& routes) {
@@ -211,17 +215,33 @@ void ReadingRoutes::Register(RouteTable& routes) {
         SendJsonResponse(res, 200, {{"status", "requested"}});
       });
 
-  routes.Post(R"(/api/read-requests/(\d+)/cancel)", Needs(Role::kClinician, Data::kPatient),
-              [&reading, this](const RequestContext& ctx, const httplib::Request& req,
-                               httplib::Response& res) {
-                auto id = RequestId(req);
-                if (!id.ok())
-                  return SendErrorResponse(res, id.error());
-                Status cancelled = reading.Cancel(ctx.caller->scope, *id, clock_.NowMillis());
-                if (!cancelled.ok())
-                  return SendErrorResponse(res, cancelled.error());
-                SendJsonResponse(res, 200, {{"status", "cancelled"}});
-              });
+  routes.Post(
+      R"(/api/read-requests/(\d+)/cancel)", Needs(Role::kClinician, Data::kPatient),
+      [&reading, this](const RequestContext& ctx, const httplib::Request& req,
+                       httplib::Response& res) {
+        auto id = RequestId(req);
+        if (!id.ok())
+          return SendErrorResponse(res, id.error());
+        const int64_t now = clock_.NowMillis();
+        auto found = reading.Get(ctx.caller->scope, *id, now);
+        if (!found.ok())
+          return SendErrorResponse(res, found.error());
+        if (!found->has_value())
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such read request"));
+        if ((*found)->status != "requested")
+          return SendErrorResponse(
+              res,
+              MakeError(ErrorCode::kConflict, "a request is withdrawn only before it is claimed"));
+        // The clinic withdraws its own requests; its readers do not.
+        if (!MayWithdraw(*ctx.caller, **found))
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kForbidden,
+                             "only the requesting institution withdraws a request"));
+        Status cancelled = reading.Cancel(ctx.caller->scope, *id, now);
+        if (!cancelled.ok())
+          return SendErrorResponse(res, cancelled.error());
+        SendJsonResponse(res, 200, {{"status", "cancelled"}});
+      });
 
   // The study's reading state: its request and its signed reports; the caller's own draft.
   routes.Get(R"(/api/studies/([^/]+)/reports)", Needs(Role::kViewer, Data::kPatient),
@@ -262,7 +282,8 @@ void ReadingRoutes::Register(RouteTable& routes) {
                  const auto& q = **request;
                  out["request"]["can_claim"] =
                      q.status == "requested" && radiologist && ReadsFor(*ctx.caller, q);
-                 out["request"]["can_cancel"] = q.status == "requested";
+                 out["request"]["can_cancel"] =
+                     q.status == "requested" && MayWithdraw(*ctx.caller, q);
                }
                // Who may write now: the holder of the open request; with none open, any radiologist
                // (the hospital's own studies, or an addendum to a signed report).
@@ -270,7 +291,13 @@ void ReadingRoutes::Register(RouteTable& routes) {
                                                           (*request)->status == "claimed");
                out["can_write"] =
                    radiologist && (!open || (*request)->claimed_by == ctx.caller->user.username);
-               out["can_request"] = RoleAtLeast(ctx.caller->user.role, Role::kClinician) && !open;
+               // A clinic requests reads of its own studies (regional staff on anyone's behalf);
+               // the
+               // readers it asks do not request reads of what they read.
+               const std::string& mine = ctx.caller->user.institution_name;
+               out["can_request"] =
+                   RoleAtLeast(ctx.caller->user.role, Role::kClinician) && !open &&
+                   (ctx.caller->user.institution == 0 || mine == (*study)->study.institution);
                SendJsonResponse(res, 200, out);
              });
 

@@ -19,6 +19,11 @@ import urllib.request
 
 import harness
 from harness import Server
+from test_review import MODELS, cr_pair
+
+E2E = os.path.join(os.path.dirname(__file__), "..", "e2e")
+SCREENSHOTS = os.environ.get("DXHUB_SCREENSHOTS",
+                             os.path.join(harness.TESTDATA, "..", "screenshots"))
 
 STUDY_A = "1.2.826.0.1.3680043.8.498.8101"  # clinic A's CT
 STUDY_B = "1.2.826.0.1.3680043.8.498.8102"  # clinic B's CT
@@ -41,7 +46,7 @@ class ReadingTest(unittest.TestCase):
             # Studies complete one second after their last image; clinic A's AE may query.
             f.write('stable-after = 1\nread-turnaround-urgent = 30\n'
                     '[[query-ae]]\naet = "CLINIC_A"\nhost = "127.0.0.1"\nport = 104\n')
-        cls.server = Server(extra_args=["--config", config])
+        cls.server = Server(extra_args=["--config", config, "--model-dir", MODELS])
         cls.server.start()
         cls.server.stop()
         s = cls.server
@@ -189,6 +194,8 @@ class ReadingTest(unittest.TestCase):
         dump = subprocess.run(["dsrdump", "+Pl", sr], capture_output=True, text=True).stdout
         for text in ("VERIFIED", "Pneumonia.", "右下肺斑片影", "Main Hospital"):
             self.assertIn(text, dump)
+        # The report is not an image: the study's AI summary still counts one.
+        self.assertEqual(self.json_of("doc_a", f"/api/studies/{STUDY_A}/ai")["summary"]["images"], 1)
         doc = self.wado_instance("doc_a", STUDY_A, by_modality["DOC"]["series_instance_uid"],
                                  report["pdf_sop_instance_uid"])
         self.assert_valid(doc)
@@ -237,7 +244,9 @@ class ReadingTest(unittest.TestCase):
         self.assertEqual([r for r in self.queue("doc_b") if r["study_instance_uid"] == STUDY_B],
                          [])
         self.assertNotIn(STUDY_DX, [r["study_instance_uid"] for r in self.queue("doc_a")])
-        # The clinic withdraws a request nobody has claimed; the rule does not reopen it.
+        # The clinic withdraws a request nobody has claimed (its readers may not); the rule does
+        # not reopen it.
+        self.json_of("rad1", f"/api/read-requests/{mine[0]['id']}/cancel", {}, expect=403)
         self.json_of("doc_b", f"/api/read-requests/{mine[0]['id']}/cancel", {})
         self.assertEqual(self.json_of("rad1", f"/api/read-requests/{mine[0]['id']}")["status"],
                          "cancelled")
@@ -266,6 +275,28 @@ class ReadingTest(unittest.TestCase):
         # A viewer cannot request; a clinician cannot write reports.
         self.assertEqual(self.call("doc_a", f"/api/studies/{STUDY_A}/report",
                                    {"impression": "x"}, "PUT")[0], 403)
+
+    def test_the_reading_workflow_in_chromium(self):
+        node_modules = os.path.join(harness.TESTDATA, "e2e", "node_modules")
+        self.assertTrue(os.path.isdir(os.path.join(node_modules, "playwright-core")),
+                        "run scripts/fetch-test-data.sh (make testdata) first")
+        # The chest CR pair from clinic A: the reference model calls both images high-risk.
+        cr_study, files = cr_pair(self.tmp)
+        rc, out = harness.storescu(self.server, files, calling="CLINIC_A")
+        self.assertEqual(rc, 0, out)
+        ai = harness.wait_for_ai(self.server, cr_study)
+        screenshots = os.path.abspath(SCREENSHOTS)
+        os.makedirs(screenshots, exist_ok=True)
+        config = {"url": f"http://127.0.0.1:{self.server.http_port}", "study": cr_study,
+                  "sop": sorted(i["sop_instance_uid"] for i in ai["images"])[0],
+                  "password": PASSWORD, "clinicA": "doc_a", "clinicB": "doc_b", "reader": "rad1",
+                  "screenshots": screenshots}
+        r = subprocess.run(["node", os.path.join(E2E, "reading.test.js")],
+                           env=dict(os.environ, NODE_PATH=node_modules,
+                                    DXHUB_E2E=json.dumps(config)),
+                           capture_output=True, text=True, timeout=300)
+        print(r.stdout)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.server.read_log()[-3000:])
 
 
 if __name__ == "__main__":

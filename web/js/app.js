@@ -1,5 +1,5 @@
 // The app shell: who is logged in, the hash router (#/worklist, #/study/UID,
-// #/viewer/STUDY/SERIES/SOP, #/stats, #/audit, #/cluster, #/login) and the header.
+// #/viewer/STUDY/SERIES/SOP, #/reading, #/stats, #/audit, #/cluster, #/login) and the header.
 
 import { t, translate, language, setLanguage } from './i18n.js';
 import { api, h, setCsrf, toast, errorText } from './util.js';
@@ -9,6 +9,7 @@ import { viewerPage } from './viewer.js';
 import { statsPage } from './stats.js';
 import { auditPage } from './audit.js';
 import { clusterPage } from './cluster.js';
+import { readingPage } from './reading.js';
 
 const session = { user: null };
 const roles = ['viewer', 'clinician', 'radiologist', 'admin'];
@@ -75,7 +76,7 @@ async function route() {
   }
   showHeader();
   const pages = { worklist: worklistPage, study: studyPage, viewer: viewerPage, stats: statsPage, audit: auditPage,
-    cluster: clusterPage };
+    cluster: clusterPage, reading: readingPage };
   const render = pages[page] || worklistPage;
   try {
     cleanup = await render(view, args.map(decodeURIComponent)) || null;

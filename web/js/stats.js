@@ -2,6 +2,7 @@
 
 import { t } from './i18n.js';
 import { api, h, duration } from './util.js';
+import { turnaroundTable } from './reading.js';
 
 export async function statsPage(view) {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
@@ -13,8 +14,11 @@ export async function statsPage(view) {
     if (from.value) q.set('from', from.value);
     if (to.value) q.set('to', to.value);
     history.replaceState(null, '', `#/stats?${q}`);
-    const stats = await api(`/api/stats?${q}`);
+    const [stats, turnaround] = await Promise.all([api(`/api/stats?${q}`),
+      turnaroundTable(q).catch(() => null)]);
     body.replaceChildren();
+    if (turnaround) body.append(h('h2', {}, t('rd.turnaround')), turnaround);
+    body.append(h('h2', {}, t('stats.title')));
     if (stats.models.length === 0) return body.append(h('p', { class: 'muted' }, t('stats.none')));
     const pair = (x) => `${duration(x.p50)} / ${duration(x.p90)}`;
     body.append(h('table', { class: 'stats' },

@@ -5,6 +5,7 @@ import { t } from './i18n.js';
 import { api, h, personName, dicomDate, dateTime, statusChip, toast, errorText } from './util.js';
 import { hasRole } from './app.js';
 import { processingPanel } from './processing.js';
+import { readingPanel } from './reading.js';
 
 // Several models may read one image: show the result that matters most, as the server counts it.
 function worst(results) {
@@ -36,8 +37,10 @@ function historySection(uid, studies) {
 
 export async function studyPage(view, [uid]) {
   const base = `/api/studies/${encodeURIComponent(uid)}`;
-  const [detail, ai, review, history] = await Promise.all([api(base), api(`${base}/ai`),
-    api(`${base}/review`), api(`${base}/history`).catch(() => ({ studies: [] }))]);
+  // Re-rendering through the router runs this page's cleanup (the panels' polling) first.
+  const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
+  const [detail, ai, review, history, reading] = await Promise.all([api(base), api(`${base}/ai`),
+    api(`${base}/review`), api(`${base}/history`).catch(() => ({ studies: [] })), readingPanel(uid, reload)]);
   // Turnaround counts from the first time a doctor opened the study (a POST: GETs change nothing).
   api(`${base}/viewed`, { method: 'POST' }).catch(() => {});
   const study = detail.study || detail;
@@ -73,9 +76,9 @@ export async function studyPage(view, [uid]) {
   const highOnly = h('input', { type: 'checkbox', onchange: () => grid.classList.toggle('high-only', highOnly.checked) });
   const grid = h('div', { class: 'grid' });
   const panels = [];
-  // Re-rendering through the router runs this page's cleanup (the panels' polling) first.
-  const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
   for (const series of detail.series || []) {
+    // A report's SR and PDF are shown in the report section, not as pictures.
+    if (['SR', 'DOC'].includes(series.modality)) continue;
     grid.append(h('h3', { class: 'series-head' },
       [series.modality, t('st.series', { n: series.series_number }), series.series_description].filter(Boolean).join(' · ')));
     const panel = processingPanel(series, reload);
@@ -140,7 +143,7 @@ export async function studyPage(view, [uid]) {
         h('button', { class: 'reject', onclick: () => decide('reject') }, t('st.rejectStudy'))) : null,
       s.high_risk > 0 && !canDecide ? h('p', { class: 'muted' }, t('st.noRights')) : null,
       h('h3', {}, t('st.decisions')), decisions),
-    historySection(uid, history.studies),
+    ...[reading, historySection(uid, history.studies)].filter(Boolean),
     h('label', { class: 'toggle' }, highOnly, t('st.highonly')),
     grid);
   return () => panels.forEach((p) => p.stop());
