@@ -15,17 +15,20 @@ class Scope {
  public:
   /// Every study, attributed or not: administrators, users of no institution (the region's own
   /// staff) and dxhub's own work (ingest, AI and processing workers, verification).
-  static Scope Everything() { return Scope(true, {}); }
-  /// The studies of these institutions (ids); none: nothing at all.
-  static Scope Of(std::vector<int64_t> institutions) {
-    std::sort(institutions.begin(), institutions.end());
-    institutions.erase(std::unique(institutions.begin(), institutions.end()), institutions.end());
-    return Scope(false, std::move(institutions));
+  static Scope Everything() { return Scope(true, {}, {}); }
+  /// The studies of these institutions (ids), and single studies shared with the caller's
+  /// institution (study row ids); none of either: nothing at all.
+  static Scope Of(std::vector<int64_t> institutions, std::vector<int64_t> shared_studies = {}) {
+    Unique(institutions);
+    Unique(shared_studies);
+    return Scope(false, std::move(institutions), std::move(shared_studies));
   }
 
   bool everything() const { return everything_; }
   const std::vector<int64_t>& institutions() const { return institutions_; }
-  /// Whether a study of `institution` (0: attributed to none) is in scope.
+  const std::vector<int64_t>& shared_studies() const { return shared_studies_; }
+  /// Whether every study of `institution` (0: attributed to none) is in scope (a single
+  /// study shared with the caller may be in scope without its institution).
   bool Allows(int64_t institution) const {
     return everything_ ||
            std::binary_search(institutions_.begin(), institutions_.end(), institution);
@@ -34,11 +37,18 @@ class Scope {
   bool operator==(const Scope&) const = default;
 
  private:
-  Scope(bool everything, std::vector<int64_t> institutions)
-      : everything_(everything), institutions_(std::move(institutions)) {}
+  Scope(bool everything, std::vector<int64_t> institutions, std::vector<int64_t> studies)
+      : everything_(everything),
+        institutions_(std::move(institutions)),
+        shared_studies_(std::move(studies)) {}
+  static void Unique(std::vector<int64_t>& ids) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  }
 
   bool everything_;
-  std::vector<int64_t> institutions_;  // sorted, unique
+  std::vector<int64_t> institutions_;    // sorted, unique
+  std::vector<int64_t> shared_studies_;  // sorted, unique
 };
 
 }  // namespace dxhub::store

@@ -281,7 +281,7 @@ class SqlAiStore final : public AiStore {
       auto stmt =
           tx.Prepare(std::string(kLatestJobs) +
                          "WHERE j.study_pk = (SELECT s.id FROM studies s WHERE s.study_uid = :uid" +
-                         ScopeSqlCondition(scope, "s.institution_pk") +
+                         ScopeSqlCondition(scope, "s") +
                          ") AND j.id = (SELECT MAX(j2.id) FROM ai_jobs j2 WHERE j2.instance_pk = "
                          "j.instance_pk AND j2.model = j.model) ORDER BY se.series_number, se.id, "
                          "i.instance_number, i.id, j.model",
@@ -301,12 +301,11 @@ class SqlAiStore final : public AiStore {
     std::vector<ImageAiResult> out;
     Status st = db_.Read([&](Transaction& tx) -> Status {
       out.clear();
-      auto stmt =
-          tx.Prepare(std::string(kLatestJobs) +
-                         "WHERE i.sop_uid = :uid AND EXISTS (SELECT 1 FROM studies s "
-                         "WHERE s.id = j.study_pk" +
-                         ScopeSqlCondition(scope, "s.institution_pk") + ") ORDER BY j.id DESC",
-                     /*cache=*/scope.everything());
+      auto stmt = tx.Prepare(std::string(kLatestJobs) +
+                                 "WHERE i.sop_uid = :uid AND EXISTS (SELECT 1 FROM studies s "
+                                 "WHERE s.id = j.study_pk" +
+                                 ScopeSqlCondition(scope, "s") + ") ORDER BY j.id DESC",
+                             /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
       stmt->Bind("uid", sop_uid);
@@ -357,7 +356,7 @@ class SqlAiStore final : public AiStore {
             "num_instances, s.received_at AS received_at, "
             "COALESCE(s.stable_at, 0) AS stable_at, (SELECT COALESCE(MIN(created_at), 0) FROM "
             "ai_jobs WHERE study_pk = s.id) AS queued_at FROM studies s WHERE s.study_uid = :uid" +
-                ScopeSqlCondition(scope, "s.institution_pk"),
+                ScopeSqlCondition(scope, "s"),
             /*cache=*/scope.everything());
         if (!study.ok())
           return study.error();

@@ -181,18 +181,28 @@ class SqlInstitutionStore final : public InstitutionStore {
     if (institution == 0)
       return Scope::Everything();
     std::vector<int64_t> ids{institution};
+    std::vector<int64_t> shared;
     Status st = db_.Read([&](Transaction& tx) -> Status {
       ids.resize(1);
+      shared.clear();
       auto stmt =
           tx.Prepare("SELECT served_pk AS pk FROM institution_reads_for WHERE reader_pk = :pk");
       if (!stmt.ok())
         return stmt.error();
       stmt->Bind("pk", institution);
-      return stmt->ForEach([&](const Stmt& r) { ids.push_back(r.Int("pk")); });
+      DXHUB_TRY(stmt->ForEach([&](const Stmt& r) { ids.push_back(r.Int("pk")); }));
+      // Single studies another institution shared with this one, until revoked.
+      auto shares = tx.Prepare(
+          "SELECT study_pk FROM shares WHERE kind = 'institution' AND institution_pk = :pk AND "
+          "revoked_at IS NULL");
+      if (!shares.ok())
+        return shares.error();
+      shares->Bind("pk", institution);
+      return shares->ForEach([&](const Stmt& r) { shared.push_back(r.Int("study_pk")); });
     });
     if (!st.ok())
       return st.error();
-    return Scope::Of(std::move(ids));
+    return Scope::Of(std::move(ids), std::move(shared));
   }
 
  private:

@@ -123,7 +123,7 @@ Result<std::optional<StudyKey>> StudyIn(Transaction& tx, const Scope& scope,
   auto stmt = tx.Prepare(
       "SELECT s.id AS id, COALESCE(s.institution_pk, 0) AS institution FROM "
       "studies s WHERE s.study_uid = :uid" +
-          ScopeSqlCondition(scope, "s.institution_pk"),
+          ScopeSqlCondition(scope, "s"),
       scope.everything());
   if (!stmt.ok())
     return stmt.error();
@@ -139,7 +139,7 @@ Result<std::optional<ReadRequest>> RequestWhere(Transaction& tx, const Scope& sc
                                                 const std::string& condition, int64_t id_or_pk,
                                                 int64_t now_ms) {
   auto stmt = tx.Prepare("SELECT " + RequestColumns(tx.dialect()) + kRequestFrom + "WHERE " +
-                             condition + ScopeSqlCondition(scope, "s.institution_pk") +
+                             condition + ScopeSqlCondition(scope, "s") +
                              " ORDER BY CASE WHEN q.status IN ('requested', 'claimed') THEN 0 "
                              "ELSE 1 END, q.id DESC LIMIT 1",
                          scope.everything());
@@ -215,7 +215,7 @@ class SqlReadingStore final : public ReadingStore {
       where += " AND q.status = :status";
     if (!query.claimed_by.empty())
       where += " AND q.claimed_by = :claimed_by";
-    where += ScopeSqlCondition(scope, "s.institution_pk");
+    where += ScopeSqlCondition(scope, "s");
     ReadQueuePage page;
     Status st = db_.Read([&](Transaction& tx) -> Status {
       page = {};
@@ -367,11 +367,10 @@ class SqlReadingStore final : public ReadingStore {
     std::vector<Report> out;
     Status st = db_.Read([&](Transaction& tx) -> Status {
       out.clear();
-      auto stmt =
-          tx.Prepare(std::string(kReportColumns) + "WHERE s.study_uid = :uid" +
-                         (drafts ? "" : " AND o.status = 'signed'") +
-                         ScopeSqlCondition(scope, "s.institution_pk") + " ORDER BY o.version",
-                     false);
+      auto stmt = tx.Prepare(std::string(kReportColumns) + "WHERE s.study_uid = :uid" +
+                                 (drafts ? "" : " AND o.status = 'signed'") +
+                                 ScopeSqlCondition(scope, "s") + " ORDER BY o.version",
+                             false);
       if (!stmt.ok())
         return stmt.error();
       stmt->Bind("uid", study_uid);
@@ -531,7 +530,7 @@ class SqlReadingStore final : public ReadingStore {
           "'') AS institution, q.status AS status, q.requested_at AS requested_at, q.due_at AS "
           "due_at, COALESCE(q.closed_at, 0) AS closed_at FROM read_requests q JOIN studies s ON "
           "s.id = q.study_pk WHERE q.requested_at >= :from AND q.requested_at < :to" +
-              ScopeSqlCondition(scope, "s.institution_pk"),
+              ScopeSqlCondition(scope, "s"),
           false);
       if (!stmt.ok())
         return stmt.error();

@@ -107,7 +107,7 @@ class SqlReviewStore final : public ReviewStore {
   Result<WorklistPage> Worklist(const Scope& scope, const WorklistQuery& q) override {
     const sql::Dialect& d = db_.dialect();
     // Parameters :now and :cap are used by the tier; filters bind as :a0, :a1, ...
-    std::string where = " WHERE 1=1" + ScopeSqlCondition(scope, "s.institution_pk");
+    std::string where = " WHERE 1=1" + ScopeSqlCondition(scope, "s");
     std::vector<std::string> args;
     auto arg = [&](std::string value) {
       std::string name = sql::NumberedParam(args.size());
@@ -332,7 +332,7 @@ class SqlReviewStore final : public ReviewStore {
           "d.username AS username, d.at AS at FROM decisions d LEFT JOIN instances i ON i.id = "
           "d.instance_pk LEFT JOIN ai_results r ON r.id = d.result_pk WHERE d.study_pk = (SELECT "
           "s.id FROM studies s WHERE s.study_uid = :study_uid" +
-              ScopeSqlCondition(scope, "s.institution_pk") + ") ORDER BY d.id DESC",
+              ScopeSqlCondition(scope, "s") + ") ORDER BY d.id DESC",
           /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
@@ -357,7 +357,7 @@ class SqlReviewStore final : public ReviewStore {
                                  " FROM studies s JOIN patients p ON p.id = s.patient_pk LEFT JOIN "
                                  "study_review r ON r.study_pk = s.id WHERE s.study_uid = "
                                  ":study_uid" +
-                                 ScopeSqlCondition(scope, "s.institution_pk"),
+                                 ScopeSqlCondition(scope, "s"),
                              /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();

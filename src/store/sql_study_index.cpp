@@ -16,6 +16,7 @@
 #include "store/sql_reading_store.h"
 #include "store/sql_review_store.h"
 #include "store/sql_scope.h"
+#include "store/sql_share_store.h"
 #include "store/sql_user_store.h"
 #include "store/study_index.h"
 
@@ -129,7 +130,7 @@ Result<Where> BuildWhere(const sql::Dialect& d, Level level, const Scope& scope,
   Where w;
   w.text = " WHERE 1=1";
   // Every listing, search and retrieve of studies, series and instances is built here.
-  w.text += ScopeSqlCondition(scope, "s.institution_pk");
+  w.text += ScopeSqlCondition(scope, "s");
   for (const auto& f : filters) {
     if (static_cast<int>(LevelOf(f.field)) > static_cast<int>(level)) {
       return MakeError(ErrorCode::kInvalidArgument,
@@ -261,6 +262,7 @@ class SqlStudyIndex final : public StudyIndex {
     peers_ = MakeSqlPeerStore(*db_);
     institutions_ = MakeSqlInstitutionStore(*db_);
     reading_ = MakeSqlReadingStore(*db_);
+    shares_ = MakeSqlShareStore(*db_);
   }
 
   int SchemaVersion() const override { return db_->SchemaVersion(); }
@@ -378,6 +380,7 @@ class SqlStudyIndex final : public StudyIndex {
   PeerStore& peers() override { return *peers_; }
   InstitutionStore& institutions() override { return *institutions_; }
   ReadingStore& reading() override { return *reading_; }
+  ShareStore& shares() override { return *shares_; }
 
   Result<StudyPage> FindStudies(const Scope& scope, const StudyQuery& q) override {
     std::vector<Filter> filters;
@@ -445,7 +448,7 @@ class SqlStudyIndex final : public StudyIndex {
       auto stmt = tx.Prepare(study_columns_ +
                                  " FROM studies s JOIN patients p ON p.id = s.patient_pk "
                                  "WHERE s.study_uid = :study_uid" +
-                                 ScopeSqlCondition(scope, "s.institution_pk"),
+                                 ScopeSqlCondition(scope, "s"),
                              /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
@@ -611,7 +614,7 @@ class SqlStudyIndex final : public StudyIndex {
     std::vector<StudySummary> out;
     Status st = db_->Read([&](Transaction& tx) -> Status {
       out.clear();
-      const std::string in_scope = ScopeSqlCondition(scope, "s.institution_pk");
+      const std::string in_scope = ScopeSqlCondition(scope, "s");
       // The person of the study's patient (its own id when linked to nobody), then every
       // study of a patient of that person; both in the caller's scope.
       auto stmt = tx.Prepare(
@@ -619,7 +622,7 @@ class SqlStudyIndex final : public StudyIndex {
               " FROM studies s JOIN patients p ON p.id = s.patient_pk WHERE COALESCE(p.person_pk, "
               "p.id) = (SELECT COALESCE(p0.person_pk, p0.id) FROM studies s0 JOIN patients p0 ON "
               "p0.id = s0.patient_pk WHERE s0.study_uid = :study_uid" +
-              ScopeSqlCondition(scope, "s0.institution_pk") + ")" + in_scope +
+              ScopeSqlCondition(scope, "s0") + ")" + in_scope +
               " ORDER BY s.study_date DESC, s.study_time DESC, s.id DESC",
           /*cache=*/scope.everything());
       if (!stmt.ok())
@@ -644,7 +647,7 @@ class SqlStudyIndex final : public StudyIndex {
               : "SELECT COUNT(DISTINCT s.patient_pk) AS patients, COUNT(*) AS studies, "
                 "COALESCE(SUM(s.num_series), 0) AS series, COALESCE(SUM(s.num_instances), 0) AS "
                 "instances FROM studies s WHERE 1=1" +
-                    ScopeSqlCondition(scope, "s.institution_pk"),
+                    ScopeSqlCondition(scope, "s"),
           /*cache=*/scope.everything());
       if (!stmt.ok())
         return stmt.error();
@@ -1049,6 +1052,7 @@ class SqlStudyIndex final : public StudyIndex {
   std::unique_ptr<PeerStore> peers_;
   std::unique_ptr<InstitutionStore> institutions_;
   std::unique_ptr<ReadingStore> reading_;
+  std::unique_ptr<ShareStore> shares_;
 };
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "store/reading_store.h"
 #include "store/review_store.h"
 #include "store/scope.h"
+#include "store/share_store.h"
 #include "store/sql/postgres_database.h"
 #include "store/user_store.h"
 
@@ -264,6 +265,8 @@ class StudyIndex {
   virtual InstitutionStore& institutions() = 0;
   /// Remote reading: read requests, claims and report versions, in the same database.
   virtual ReadingStore& reading() = 0;
+  /// Share links and shares with other institutions, in the same database.
+  virtual ShareStore& shares() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;
