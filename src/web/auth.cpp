@@ -10,6 +10,7 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/strings.h"
 
 namespace dxhub::web {
 namespace {
@@ -84,6 +85,18 @@ std::string NewToken() {
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
     std::abort();  // no randomness: issuing a guessable token would be worse than stopping
   return Hex(bytes.data(), bytes.size());
+}
+
+std::string CookieValue(const std::string& header, const std::string& name) {
+  for (const auto& part : Split(header, ";")) {
+    const size_t start = part.find_first_not_of(' ');
+    if (start == std::string::npos)
+      continue;
+    const std::string item = part.substr(start);
+    if (item.rfind(name + "=", 0) == 0)
+      return item.substr(name.size() + 1);
+  }
+  return {};
 }
 
 std::string TokenHash(const std::string& token) {

@@ -30,6 +30,8 @@ Status CheckPasswordPolicy(const std::string& password);
 
 /// A new random secret (256 bits) as 64 hex digits: session cookies, API tokens, CSRF tokens.
 std::string NewToken();
+/// The value of cookie `name` in a Cookie header; "" if it is not there.
+std::string CookieValue(const std::string& header, const std::string& name);
 /// What the store keeps of a token: its SHA-256.
 std::string TokenHash(const std::string& token);
 

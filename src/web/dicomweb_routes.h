@@ -26,6 +26,9 @@ class DicomWebRoutes {
         public_url_(std::move(public_url)),
         scheme_(https ? "https" : "http") {}
   void Register(RouteTable& routes);
+  /// A rendered frame of `row` from the cache, rendering it on a miss (also for share links).
+  Result<ByteCache::Value> Render(const store::QueryRow& row, int frame,
+                                  const dicom::RenderOptions& options);
 
  private:
   void Qido(RouteTable& s, const std::string& pattern, store::Level level,
@@ -37,9 +40,6 @@ class DicomWebRoutes {
   void Rendered(RouteTable& s, const std::string& pattern, bool frame_in_path);
   void Thumbnail(RouteTable& s, const std::string& pattern, const std::vector<store::Field>& fields,
                  bool frame_in_path);
-  /// A rendered frame of `row` from the cache, rendering it on a miss.
-  Result<ByteCache::Value> Render(const store::QueryRow& row, int frame,
-                                  const dicom::RenderOptions& options);
   void Stow(RouteTable& s, const std::string& pattern, bool study_in_path);
   /// The instances under a WADO-RS path that `scope` sees, or kNotFound.
   Result<std::vector<store::QueryRow>> Instances(const store::Scope& scope,

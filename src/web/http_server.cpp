@@ -28,6 +28,7 @@
 #include "web/reading_routes.h"
 #include "web/review_routes.h"
 #include "web/route_table.h"
+#include "web/share_routes.h"
 #include "web/tls_context.h"
 #include "web/web_app.h"
 
@@ -100,7 +101,9 @@ class HttpServerImpl final : public HttpServer {
         peers_(archive, peers, clock_, options.aet, options.dicom_client_cert,
                options.dicom_client_key),
         institutions_(archive, clock_),
-        reading_(archive, clock_, options.read_targets) {}
+        reading_(archive, clock_, options.read_targets),
+        shares_(archive, clock_, dicomweb_,
+                !options.tls_cert.empty() || !options.trusted_proxies.empty()) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -264,6 +267,7 @@ class HttpServerImpl final : public HttpServer {
     peers_.Register(routes_);
     institutions_.Register(routes_);
     reading_.Register(routes_);  // before the catch-all study route: it names sub-paths of it
+    shares_.Register(routes_);
     // The route table itself, for administrators and auditors: every route, the least role that
     // may call it and whether it reads or changes patient data (and so is audited and scoped).
     routes_.Get("/api/routes", Needs(Role::kAdmin),
@@ -331,18 +335,6 @@ class HttpServerImpl final : public HttpServer {
     if (!session.ok() || !session->has_value())
       return std::nullopt;
     return Caller{(*session)->user, true, (*session)->csrf_token, store::Scope::Everything()};
-  }
-
-  static std::string CookieValue(const std::string& header, const std::string& name) {
-    for (const auto& part : Split(header, ";")) {
-      const size_t start = part.find_first_not_of(' ');
-      if (start == std::string::npos)
-        continue;
-      const std::string item = part.substr(start);
-      if (item.rfind(name + "=", 0) == 0)
-        return item.substr(name.size() + 1);
-    }
-    return {};
   }
 
   // The route table's guard: authentication, role, CSRF and the audit of patient data, before
@@ -704,6 +696,7 @@ class HttpServerImpl final : public HttpServer {
   PeerRoutes peers_;
   InstitutionRoutes institutions_;
   ReadingRoutes reading_;
+  ShareRoutes shares_;
   GuardedServer server_{ConnectionLimits{},
                         [this](const httplib::Request& req) { return !BodyWithinLimits(req); }};
   RouteTable routes_{server_, [this](const RoutePolicy& policy, const httplib::Request& req,

@@ -1,7 +1,8 @@
 // Remote reading in a real browser (Debian's chromium, headless, playwright-core): clinic A's
 // clinician requests a read; the hospital's radiologist claims it from the reading queue,
 // confirms an AI finding, writes and signs the report; clinic A's clinician sees the signed
-// report and its PDF; clinic B's clinician sees nothing of it. Run by
+// report and its PDF, and shares it by a link that opens without an account until revoked;
+// clinic B's clinician sees nothing of it. Run by
 // tests/integration/test_reading.py, which passes what to expect in DXHUB_E2E (JSON).
 
 'use strict';
@@ -114,6 +115,39 @@ async function main() {
     await shot(clinicA, 'reading-04-clinic-sees-report');
   });
 
+  await step('a share link opens the study without an account until it is revoked', async () => {
+    await clinicA.fill('.share-panel input[name=access_code]', '2468');
+    await clinicA.fill('.share-panel input[name=recipient]', 'the patient');
+    await clinicA.click('.share-panel form.share-link button[type=submit]');
+    const url = (await clinicA.locator('.share-panel .new-link').textContent()).trim();
+    assert.match(url, /\/share\/[0-9a-f]{64}$/);
+    const outsider = await (await browser.newContext({ viewport: { width: 1200, height: 900 }, locale: 'en-GB' })).newPage();
+    outsider.on('pageerror', (e) => errors.push(`outsider: ${e.message}`));
+    await outsider.goto(url);
+    await outsider.fill('form.share-code input[name=access_code]', '1111');
+    await outsider.click('form.share-code button[type=submit]');
+    await outsider.waitForSelector('form.share-code .error:not(:empty)');
+    await outsider.fill('form.share-code input[name=access_code]', '2468');
+    await outsider.click('form.share-code button[type=submit]');
+    await outsider.waitForFunction(() => {
+      const img = document.querySelector('img.shared-image');
+      return img && img.complete && img.naturalWidth > 0;
+    });
+    assert.match(await outsider.textContent('.shared-report'), /Right lower lobe pneumonia\./);
+    await outsider.click('.shared-viewer button.next');
+    await outsider.waitForFunction(() => document.querySelector('.shared-viewer .caption').textContent.includes('2 / 2'));
+    await shot(outsider, 'reading-05-shared-viewer');
+
+    await clinicA.goto(`${cfg.url}/#/worklist`);
+    await clinicA.goto(study);
+    const link = clinicA.locator('.share-panel li[data-id]:not(.revoked)');
+    await link.locator('button.revoke').click();
+    await clinicA.waitForSelector('.share-panel li.revoked');
+    await outsider.reload();
+    await outsider.waitForSelector('p.gone');
+    assert.match(await outsider.textContent('p.gone'), /withdrawn/);
+  });
+
   await step('the statistics page shows turnaround per clinic', async () => {
     await radiologist.goto(`${cfg.url}/#/stats`);
     const line = radiologist.locator('table.turnaround tr[data-institution="Clinic A"]');
@@ -121,7 +155,7 @@ async function main() {
     const cells = await line.locator('td').allTextContents();
     assert.equal(cells[0], 'Clinic A');
     assert.ok(Number(cells[2]) >= 1, `signed: ${cells}`);
-    await shot(radiologist, 'reading-05-turnaround');
+    await shot(radiologist, 'reading-06-turnaround');
   });
 
   await step('clinic B still sees nothing', async () => {

@@ -193,6 +193,8 @@ class InstitutionsTest(unittest.TestCase):
             "/api/read-requests/(\\d+)/cancel": {},
             "/api/studies/([^/]+)/report/sign": {"version": 1},
             "/api/studies/([^/]+)/report": {"findings": "matrix", "impression": "matrix"},
+            "/api/studies/([^/]+)/shares": {"kind": "link", "expires_hours": 1},
+            "/api/shares/(\\d+)/revoke": {},
             "/api/studies/([^/]+)/viewed": {},
             "/api/studies/([^/]+)/decisions": {"verdict": "confirm", "comment": "matrix"},
             "/api/studies/([^/]+)/ai/rerun": {}}
@@ -221,9 +223,13 @@ class InstitutionsTest(unittest.TestCase):
                 (f"/api/studies/{STUDY_B}/report/sign", "POST", {"version": 1})):
             status, body = self.get_as("rad", path, body=payload, method=method)
             self.assertEqual(status, 200, f"{path}: {body[:300]}")
+        status, body = self.get_as("rad", f"/api/studies/{STUDY_B}/shares",
+                                   body={"kind": "link"})
+        self.assertEqual(status, 201, body)
+        share = str(json.loads(body)["id"])
         values = {"studies": STUDY_B, "series": series_b, "instances": sop_b,
                   "bulkdata": "7FE00010", "frames": "1", "processing": job, "files": "mip.png",
-                  "read-requests": request, "reports": "1"}
+                  "read-requests": request, "reports": "1", "shares": share}
 
         group = re.compile(r"\((?:\[[^\]]*\]|[^()\[])*\)")  # "([^/]+)", "(.+)", ...
 

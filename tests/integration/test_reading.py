@@ -259,6 +259,90 @@ class ReadingTest(unittest.TestCase):
         own = self.json_of("doc_b", "/api/reading/turnaround")["institutions"]
         self.assertEqual([i["institution"] for i in own], ["Clinic B"])
 
+    def anonymous(self, path, body=None, cookie=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.server.http_port}{path}", data=data,
+                                     method="GET" if body is None else "POST")
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        if cookie:
+            req.add_header("Cookie", cookie)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def test_a_share_link_opens_without_an_account_until_revoked_or_expired(self):
+        self.json_of("doc_b", f"/api/studies/{STUDY_A}/shares", {"kind": "link"}, expect=404)
+        share = self.json_of("doc_a", f"/api/studies/{STUDY_A}/shares",
+                             {"kind": "link", "expires_hours": 24, "access_code": "4711",
+                              "recipient": "the patient"}, expect=201)
+        self.assertTrue(share["access_code"])
+        token, url = share["token"], share["url"]
+        self.assertEqual(url, f"/share/{token}")
+        # Only the hash is kept: the list never shows the token again.
+        listed = self.json_of("doc_a", f"/api/studies/{STUDY_A}/shares")["shares"]
+        self.assertNotIn(token, json.dumps(listed))
+
+        status, headers, page = self.anonymous(url)
+        self.assertEqual(status, 200)
+        self.assertIn(b"/js/share.js", page)
+        self.assertEqual(self.anonymous(url + "/open", {})[0], 401)  # the code is needed
+        status, _, answer = self.anonymous(url + "/open", {"access_code": "1234"})
+        self.assertEqual(status, 403, answer)
+        status, headers, answer = self.anonymous(url + "/open", {"access_code": "4711"})
+        self.assertEqual(status, 200, answer)
+        study = json.loads(answer)
+        self.assertEqual(study["patient_name"], "Wang^Xiaoming")
+        self.assertEqual([s["modality"] for s in study["series"]], ["CT"])
+        cookie = headers["Set-Cookie"].split(";")[0]
+        self.assertIn(f"Path=/share/{token}", headers["Set-Cookie"])
+        self.assertIn("HttpOnly", headers["Set-Cookie"])
+        sop = study["series"][0]["instances"][0]["sop_instance_uid"]
+        image = f"{url}/instances/{sop}/rendered"
+        status, headers, body = self.anonymous(image, cookie=cookie)
+        self.assertEqual((status, headers["Content-Type"]), (200, "image/jpeg"))
+        self.assertEqual(self.anonymous(image)[0], 401)  # not opened in this browser
+        # The link opens its own study's images only, and an unknown token nothing.
+        status, _, _ = self.anonymous(f"{url}/instances/{STUDY_B}.1.1/rendered", cookie=cookie)
+        self.assertEqual(status, 404)
+        self.assertEqual(self.anonymous("/share/" + "0" * 64 + "/open", {})[0], 404)
+        self.assertEqual(self.anonymous("/share/not-a-token")[0], 404)
+
+        opened = self.json_of("doc_a", f"/api/studies/{STUDY_A}/shares")["shares"][0]
+        self.assertEqual(opened["opened"], 1)
+        status, audit = self.server.get("/api/audit?limit=1000")
+        entries = [(e["user"], e["action"], e["object"]) for e in audit["entries"]]
+        self.assertIn((f"share:{share['id']}", "share.open", STUDY_A), entries)
+        self.assertIn((f"share:{share['id']}", "share.refused", STUDY_A), entries)
+
+        # Revoked: the link and its opened grant end at once.
+        self.json_of("doc_b", f"/api/shares/{share['id']}/revoke", {}, expect=404)
+        self.json_of("doc_a", f"/api/shares/{share['id']}/revoke", {})
+        self.assertEqual(self.anonymous(url + "/open", {"access_code": "4711"})[0], 410)
+        self.assertEqual(self.anonymous(image, cookie=cookie)[0], 410)
+
+        # Expired: another link whose time ran out (set in the index, as a day passing would).
+        other = self.json_of("doc_a", f"/api/studies/{STUDY_A}/shares",
+                             {"kind": "link", "expires_hours": 1}, expect=201)
+        self.assertEqual(self.anonymous(other["url"] + "/open", {})[0], 200)
+        subprocess.run(["sqlite3", os.path.join(self.server.var, "index.sqlite"),
+                        f"UPDATE shares SET expires_at = 1 WHERE id = {other['id']}"], check=True)
+        status, _, answer = self.anonymous(other["url"] + "/open", {})
+        self.assertEqual(status, 410)
+        self.assertIn("expired", json.loads(answer)["message"])
+
+    def test_a_study_shared_with_another_institution_is_visible_there_until_revoked(self):
+        self.assertEqual(self.call("doc_b", f"/api/studies/{STUDY_A}")[0], 404)
+        share = self.json_of("doc_a", f"/api/studies/{STUDY_A}/shares",
+                             {"kind": "institution", "institution": "Clinic B"}, expect=201)
+        self.assertEqual(self.call("doc_b", f"/api/studies/{STUDY_A}")[0], 200)
+        status, _, body = self.call("doc_b", "/dicom-web/studies", accept="application/dicom+json")
+        self.assertIn(STUDY_A, body.decode())
+        self.json_of("doc_a", f"/api/shares/{share['id']}/revoke", {})
+        self.assertEqual(self.call("doc_b", f"/api/studies/{STUDY_A}")[0], 404)
+
     def test_bad_requests_get_clear_errors(self):
         for path, body, method in (
                 (f"/api/studies/{STUDY_A}/read-requests", {"priority": "whenever"}, "POST"),

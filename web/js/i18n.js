@@ -3,6 +3,16 @@
 
 const text = {
   en: {
+    'sh.readonly': 'Shared study · read only', 'sh.codeTitle': 'This link needs its access code',
+    'sh.code': 'Access code', 'sh.open': 'Open', 'sh.wrongCode': 'Wrong access code.',
+    'sh.unknown': 'This link does not exist.', 'sh.expires': 'This link works until {t}.',
+    'sh.section': 'Sharing', 'sh.link': 'Share link', 'sh.hours': 'Valid for',
+    'sh.h24': '1 day', 'sh.h72': '3 days', 'sh.h168': '7 days', 'sh.h720': '30 days',
+    'sh.codeOptional': 'Access code (optional)', 'sh.recipient': 'For (patient, doctor)',
+    'sh.create': 'Create link', 'sh.created': 'Give this link to the recipient; it is shown only now:',
+    'sh.withInstitution': 'Share with institution', 'sh.institution': 'Institution name',
+    'sh.share': 'Share', 'sh.revoke': 'Revoke', 'sh.revoked': 'revoked {t}',
+    'sh.opened': 'opened {n}×', 'sh.until': 'until {t}', 'sh.none': 'Not shared.',
     'nav.reading': 'Reading',
     'rd.title': 'Reading requests', 'rd.show': 'Show', 'rd.show.open': 'Open requests',
     'rd.show.mine': 'Claimed by me', 'rd.show.signed': 'Signed', 'rd.show.all': 'All',
@@ -102,6 +112,16 @@ const text = {
     'err.forbidden': 'Not allowed for your role.', 'err.generic': 'Request failed: {m}',
   },
   zh: {
+    'sh.readonly': '共享的检查 · 只读', 'sh.codeTitle': '此链接需要访问码',
+    'sh.code': '访问码', 'sh.open': '打开', 'sh.wrongCode': '访问码错误。',
+    'sh.unknown': '此链接不存在。', 'sh.expires': '此链接有效期至 {t}。',
+    'sh.section': '共享', 'sh.link': '共享链接', 'sh.hours': '有效期',
+    'sh.h24': '1 天', 'sh.h72': '3 天', 'sh.h168': '7 天', 'sh.h720': '30 天',
+    'sh.codeOptional': '访问码（可选）', 'sh.recipient': '接收人（患者、医生）',
+    'sh.create': '生成链接', 'sh.created': '请将此链接交给接收人，仅显示这一次：',
+    'sh.withInstitution': '共享给机构', 'sh.institution': '机构名称',
+    'sh.share': '共享', 'sh.revoke': '撤销', 'sh.revoked': '已于 {t} 撤销',
+    'sh.opened': '已打开 {n} 次', 'sh.until': '至 {t}', 'sh.none': '未共享。',
     'nav.reading': '远程阅片',
     'rd.title': '阅片申请', 'rd.show': '显示', 'rd.show.open': '待处理申请',
     'rd.show.mine': '我认领的', 'rd.show.signed': '已签发', 'rd.show.all': '全部',

@@ -6,6 +6,7 @@ import { api, h, personName, dicomDate, dateTime, statusChip, toast, errorText }
 import { hasRole } from './app.js';
 import { processingPanel } from './processing.js';
 import { readingPanel } from './reading.js';
+import { sharingPanel } from './sharing.js';
 
 // Several models may read one image: show the result that matters most, as the server counts it.
 function worst(results) {
@@ -39,8 +40,9 @@ export async function studyPage(view, [uid]) {
   const base = `/api/studies/${encodeURIComponent(uid)}`;
   // Re-rendering through the router runs this page's cleanup (the panels' polling) first.
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
-  const [detail, ai, review, history, reading] = await Promise.all([api(base), api(`${base}/ai`),
-    api(`${base}/review`), api(`${base}/history`).catch(() => ({ studies: [] })), readingPanel(uid, reload)]);
+  const [detail, ai, review, history, reading, sharing] = await Promise.all([api(base), api(`${base}/ai`),
+    api(`${base}/review`), api(`${base}/history`).catch(() => ({ studies: [] })), readingPanel(uid, reload),
+    sharingPanel(uid, reload)]);
   // Turnaround counts from the first time a doctor opened the study (a POST: GETs change nothing).
   api(`${base}/viewed`, { method: 'POST' }).catch(() => {});
   const study = detail.study || detail;
@@ -143,7 +145,7 @@ export async function studyPage(view, [uid]) {
         h('button', { class: 'reject', onclick: () => decide('reject') }, t('st.rejectStudy'))) : null,
       s.high_risk > 0 && !canDecide ? h('p', { class: 'muted' }, t('st.noRights')) : null,
       h('h3', {}, t('st.decisions')), decisions),
-    ...[reading, historySection(uid, history.studies)].filter(Boolean),
+    ...[reading, historySection(uid, history.studies), sharing].filter(Boolean),
     h('label', { class: 'toggle' }, highOnly, t('st.highonly')),
     grid);
   return () => panels.forEach((p) => p.stop());
