@@ -4,7 +4,7 @@
 # benchmark use it as a real PACS peer; python3-onnx builds the reference model's graph and
 # python3-torch is the independent reference the AI parity test compares OpenCV against.
 # libharu (libhpdf-dev) draws the printable PDF of a signed report; dicom3tools' dciodvfy checks
-# the SR and PDF objects dxhub writes. ITK 5.2 and VTK 9.1 do the imaging layer's resampling, filtering and meshes.
+# the SR and PDF objects dxhub writes; libzip packs de-identified exports. ITK 5.2 and VTK 9.1 do the imaging layer's resampling, filtering and meshes.
 # chromium (driven by playwright-core from npm) runs the web app's browser tests; the WenQuanYi
 # font lets it draw the Chinese UI in screenshots. rsyslog (with its GnuTLS driver) is the audit
 # collector the audit-export tests send PS3.15 messages to; openssl makes their test CAs; nginx is
@@ -20,7 +20,7 @@ build_pkgs=(
   libcpp-httplib-dev libopenjp2-7-dev python3-pil
   libopencv-dnn-dev libopencv-imgproc-dev libopencv-core-dev libopencv-imgcodecs-dev libonnx-dev libprotobuf-dev
   libargon2-dev
-  libhpdf-dev dicom3tools
+  libhpdf-dev dicom3tools libzip-dev
   libinsighttoolkit5-dev libvtk9-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy

@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"add", "passwd", "disable", "enable", "list", "token", "set"}));
   user->add_option("username", user_options.username, "the account");
-  user->add_option("--role", user_options.role, "add: admin | radiologist | clinician | viewer");
+  user->add_option("--role", user_options.role,
+                   "add: admin | radiologist | clinician | viewer | researcher");
   user->add_option("--display-name", user_options.display_name, "add: the name shown in the UI");
   user->add_option("--token-name", user_options.token_name, "token: what the token is for");
   user->add_option("--token-days", user_options.token_days, "token: validity (0 = no expiry)");

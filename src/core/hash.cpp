@@ -1,8 +1,11 @@
 #include "core/hash.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <array>
+#include <cstdlib>
 
 #include "core/fs.h"
 
@@ -58,6 +61,27 @@ Result<std::string> Sha256File(const std::string& path, bool sync) {
       },
       sync));
   return h.HexDigest();
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
+    std::abort();  // no randomness: a guessable secret would be worse than stopping
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+  }
+  return out;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &size);
+  return std::string(reinterpret_cast<const char*>(out.data()), size);
 }
 
 }  // namespace dxhub

@@ -29,6 +29,10 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+/// `bytes` bytes from the system's cryptographic random source, as hex.
+std::string RandomHex(size_t bytes);
+/// HMAC-SHA256 of `data` under `key` (RFC 2104), 32 raw bytes.
+std::string HmacSha256(std::string_view key, std::string_view data);
 
 /// SHA-256 of a whole file, read in chunks. With `sync`, the file is also fsync'd through the same
 /// descriptor (the ingest path needs both, and every extra open/close shows up per instance).

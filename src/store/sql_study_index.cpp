@@ -10,6 +10,7 @@
 #include "store/sql/sqlite_database.h"
 #include "store/sql_ai_store.h"
 #include "store/sql_cluster_store.h"
+#include "store/sql_deid_store.h"
 #include "store/sql_institution_store.h"
 #include "store/sql_peer_store.h"
 #include "store/sql_processing_store.h"
@@ -263,6 +264,7 @@ class SqlStudyIndex final : public StudyIndex {
     institutions_ = MakeSqlInstitutionStore(*db_);
     reading_ = MakeSqlReadingStore(*db_);
     shares_ = MakeSqlShareStore(*db_);
+    deid_ = MakeSqlDeidStore(*db_);
   }
 
   int SchemaVersion() const override { return db_->SchemaVersion(); }
@@ -381,6 +383,7 @@ class SqlStudyIndex final : public StudyIndex {
   InstitutionStore& institutions() override { return *institutions_; }
   ReadingStore& reading() override { return *reading_; }
   ShareStore& shares() override { return *shares_; }
+  DeidStore& deid() override { return *deid_; }
 
   Result<StudyPage> FindStudies(const Scope& scope, const StudyQuery& q) override {
     std::vector<Filter> filters;
@@ -1053,6 +1056,7 @@ class SqlStudyIndex final : public StudyIndex {
   std::unique_ptr<InstitutionStore> institutions_;
   std::unique_ptr<ReadingStore> reading_;
   std::unique_ptr<ShareStore> shares_;
+  std::unique_ptr<DeidStore> deid_;
 };
 
 }  // namespace

@@ -11,17 +11,25 @@ using sql::Transaction;
 // Every column aliased, so rows are read by name (ReadUser) whatever else the statement selects.
 constexpr const char* kUserColumns =
     "u.id AS id, u.username AS username, u.display_name AS display_name, u.role AS role, "
+    "u.research_only AS research_only, "
     "u.password_hash AS password_hash, u.disabled AS disabled, u.failed_logins AS failed_logins, "
     "u.locked_until AS locked_until, u.created_at AS created_at, "
     "COALESCE(u.institution_pk, 0) AS institution_pk, "
     "(SELECT n.name FROM institutions n WHERE n.id = u.institution_pk) AS institution";
+
+// The role column's value for `role` (see ReadUser).
+std::string StoredRole(const std::string& role) {
+  return role == "researcher" ? "viewer" : role;
+}
 
 UserRecord ReadUser(const Stmt& s) {
   UserRecord u;
   u.id = s.Int("id");
   u.username = s.Text("username");
   u.display_name = s.Text("display_name");
-  u.role = s.Text("role");
+  // A researcher is stored as a viewer marked research-only (schema 15): the role column's
+  // CHECK predates the role, and changing a CHECK in SQLite means rebuilding the table.
+  u.role = s.Int("research_only") != 0 ? "researcher" : s.Text("role");
   u.password_hash = s.Text("password_hash");
   u.disabled = s.Int("disabled") != 0;
   u.failed_logins = static_cast<int>(s.Int("failed_logins"));
@@ -89,14 +97,16 @@ class SqlUserStore final : public UserStore {
       // here rather than failing the transaction with a constraint error the engines report
       // differently.
       auto insert = tx.Prepare(
-          "INSERT INTO users(username, display_name, role, password_hash, disabled, created_at, "
-          "password_changed_at, institution_pk) VALUES (:username, :display_name, :role, "
-          ":password_hash, :disabled, :now, :now, :institution) ON CONFLICT(username) DO NOTHING");
+          "INSERT INTO users(username, display_name, role, research_only, password_hash, "
+          "disabled, created_at, password_changed_at, institution_pk) VALUES (:username, "
+          ":display_name, :role, :research_only, :password_hash, :disabled, :now, :now, "
+          ":institution) ON CONFLICT(username) DO NOTHING");
       if (!insert.ok())
         return insert.error();
       insert->Bind("username", u.username)
           .Bind("display_name", u.display_name)
-          .Bind("role", u.role)
+          .Bind("role", StoredRole(u.role))
+          .Bind("research_only", u.role == "researcher" ? 1 : 0)
           .Bind("password_hash", u.password_hash)
           .Bind("disabled", u.disabled ? 1 : 0)
           .Bind("now", now_ms);
@@ -170,8 +180,15 @@ class SqlUserStore final : public UserStore {
   Status SetRole(const std::string& username, const std::string& role) override {
     return db_->Write([&](Transaction& tx) -> Status {
       return Run(
-          tx, "UPDATE users SET role = :role WHERE username = :username",
-          [&](Stmt& s) { s.Bind("username", username).Bind("role", role); }, true);
+          tx,
+          "UPDATE users SET role = :role, research_only = :research_only WHERE username = "
+          ":username",
+          [&](Stmt& s) {
+            s.Bind("username", username)
+                .Bind("role", StoredRole(role))
+                .Bind("research_only", role == "researcher" ? 1 : 0);
+          },
+          true);
     });
   }
 

@@ -14,6 +14,7 @@
 #include "dicom/instance.h"
 #include "store/ai_store.h"
 #include "store/cluster_store.h"
+#include "store/deid_store.h"
 #include "store/institution_store.h"
 #include "store/job_lease.h"
 #include "store/peer_store.h"
@@ -267,6 +268,8 @@ class StudyIndex {
   virtual ReadingStore& reading() = 0;
   /// Share links and shares with other institutions, in the same database.
   virtual ShareStore& shares() = 0;
+  /// De-identified research projects and their exports, in the same database.
+  virtual DeidStore& deid() = 0;
 };
 
 using StudyIndexPtr = std::unique_ptr<StudyIndex>;

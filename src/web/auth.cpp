@@ -43,8 +43,10 @@ Result<Role> ParseRole(const std::string& text) {
     return Role::kClinician;
   if (text == "viewer")
     return Role::kViewer;
+  if (text == "researcher")
+    return Role::kResearcher;
   return MakeError(ErrorCode::kInvalidArgument,
-                   "role must be admin, radiologist, clinician or viewer");
+                   "role must be admin, radiologist, clinician, viewer or researcher");
 }
 
 bool RoleAtLeast(const std::string& role, Role required) {

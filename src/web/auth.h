@@ -14,9 +14,11 @@
 
 namespace dxhub::web {
 
-enum class Role { kViewer = 0, kClinician = 1, kRadiologist = 2, kAdmin = 3 };
+/// A researcher ranks below a viewer: they see no patient data at all, only the de-identified
+/// exports of the projects they belong to.
+enum class Role { kResearcher = -1, kViewer = 0, kClinician = 1, kRadiologist = 2, kAdmin = 3 };
 
-/// "admin", "radiologist", "clinician" or "viewer"; kInvalidArgument otherwise.
+/// "admin", "radiologist", "clinician", "viewer" or "researcher"; kInvalidArgument otherwise.
 Result<Role> ParseRole(const std::string& text);
 /// Roles are ordered: an admin may do what a radiologist may, and so on down.
 bool RoleAtLeast(const std::string& role, Role required);

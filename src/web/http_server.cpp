@@ -18,6 +18,7 @@
 #include "web/auth.h"
 #include "web/cluster_routes.h"
 #include "web/connection_pool.h"
+#include "web/deid_routes.h"
 #include "web/dicomweb_routes.h"
 #include "web/http_connection.h"
 #include "web/institution_routes.h"
@@ -103,7 +104,8 @@ class HttpServerImpl final : public HttpServer {
         institutions_(archive, clock_),
         reading_(archive, clock_, options.read_targets),
         shares_(archive, clock_, dicomweb_,
-                !options.tls_cert.empty() || !options.trusted_proxies.empty()) {}
+                !options.tls_cert.empty() || !options.trusted_proxies.empty()),
+        deid_(archive, clock_) {}
 
   ~HttpServerImpl() override { Stop(); }
 
@@ -268,23 +270,25 @@ class HttpServerImpl final : public HttpServer {
     institutions_.Register(routes_);
     reading_.Register(routes_);  // before the catch-all study route: it names sub-paths of it
     shares_.Register(routes_);
+    deid_.Register(routes_);
     // The route table itself, for administrators and auditors: every route, the least role that
     // may call it and whether it reads or changes patient data (and so is audited and scoped).
-    routes_.Get("/api/routes", Needs(Role::kAdmin),
-                [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
-                  static constexpr const char* kRoleNames[] = {"viewer", "clinician", "radiologist",
-                                                               "admin"};
-                  json list = json::array();
-                  for (const auto& e : routes_.entries()) {
-                    list.push_back(
-                        {{"method", e.method},
-                         {"pattern", e.pattern},
-                         {"role", e.policy.role ? json(kRoleNames[static_cast<int>(*e.policy.role)])
-                                                : json(nullptr)},
-                         {"patient_data", e.policy.data == Data::kPatient}});
-                  }
-                  SendJson(res, 200, {{"routes", std::move(list)}});
-                });
+    routes_.Get(
+        "/api/routes", Needs(Role::kAdmin),
+        [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+          static constexpr const char* kRoleNames[] = {"researcher", "viewer", "clinician",
+                                                       "radiologist", "admin"};
+          json list = json::array();
+          for (const auto& e : routes_.entries()) {
+            list.push_back(
+                {{"method", e.method},
+                 {"pattern", e.pattern},
+                 {"role", e.policy.role ? json(kRoleNames[static_cast<int>(*e.policy.role) + 1])
+                                        : json(nullptr)},
+                 {"patient_data", e.policy.data == Data::kPatient}});
+          }
+          SendJson(res, 200, {{"routes", std::move(list)}});
+        });
     reviews_.Register(routes_);  // before AiRoutes: /api/studies/{uid}/review is more specific
     RegisterWebApp(routes_);
     AiRoutes();  // before the catch-all study route below: the first pattern that matches wins
@@ -697,6 +701,7 @@ class HttpServerImpl final : public HttpServer {
   InstitutionRoutes institutions_;
   ReadingRoutes reading_;
   ShareRoutes shares_;
+  DeidRoutes deid_;
   GuardedServer server_{ConnectionLimits{},
                         [this](const httplib::Request& req) { return !BodyWithinLimits(req); }};
   RouteTable routes_{server_, [this](const RoutePolicy& policy, const httplib::Request& req,

@@ -10,9 +10,10 @@ import { statsPage } from './stats.js';
 import { auditPage } from './audit.js';
 import { clusterPage } from './cluster.js';
 import { readingPage } from './reading.js';
+import { researchPage } from './research.js';
 
 const session = { user: null };
-const roles = ['viewer', 'clinician', 'radiologist', 'admin'];
+const roles = ['researcher', 'viewer', 'clinician', 'radiologist', 'admin'];
 export function hasRole(role) {
   return session.user && roles.indexOf(session.user.role) >= roles.indexOf(role);
 }
@@ -45,7 +46,7 @@ function loginPage(view) {
       const me = await api('/api/login', { method: 'POST', body: { username: user.value, password: pass.value } });
       session.user = me;
       setCsrf(me.csrf_token);
-      location.hash = sessionStorage.getItem('dxhub.after') || '#/worklist';
+      location.hash = sessionStorage.getItem('dxhub.after') || (hasRole('viewer') ? '#/worklist' : '#/research');
       sessionStorage.removeItem('dxhub.after');
     } catch (e) {
       pass.value = '';
@@ -76,8 +77,10 @@ async function route() {
   }
   showHeader();
   const pages = { worklist: worklistPage, study: studyPage, viewer: viewerPage, stats: statsPage, audit: auditPage,
-    cluster: clusterPage, reading: readingPage };
-  const render = pages[page] || worklistPage;
+    cluster: clusterPage, reading: readingPage, research: researchPage };
+  // A researcher sees no patient data: the research projects are all there is for them.
+  const home = hasRole('viewer') ? worklistPage : researchPage;
+  const render = (hasRole('viewer') || page === 'research' ? pages[page] : null) || home;
   try {
     cleanup = await render(view, args.map(decodeURIComponent)) || null;
   } catch (e) {

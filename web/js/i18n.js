@@ -3,6 +3,13 @@
 
 const text = {
   en: {
+    'nav.research': 'Research', 'rs.title': 'De-identified research projects',
+    'rs.none': 'You belong to no research project.', 'rs.noExports': 'No exports yet.',
+    'rs.profile': 'PS3.15 Basic Profile', 'rs.members': 'Members',
+    'rs.opt.retain_longitudinal_full_dates': 'dates kept', 'rs.opt.retain_patient_characteristics': 'patient characteristics kept',
+    'rs.opt.clean_descriptors': 'descriptions cleaned', 'rs.download': 'Export {n} (ZIP)',
+    'rs.studies': '{n} studies', 'rs.name': 'Project name', 'rs.membersHint': 'Member user names',
+    'rs.create': 'Create project',
     'sh.readonly': 'Shared study · read only', 'sh.codeTitle': 'This link needs its access code',
     'sh.code': 'Access code', 'sh.open': 'Open', 'sh.wrongCode': 'Wrong access code.',
     'sh.unknown': 'This link does not exist.', 'sh.expires': 'This link works until {t}.',
@@ -112,6 +119,13 @@ const text = {
     'err.forbidden': 'Not allowed for your role.', 'err.generic': 'Request failed: {m}',
   },
   zh: {
+    'nav.research': '科研', 'rs.title': '去标识化科研项目',
+    'rs.none': '您不属于任何科研项目。', 'rs.noExports': '尚无导出。',
+    'rs.profile': 'PS3.15 基本去标识规范', 'rs.members': '成员',
+    'rs.opt.retain_longitudinal_full_dates': '保留日期', 'rs.opt.retain_patient_characteristics': '保留患者特征',
+    'rs.opt.clean_descriptors': '清理描述', 'rs.download': '导出 {n}（ZIP）',
+    'rs.studies': '{n} 个检查', 'rs.name': '项目名称', 'rs.membersHint': '成员用户名',
+    'rs.create': '创建项目',
     'sh.readonly': '共享的检查 · 只读', 'sh.codeTitle': '此链接需要访问码',
     'sh.code': '访问码', 'sh.open': '打开', 'sh.wrongCode': '访问码错误。',
     'sh.unknown': '此链接不存在。', 'sh.expires': '此链接有效期至 {t}。',
