@@ -5,6 +5,7 @@
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcjson.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/oflog/oflog.h>
@@ -310,6 +311,20 @@ Result<InstanceInfo> InfoOf(DcmFileFormat& file, bool coerce_missing_uids) {
   info.patient_sex = GetString(*ds, DCM_PatientSex);
   info.issuer_of_patient_id = GetString(*ds, DCM_IssuerOfPatientID);
   info.institution_name = GetString(*ds, DCM_InstitutionName);
+  DcmSequenceOfItems* others = nullptr;
+  if (ds->findAndGetSequence(DCM_OtherPatientIDsSequence, others).good() && others != nullptr) {
+    // Only identifiers whose issuer is named can link records (an ID alone means nothing).
+    for (unsigned long k = 0; k < others->card() && info.other_patient_ids.size() < 16; ++k) {
+      DcmItem* item = others->getItem(k);
+      if (item == nullptr)
+        continue;
+      OtherPatientId other{GetString(*item, DCM_PatientID),
+                           GetString(*item, DCM_IssuerOfPatientID)};
+      if (!other.patient_id.empty() && !other.issuer.empty() && other.patient_id.size() <= 64 &&
+          other.issuer.size() <= 64)
+        info.other_patient_ids.push_back(std::move(other));
+    }
+  }
   info.study_date = GetString(*ds, DCM_StudyDate);
   info.study_time = GetString(*ds, DCM_StudyTime);
   info.accession_number = GetString(*ds, DCM_AccessionNumber);
@@ -333,6 +348,10 @@ Result<InstanceInfo> InfoOf(DcmFileFormat& file, bool coerce_missing_uids) {
           &info.referring_physician, &info.accession_number, &info.study_id, &info.body_part,
           &info.issuer_of_patient_id, &info.institution_name}) {
       AsciiOnly(*s);
+    }
+    for (auto& other : info.other_patient_ids) {
+      AsciiOnly(other.patient_id);
+      AsciiOnly(other.issuer);
     }
   }
   DcmXfer xfer(ds->getOriginalXfer());

@@ -12,6 +12,14 @@
 
 namespace dxhub::dicom {
 
+/// An entry of OtherPatientIDsSequence: another identifier of the same patient (a national ID,
+/// another hospital's record number) and who issued it.
+struct OtherPatientId {
+  std::string patient_id;
+  std::string issuer;
+  bool operator==(const OtherPatientId&) const = default;
+};
+
 struct InstanceInfo {
   // Patient level
   std::string patient_id;
@@ -19,6 +27,7 @@ struct InstanceInfo {
   std::string patient_birth_date;
   std::string patient_sex;
   std::string issuer_of_patient_id;  // (0010,0021); with patient_id, the patient's identity
+  std::vector<OtherPatientId> other_patient_ids;  // (0010,1002), those with an issuer (16 at most)
   // Study level
   std::string study_uid;
   std::string study_date;  // YYYYMMDD as stored

@@ -559,21 +559,63 @@ class SqlStudyIndex final : public StudyIndex {
       auto second = FindPatient(tx, b);
       if (!second.ok())
         return second.error();
-      // Both groups (a patient linked to nobody is a group of one) become one, named by the
-      // smallest id among their labels.
-      const int64_t person = std::min(first->person, second->person);
-      auto link = tx.Prepare(
-          "UPDATE patients SET person_pk = :person WHERE id IN (:a, :b) OR person_pk IN (:pa, "
-          ":pb)");
-      if (!link.ok())
-        return link.error();
-      link->Bind("person", person)
-          .Bind("a", first->id)
-          .Bind("b", second->id)
-          .Bind("pa", first->person)
-          .Bind("pb", second->person);
-      return link->Run();
+      return Merge(tx, *first, *second);
     });
+  }
+
+  Result<int> AddLinkIssuer(const std::string& issuer, int64_t now_ms) override {
+    if (issuer.empty() || issuer.size() > 64)
+      return MakeError(ErrorCode::kInvalidArgument, "an issuer has 1-64 characters");
+    int linked = 0;
+    Status st = db_->Write([&](Transaction& tx) -> Status {
+      linked = 0;
+      auto put = tx.Prepare(
+          "INSERT INTO patient_link_issuers(issuer, created_at) VALUES (:issuer, :now) ON "
+          "CONFLICT(issuer) DO NOTHING");
+      if (!put.ok())
+        return put.error();
+      put->Bind("issuer", issuer).Bind("now", now_ms);
+      DXHUB_TRY(put->Run());
+      // The patients stored already: each pair that shares an identifier of this issuer.
+      auto pairs = tx.Prepare(
+          "SELECT a.patient_pk AS a, b.patient_pk AS b FROM patient_other_ids a JOIN "
+          "patient_other_ids b ON b.issuer = a.issuer AND b.other_id = a.other_id AND "
+          "b.patient_pk > a.patient_pk WHERE a.issuer = :issuer ORDER BY a.patient_pk, "
+          "b.patient_pk");
+      if (!pairs.ok())
+        return pairs.error();
+      pairs->Bind("issuer", issuer);
+      std::vector<std::pair<int64_t, int64_t>> found;
+      DXHUB_TRY(pairs->ForEach([&](const Stmt& r) { found.emplace_back(r.Int("a"), r.Int("b")); }));
+      for (const auto& [a, b] : found) {
+        auto pa = PatientById(tx, a);
+        auto pb = PatientById(tx, b);
+        if (!pa.ok() || !pb.ok())
+          return pa.ok() ? pb.error() : pa.error();
+        if (pa->person != pb->person) {
+          DXHUB_TRY(Merge(tx, *pa, *pb));
+          ++linked;
+        }
+      }
+      return Ok();
+    });
+    if (!st.ok())
+      return st.error();
+    return linked;
+  }
+
+  Result<std::vector<std::string>> LinkIssuers() override {
+    std::vector<std::string> out;
+    Status st = db_->Read([&](Transaction& tx) -> Status {
+      out.clear();
+      auto stmt = tx.Prepare("SELECT issuer FROM patient_link_issuers ORDER BY issuer");
+      if (!stmt.ok())
+        return stmt.error();
+      return stmt->ForEach([&](const Stmt& r) { out.push_back(r.Text("issuer")); });
+    });
+    if (!st.ok())
+      return st.error();
+    return out;
   }
 
   Status UnlinkPatient(const PatientRef& patient) override {
@@ -694,6 +736,81 @@ class SqlStudyIndex final : public StudyIndex {
                        "patient ID '" + ref.patient_id + "' names several patients");
     }
     return row;
+  }
+
+  static Result<PatientRow> PatientById(Transaction& tx, int64_t id) {
+    auto stmt =
+        tx.Prepare("SELECT id, COALESCE(person_pk, id) AS person FROM patients WHERE id = :id");
+    if (!stmt.ok())
+      return stmt.error();
+    stmt->Bind("id", id);
+    std::optional<PatientRow> row;
+    DXHUB_TRY(stmt->ForEach([&](const Stmt& r) {
+      row = PatientRow{r.Int("id"), r.Int("person")};
+    }));
+    if (!row)
+      return MakeError(ErrorCode::kNotFound, "no such patient");
+    return *row;
+  }
+
+  // Both groups (a patient linked to nobody is a group of one) become one, named by the
+  // smallest id among their labels.
+  static Status Merge(Transaction& tx, const PatientRow& a, const PatientRow& b) {
+    const int64_t person = std::min(a.person, b.person);
+    auto link = tx.Prepare(
+        "UPDATE patients SET person_pk = :person WHERE id IN (:a, :b) OR person_pk IN (:pa, "
+        ":pb)");
+    if (!link.ok())
+      return link.error();
+    link->Bind("person", person)
+        .Bind("a", a.id)
+        .Bind("b", b.id)
+        .Bind("pa", a.person)
+        .Bind("pb", b.person);
+    return link->Run();
+  }
+
+  // Records the patient's other identifiers; a new one of an issuer that identifies the person
+  // links the patient with every other patient who carries it. Repeats of the sequence (every
+  // image of a study has it) change nothing and cost one conflicting insert each.
+  static Status RecordOtherIds(Transaction& tx, int64_t patient_pk,
+                               const std::vector<dicom::OtherPatientId>& others) {
+    auto put = tx.Prepare(
+        "INSERT INTO patient_other_ids(patient_pk, issuer, other_id) VALUES (:pk, :issuer, :id) "
+        "ON CONFLICT DO NOTHING");
+    if (!put.ok())
+      return put.error();
+    std::vector<const dicom::OtherPatientId*> fresh;
+    for (const auto& o : others) {
+      put->Reset();
+      put->Bind("pk", patient_pk).Bind("issuer", o.issuer).Bind("id", o.patient_id);
+      DXHUB_TRY(put->Run());
+      if (put->Changes() > 0)
+        fresh.push_back(&o);
+    }
+    if (fresh.empty())
+      return Ok();
+    auto same = tx.Prepare(
+        "SELECT x.patient_pk AS pk FROM patient_other_ids x JOIN patient_link_issuers r ON "
+        "r.issuer = x.issuer WHERE x.issuer = :issuer AND x.other_id = :id AND x.patient_pk <> "
+        ":pk");
+    if (!same.ok())
+      return same.error();
+    for (const auto* o : fresh) {
+      same->Reset();
+      same->Bind("issuer", o->issuer).Bind("id", o->patient_id).Bind("pk", patient_pk);
+      std::vector<int64_t> matches;
+      DXHUB_TRY(same->ForEach([&](const Stmt& r) { matches.push_back(r.Int("pk")); }));
+      for (int64_t other : matches) {
+        auto me = PatientById(tx, patient_pk);
+        auto them = PatientById(tx, other);
+        if (!me.ok() || !them.ok())
+          return me.ok() ? them.error() : me.error();
+        if (me->person != them->person)
+          DXHUB_TRY(Merge(tx, *me, *them));
+      }
+    }
+    return Ok();
   }
 
   static StoredInstance ReadStored(const Stmt& r) {
@@ -949,6 +1066,8 @@ class SqlStudyIndex final : public StudyIndex {
     }));
     if (!patient_pk)
       return MakeError(ErrorCode::kDatabase, "patient upsert returned no row");
+    if (!i.other_patient_ids.empty())
+      DXHUB_TRY(RecordOtherIds(tx, *patient_pk, i.other_patient_ids));
 
     auto study = tx.Prepare(upsert_study_);
     if (!study.ok())

@@ -232,6 +232,12 @@ class StudyIndex {
   virtual Status LinkPatients(const PatientRef& a, const PatientRef& b) = 0;
   /// Takes a patient out of its person's group (a link made in error); kNotFound if unknown.
   virtual Status UnlinkPatient(const PatientRef& patient) = 0;
+  /// The rule that links identities by themselves: patients whose OtherPatientIDsSequence
+  /// carries the same identifier of `issuer` (a national ID) are one person, those stored
+  /// already (linked now) and those to come (linked as they arrive). Returns how many patients
+  /// were linked now.
+  virtual Result<int> AddLinkIssuer(const std::string& issuer, int64_t now_ms) = 0;
+  virtual Result<std::vector<std::string>> LinkIssuers() = 0;
   /// The studies of the person whose patient has `study_uid`, under every linked identity, that
   /// `scope` sees, newest first (the study itself included); empty when `scope` does not see
   /// `study_uid`.

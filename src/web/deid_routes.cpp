@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/fs.h"
 #include "core/uid.h"
@@ -45,6 +47,77 @@ json ToJson(const store::DeidProject& p, const std::vector<store::DeidExport>& e
 bool IsMember(const store::DeidProject& p, const std::string& user) {
   return std::find(p.members.begin(), p.members.end(), user) != p.members.end();
 }
+
+// STOW-RS of de-identified files to a DICOMweb peer, in batches of a few instances so that no
+// request grows past a few tens of megabytes.
+class StowBatches {
+ public:
+  explicit StowBatches(const DicomWebPeer& peer) : peer_(peer) {}
+  ~StowBatches() {
+    for (const auto& p : pending_)
+      fs::RemoveQuiet(p);
+  }
+  StowBatches(const StowBatches&) = delete;
+  StowBatches& operator=(const StowBatches&) = delete;
+
+  Status Add(const std::string& path) {
+    pending_.push_back(path);
+    if (pending_.size() >= kPerRequest)
+      return Flush();
+    return Ok();
+  }
+
+  Status Flush() {
+    if (pending_.empty())
+      return Ok();
+    const std::string boundary = "dxhub-deid-" + std::to_string(sent_ + pending_.size());
+    std::string body;
+    for (const auto& path : pending_) {
+      std::ifstream in(path, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      body += "--";
+      body += boundary;
+      body += "\r\nContent-Type: application/dicom\r\n\r\n";
+      body += bytes;
+      body += "\r\n";
+    }
+    body += "--";
+    body += boundary;
+    body += "--\r\n";
+    const size_t scheme_end = peer_.url.find("://") + 3;
+    const size_t path_at = peer_.url.find('/', scheme_end);
+    const std::string origin = peer_.url.substr(0, path_at);
+    const std::string root = path_at == std::string::npos ? "" : peer_.url.substr(path_at);
+    httplib::Client client(origin);
+    client.set_connection_timeout(10);
+    client.set_read_timeout(120);
+    httplib::Headers headers = {{"Accept", "application/dicom+json"}};
+    if (!peer_.token.empty())
+      headers.emplace("Authorization", "Bearer " + peer_.token);
+    auto res = client.Post(root + "/studies", headers, body,
+                           "multipart/related; type=\"application/dicom\"; boundary=" + boundary);
+    if (!res)
+      return MakeError(ErrorCode::kUnavailable,
+                       peer_.name + " cannot be reached: " + httplib::to_string(res.error()));
+    if (res->status != 200 && res->status != 202)
+      return MakeError(ErrorCode::kUnavailable, peer_.name + " answered HTTP " +
+                                                    std::to_string(res->status) +
+                                                    " to STOW-RS: " + res->body.substr(0, 200));
+    sent_ += static_cast<int>(pending_.size());
+    for (const auto& p : pending_)
+      fs::RemoveQuiet(p);
+    pending_.clear();
+    return Ok();
+  }
+
+  int sent() const { return sent_; }
+
+ private:
+  static constexpr size_t kPerRequest = 16;
+  DicomWebPeer peer_;
+  std::vector<std::string> pending_;  // de-identified files not sent yet (ours to remove)
+  int sent_ = 0;
+};
 
 }  // namespace
 
@@ -239,6 +312,68 @@ void DeidRoutes::Register(RouteTable& routes) {
                      fs::RemoveQuiet(zip_path);
                    });
              });
+
+  // The same export to a research archive over STOW-RS (a DICOMweb peer of /api/peers).
+  routes.Post(
+      R"(/api/deid/exports/(\d+)/send)", Needs(Role::kResearcher),
+      [this, &deid](const RequestContext& ctx, const httplib::Request& req,
+                    httplib::Response& res) {
+        auto id = ParseInt("id", req.matches[1], 1, 2'000'000'000);
+        if (!id.ok())
+          return SendErrorResponse(res, id.error());
+        const json body = json::parse(req.body, nullptr, false);
+        if (!body.is_object() || !body.contains("peer") || !body["peer"].is_string())
+          return SendErrorResponse(res, Invalid("send {\"peer\": NAME} (a DICOMweb peer)"));
+        const std::string peer_name = body["peer"].get<std::string>();
+        auto e = deid.Export(*id);
+        if (!e.ok())
+          return SendErrorResponse(res, e.error());
+        auto project = e->has_value() ? deid.Project((*e)->project)
+                                      : Result<std::optional<store::DeidProject>>(std::nullopt);
+        if (!project.ok())
+          return SendErrorResponse(res, project.error());
+        const std::string& user = ctx.caller->user.username;
+        if (!e->has_value() || !project->has_value() ||
+            (ctx.caller->user.role != "admin" && (*e)->created_by != user &&
+             !IsMember(**project, user)))
+          return SendErrorResponse(res, MakeError(ErrorCode::kNotFound, "no such export"));
+        std::optional<DicomWebPeer> peer;
+        for (const auto& p : peers_.Current()->dicomweb_peers) {
+          if (p.name == peer_name)
+            peer = p;
+        }
+        if (!peer)
+          return SendErrorResponse(
+              res, MakeError(ErrorCode::kNotFound, "no DICOMweb peer named '" + peer_name + "'"));
+        const store::DeidProject& p = **project;
+        if (!archive_.index()
+                 .users()
+                 .Audit({clock_.NowMillis(), user, "deid.send",
+                         p.name + "/" + std::to_string(*id) + " -> " + peer_name, req.remote_addr,
+                         ""})
+                 .ok())
+          return SendErrorResponse(res,
+                                   MakeError(ErrorCode::kUnavailable, "audit log unavailable"));
+        auto key = store::PseudonymKey(archive_.index());
+        if (!key.ok())
+          return SendErrorResponse(res, key.error());
+        const dicom::DeidOptions options{p.retain_dates, p.retain_patient_characteristics,
+                                         p.clean_descriptors};
+        const dicom::Pseudonyms pseudonyms(*key, p.name);
+        StowBatches stow(*peer);
+        json refused = json::array();
+        auto summary = store::DeidentifyEach(
+            archive_, store::Scope::Everything(), (*e)->study_uids, options, pseudonyms,
+            [&stow](const std::string& path, const dicom::DeidOutcome&) { return stow.Add(path); },
+            refused);
+        if (!summary.ok())
+          return SendErrorResponse(res, summary.error());
+        if (Status flushed = stow.Flush(); !flushed.ok())
+          return SendErrorResponse(res, flushed.error());
+        SendJsonResponse(
+            res, 200,
+            {{"peer", peer_name}, {"sent", stow.sent()}, {"refused", std::move(refused)}});
+      });
 }
 
 }  // namespace dxhub::web

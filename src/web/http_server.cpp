@@ -105,7 +105,7 @@ class HttpServerImpl final : public HttpServer {
         reading_(archive, clock_, options.read_targets),
         shares_(archive, clock_, dicomweb_,
                 !options.tls_cert.empty() || !options.trusted_proxies.empty()),
-        deid_(archive, clock_) {}
+        deid_(archive, peers, clock_) {}
 
   ~HttpServerImpl() override { Stop(); }
 

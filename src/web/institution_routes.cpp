@@ -191,6 +191,31 @@ void InstitutionRoutes::Register(RouteTable& routes) {
                   return SendErrorResponse(res, linked.error());
                 SendJsonResponse(res, 200, {{"linked", true}});
               });
+  // Linking by rule: an issuer whose identifiers (in OtherPatientIDsSequence) name the person.
+  routes.Get("/api/patient-link-rules", Needs(Role::kAdmin),
+             [this](const RequestContext&, const httplib::Request&, httplib::Response& res) {
+               auto issuers = archive_.index().LinkIssuers();
+               if (!issuers.ok())
+                 return SendErrorResponse(res, issuers.error());
+               SendJsonResponse(res, 200, {{"issuers", *issuers}});
+             });
+  routes.Post("/api/patient-link-rules", Needs(Role::kAdmin, Data::kPatient),
+              [region_admin, this](const RequestContext& ctx, const httplib::Request& req,
+                                   httplib::Response& res) {
+                const json body = json::parse(req.body, nullptr, false);
+                if (!body.is_object() || !body.contains("issuer") || !body["issuer"].is_string())
+                  return SendErrorResponse(
+                      res, Invalid("send {\"issuer\": ...}: the IssuerOfPatientID whose "
+                                   "identifiers in OtherPatientIDsSequence name the person"));
+                const std::string issuer = body["issuer"].get<std::string>();
+                if (Status allowed = region_admin(ctx, req, "patient.link-rule", issuer);
+                    !allowed.ok())
+                  return SendErrorResponse(res, allowed.error());
+                auto linked = archive_.index().AddLinkIssuer(issuer, clock_.NowMillis());
+                if (!linked.ok())
+                  return SendErrorResponse(res, linked.error());
+                SendJsonResponse(res, 200, {{"issuer", issuer}, {"linked", *linked}});
+              });
   routes.Post("/api/patient-links/remove", Needs(Role::kAdmin, Data::kPatient),
               [region_admin, this](const RequestContext& ctx, const httplib::Request& req,
                                    httplib::Response& res) {

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -341,6 +342,41 @@ class DeidTest(unittest.TestCase):
         status, audit = self.server.get("/api/audit?limit=1000")
         self.assertIn(("res", "deid.download"),
                       {(e["user"], e["action"]) for e in audit["entries"]})
+
+    def test_an_export_goes_to_a_research_archive_over_stow_rs(self):
+        """The research PACS is another dxhub, reached over DICOMweb with its own token."""
+        target = Server(extra_args=["--no-ai"])
+        target.start()
+        try:
+            status, _, body = self.call("admin", "/api/peers", {
+                "kind": "dicomweb", "name": "research-pacs",
+                "url": f"http://127.0.0.1:{target.http_port}/dicom-web", "token": target.token})
+            self.assertEqual(status, 201, body)
+            self.project("registry")
+            status, _, body = self.call("rad", "/api/deid/projects/registry/exports",
+                                        {"study_uids": [STUDY_A]})
+            self.assertEqual(status, 201, body)
+            export = json.loads(body)["id"]
+            # The directory refreshes every few seconds: wait for the peer to be known.
+            deadline, answer = time.time() + 30, None
+            while time.time() < deadline:
+                status, _, answer = self.call("res", f"/api/deid/exports/{export}/send",
+                                              {"peer": "research-pacs"})
+                if status != 404 or b"no DICOMweb peer" not in answer:
+                    break
+                time.sleep(0.5)
+            self.assertEqual(status, 200, answer)
+            sent = json.loads(answer)
+            self.assertEqual((sent["sent"], len(sent["refused"])), (3, 2))
+            self.assertEqual(self.call("res2", f"/api/deid/exports/{export}/send",
+                                       {"peer": "research-pacs"})[0], 404)
+            studies = target.all_studies()
+            self.assertEqual(len(studies), 1)
+            self.assertTrue(studies[0]["study_instance_uid"].startswith("2.25."))
+            self.assertTrue(studies[0]["patient_id"].startswith("ANON-"))
+            self.assertNotIn("ZHANG", json.dumps(studies))
+        finally:
+            target.cleanup()
 
 
 if __name__ == "__main__":

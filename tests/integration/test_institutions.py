@@ -184,7 +184,8 @@ class InstitutionsTest(unittest.TestCase):
             ("GET", "/dicom-web/studies/([^/]+)/series/([^/]+)/instances")}
         stow = {("POST", "/dicom-web/studies"), ("POST", "/dicom-web/studies/([^/]+)")}
         # Linking identities: administrators of the whole region only (tested on their own below).
-        region = {("POST", "/api/patient-links"), ("POST", "/api/patient-links/remove")}
+        region = {("POST", "/api/patient-links"), ("POST", "/api/patient-links/remove"),
+                  ("POST", "/api/patient-link-rules")}
         posts = {  # the body each POST (and PUT) route takes
             "/api/series/([^/]+)/process": {"operation": "mip"},
             "/api/studies/([^/]+)/read-requests": {"priority": "urgent"},
@@ -195,6 +196,7 @@ class InstitutionsTest(unittest.TestCase):
             "/api/studies/([^/]+)/report": {"findings": "matrix", "impression": "matrix"},
             "/api/studies/([^/]+)/shares": {"kind": "link", "expires_hours": 1},
             "/api/shares/(\\d+)/revoke": {},
+            "/api/deid/projects/([^/]+)/exports": {"study_uids": [STUDY_B]},
             "/api/studies/([^/]+)/viewed": {},
             "/api/studies/([^/]+)/decisions": {"verdict": "confirm", "comment": "matrix"},
             "/api/studies/([^/]+)/ai/rerun": {}}
@@ -227,9 +229,12 @@ class InstitutionsTest(unittest.TestCase):
                                    body={"kind": "link"})
         self.assertEqual(status, 201, body)
         share = str(json.loads(body)["id"])
+        status, body = self.get_as("admin", "/api/deid/projects", body={"name": "matrix"})
+        self.assertEqual(status, 201, body)
         values = {"studies": STUDY_B, "series": series_b, "instances": sop_b,
                   "bulkdata": "7FE00010", "frames": "1", "processing": job, "files": "mip.png",
-                  "read-requests": request, "reports": "1", "shares": share}
+                  "read-requests": request, "reports": "1", "shares": share,
+                  "projects": "matrix"}
 
         group = re.compile(r"\((?:\[[^\]]*\]|[^()\[])*\)")  # "([^/]+)", "(.+)", ...
 

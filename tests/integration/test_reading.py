@@ -90,7 +90,8 @@ class ReadingTest(unittest.TestCase):
             req.add_header("Content-Type", "application/json")
         if accept:
             req.add_header("Accept", accept)
-        req.add_header("Authorization", "Bearer " + self.tokens[user])
+        req.add_header("Authorization", "Bearer " + (self.server.token if user == "admin"
+                                                     else self.tokens[user]))
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 return r.status, dict(r.headers), r.read()
@@ -342,6 +343,36 @@ class ReadingTest(unittest.TestCase):
         self.assertIn(STUDY_A, body.decode())
         self.json_of("doc_a", f"/api/shares/{share['id']}/revoke", {})
         self.assertEqual(self.call("doc_b", f"/api/studies/{STUDY_A}")[0], 404)
+
+    def test_a_national_id_rule_links_one_persons_records_across_clinics(self):
+        import pydicom
+        from pydicom.dataset import Dataset
+        from pydicom.sequence import Sequence
+        studies = {"1.2.826.0.1.3680043.8.498.8111": ("P-NAT-1", "CLINIC_A"),
+                   "1.2.826.0.1.3680043.8.498.8112": ("P-NAT-2", "CLINIC_B")}
+        for study, (pid, calling) in studies.items():
+            path = harness.write_instance(os.path.join(self.tmp, study + ".dcm"), study + ".1.1",
+                                          study_uid=study, patient_id=pid)
+            ds = pydicom.dcmread(path)
+            other = Dataset()
+            other.PatientID, other.IssuerOfPatientID = "110101197003120011", "CN-ID"
+            other.TypeOfPatientID = "TEXT"
+            ds.OtherPatientIDsSequence = Sequence([other])
+            ds.save_as(path)
+            rc, out = harness.storescu(self.server, [path], calling=calling)
+            self.assertEqual(rc, 0, out)
+        a, b = studies
+        history = lambda user, uid: sorted(s["study_instance_uid"] for s in self.json_of(
+            user, f"/api/studies/{uid}/history")["studies"])
+        self.assertEqual(history("rad1", a), [a])
+        # Only an administrator of the whole region sets the rule; it links what is stored.
+        self.json_of("rad1", "/api/patient-link-rules", {"issuer": "CN-ID"}, expect=403)
+        answer = self.json_of("admin", "/api/patient-link-rules", {"issuer": "CN-ID"})
+        self.assertGreaterEqual(answer["linked"], 1)
+        self.assertEqual(self.json_of("admin", "/api/patient-link-rules")["issuers"], ["CN-ID"])
+        self.assertEqual(history("rad1", a), sorted([a, b]))
+        # Each clinic still sees only its own part of the person's history.
+        self.assertEqual(history("doc_a", a), [a])
 
     def test_bad_requests_get_clear_errors(self):
         for path, body, method in (

@@ -39,7 +39,7 @@ TEST_P(IndexTest, CountsPerLevelAndDetail) {
   auto index = Open();
   ASSERT_TRUE(index.ok()) << index.error().ToString();
   StudyIndex& ix = **index;
-  EXPECT_EQ(ix.SchemaVersion(), 15);
+  EXPECT_EQ(ix.SchemaVersion(), 16);
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.1", "1.1.1.2")).ok());
   ASSERT_TRUE(ix.PutInstance(Record("1.1", "1.1.2", "1.1.2.1", "SR")).ok());
@@ -260,7 +260,7 @@ TEST_P(IndexTest, ReopenKeepsDataAndSchema) {
     ASSERT_TRUE(ix->PutInstance(Record("1.1", "1.1.1", "1.1.1.1")).ok());
   }
   auto ix = Open().value();
-  EXPECT_EQ(ix->SchemaVersion(), 15);
+  EXPECT_EQ(ix->SchemaVersion(), 16);
   EXPECT_EQ(ix->Counts(dxhub::store::Scope::Everything())->instances, 1);
 }
 

@@ -261,6 +261,46 @@ TEST_P(InstitutionTest, LinkedIdentitiesShowOnePersonsHistory) {
   EXPECT_EQ(ix_->UnlinkPatient({"NOBODY", "CLA"}).error().code, ErrorCode::kNotFound);
 }
 
+TEST_P(InstitutionTest, ARuleLinksPatientsWhoCarryTheSameNationalId) {
+  auto send = [&](const std::string& study, const std::string& pid, const std::string& aet,
+                  std::vector<dicom::OtherPatientId> others) {
+    InstanceRecord r = testing::Image(study, study + ".1.1", 1000, {});
+    r.info.patient_id = pid;
+    r.info.other_patient_ids = std::move(others);
+    r.source = aet;
+    r.attribution = {0, aet, "10.0.0.5"};
+    return ix_->PutInstance(r);
+  };
+  const Scope all = Scope::Everything();
+  auto history = [&](const std::string& uid) {
+    std::vector<std::string> uids;
+    auto found = ix_->PersonHistory(all, uid);
+    EXPECT_TRUE(found.ok());
+    for (const auto& s : *found)
+      uids.push_back(s.study_uid);
+    std::sort(uids.begin(), uids.end());
+    return uids;
+  };
+  using V = std::vector<std::string>;
+  // The same national ID at clinic A and at the hospital; another one at clinic B.
+  ASSERT_TRUE(send("5.1", "P001", "CLINIC_A", {{"110101197003120011", "CN-ID"}}).ok());
+  ASSERT_TRUE(send("5.2", "88231", "HOSP_PACS", {{"110101197003120011", "CN-ID"}}).ok());
+  ASSERT_TRUE(send("5.3", "P001", "CLINIC_B", {{"220202198001010022", "CN-ID"}}).ok());
+  EXPECT_EQ(history("5.1"), V{"5.1"});  // no rule yet: nothing links them
+  // The rule links those stored already...
+  EXPECT_EQ(ix_->AddLinkIssuer("CN-ID", 5).value(), 1);
+  EXPECT_EQ(ix_->LinkIssuers().value(), V{"CN-ID"});
+  EXPECT_EQ(history("5.1"), (V{"5.1", "5.2"}));
+  EXPECT_EQ(history("5.3"), V{"5.3"});
+  // ... and those to come; an identifier of another issuer links nobody.
+  ASSERT_TRUE(send("5.4", "B-9", "CLINIC_B", {{"110101197003120011", "CN-ID"}}).ok());
+  ASSERT_TRUE(send("5.5", "B-10", "CLINIC_B", {{"220202198001010022", "OTHER"}}).ok());
+  EXPECT_EQ(history("5.4"), (V{"5.1", "5.2", "5.4"}));
+  EXPECT_EQ(history("5.5"), V{"5.5"});
+  EXPECT_EQ(ix_->AddLinkIssuer("CN-ID", 6).value(), 0);  // again: nothing new
+  EXPECT_EQ(ix_->AddLinkIssuer("", 6).error().code, ErrorCode::kInvalidArgument);
+}
+
 DXHUB_BOTH_ENGINES(InstitutionTest);
 
 }  // namespace
